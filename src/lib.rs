@@ -1,0 +1,20 @@
+//! Convene: a server that speaks the Amazon Chime SDK Meetings API.
+//!
+//! Layers, top to bottom: [`wire`] (routes, request parsing, error encoding) →
+//! [`auth`] (who is calling) → [`ops`] (one module per resource) → [`domain`]
+//! (types and validation) → [`store`] (transactions over SQLite).
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod ops;
+pub mod store;
+pub mod wire;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

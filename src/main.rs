@@ -1,0 +1,97 @@
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use convene::auth::Authenticator;
+use convene::config::{Cli, Command, ServeArgs};
+use convene::domain::placement::PublicBase;
+use convene::ops::{Limits, Service};
+use convene::store::sqlite::SqliteStore;
+use convene::wire::server::{serve, AppState};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("CONVENE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(args) => runtime.block_on(run(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: ServeArgs) -> Result<(), String> {
+    args.check()?;
+    let store = SqliteStore::open(&args.data_dir).map_err(|e| e.to_string())?;
+    tracing::info!(path = %store.path().display(), "store open");
+    let service = Service::new(
+        Arc::new(store),
+        Limits {
+            default_page_size: args.default_page_size,
+            ..Limits::default()
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let public_url = args.public_url(local);
+    let base = PublicBase::parse(&public_url)?;
+    let state = Arc::new(AppState {
+        service,
+        base,
+        auth: Authenticator {
+            account_id: args.account_id.clone(),
+            default_region: args.region.clone(),
+        },
+        max_body_bytes: args.max_body_bytes,
+    });
+    tracing::info!(account_id = %args.account_id, %public_url, "convene listening on http://{local}");
+    serve(listener, state, shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("stopped: requests in flight finished, store closed");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}

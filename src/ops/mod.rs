@@ -1,0 +1,62 @@
+//! Operations: one module per resource. Each takes the caller and a typed input
+//! and returns a typed output or a modeled [`ApiError`]; nothing here knows HTTP.
+
+pub mod attendees;
+pub mod capabilities;
+pub mod meetings;
+pub mod tags;
+pub mod transcription;
+
+use std::sync::Arc;
+
+use crate::domain::ids::PageTokens;
+use crate::domain::types::{Caller, Meeting};
+use crate::domain::{ApiError, ApiResult};
+use crate::store::{Store, Tx};
+
+/// Tunables of the operations layer.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Page size of ListAttendees when the request gives no MaxResults.
+    pub default_page_size: u32,
+    /// Replica meetings one primary meeting may have.
+    pub max_replicas: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            default_page_size: 100,
+            max_replicas: 4,
+        }
+    }
+}
+
+/// The service: every operation of the API.
+#[derive(Clone)]
+pub struct Service {
+    store: Arc<dyn Store>,
+    page_tokens: PageTokens,
+    limits: Limits,
+}
+
+impl Service {
+    pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
+        let page_tokens = PageTokens::new(store.token_key());
+        Service {
+            store,
+            page_tokens,
+            limits,
+        }
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+}
+
+/// The caller's meeting, or NotFoundException. Meetings of other accounts do not exist.
+pub(crate) fn meeting_of(tx: &mut dyn Tx, caller: &Caller, meeting_id: &str) -> ApiResult<Meeting> {
+    tx.get_meeting(&caller.account_id, meeting_id)?
+        .ok_or_else(|| ApiError::meeting_not_found(meeting_id))
+}

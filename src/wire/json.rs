@@ -1,0 +1,239 @@
+//! Reading request bodies: JSON values checked member by member, so that every
+//! error names the member at fault (`Attendees[3].Capabilities.Video`).
+
+use serde_json::{Map, Value};
+
+use crate::domain::types::StringEnum;
+use crate::domain::{ApiError, ApiResult};
+
+/// Parses a request body. An empty body reads as `{}`.
+pub fn parse_body(body: &[u8]) -> ApiResult<Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Map::new()));
+    }
+    let text = std::str::from_utf8(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "The request body is not valid UTF-8 (at byte {})",
+            e.valid_up_to()
+        ))
+    })?;
+    serde_json::from_str(text)
+        .map_err(|e| ApiError::bad_request(format!("The request body is not valid JSON: {e}")))
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn wrong_type(path: &str, expected: &str, got: &Value) -> ApiError {
+    ApiError::bad_request(format!(
+        "Invalid value for {path}: expected {expected}, got {}",
+        type_name(got)
+    ))
+}
+
+fn missing(path: &str) -> ApiError {
+    ApiError::bad_request(format!("Missing required member {path}"))
+}
+
+/// A JSON object, with the path that leads to it.
+pub struct Obj<'a> {
+    prefix: String,
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Obj<'a> {
+    /// The request body, which must be an object.
+    pub fn root(v: &'a Value) -> ApiResult<Obj<'a>> {
+        match v {
+            Value::Object(map) => Ok(Obj {
+                prefix: String::new(),
+                map,
+            }),
+            other => Err(ApiError::bad_request(format!(
+                "The request body must be a JSON object, got {}",
+                type_name(other)
+            ))),
+        }
+    }
+
+    fn at(prefix: String, v: &'a Value) -> ApiResult<Obj<'a>> {
+        match v {
+            Value::Object(map) => Ok(Obj {
+                prefix: format!("{prefix}."),
+                map,
+            }),
+            other => Err(wrong_type(&prefix, "an object", other)),
+        }
+    }
+
+    /// The full path of a member of this object.
+    pub fn path(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// The member's value; JSON `null` counts as absent.
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        self.map.get(name).filter(|v| !v.is_null())
+    }
+
+    pub fn str(&self, name: &str) -> ApiResult<Option<String>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(wrong_type(&self.path(name), "a string", other)),
+        }
+    }
+
+    pub fn req_str(&self, name: &str) -> ApiResult<String> {
+        self.str(name)?.ok_or_else(|| missing(&self.path(name)))
+    }
+
+    pub fn bool(&self, name: &str) -> ApiResult<Option<bool>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(wrong_type(&self.path(name), "a boolean", other)),
+        }
+    }
+
+    pub fn int(&self, name: &str) -> ApiResult<Option<i64>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Invalid value for {}: expected a whole number in range, got {n}",
+                    self.path(name)
+                ))
+            }),
+            Some(other) => Err(wrong_type(&self.path(name), "an integer", other)),
+        }
+    }
+
+    pub fn enumeration<E: StringEnum>(&self, name: &str) -> ApiResult<Option<E>> {
+        match self.str(name)? {
+            None => Ok(None),
+            Some(s) => E::parse(&s).map(Some).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Invalid value for {}: {s:?} is not one of {}",
+                    self.path(name),
+                    E::allowed()
+                ))
+            }),
+        }
+    }
+
+    pub fn req_enumeration<E: StringEnum>(&self, name: &str) -> ApiResult<E> {
+        self.enumeration(name)?
+            .ok_or_else(|| missing(&self.path(name)))
+    }
+
+    pub fn obj(&self, name: &str) -> ApiResult<Option<Obj<'a>>> {
+        self.get(name)
+            .map(|v| Obj::at(self.path(name), v))
+            .transpose()
+    }
+
+    pub fn req_obj(&self, name: &str) -> ApiResult<Obj<'a>> {
+        self.obj(name)?.ok_or_else(|| missing(&self.path(name)))
+    }
+
+    /// A list member, each element read by `item` with its indexed path.
+    pub fn list<T>(
+        &self,
+        name: &str,
+        mut item: impl FnMut(Item<'a>) -> ApiResult<T>,
+    ) -> ApiResult<Option<Vec<T>>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    item(Item {
+                        path: format!("{}[{i}]", self.path(name)),
+                        value: v,
+                    })
+                })
+                .collect::<ApiResult<Vec<T>>>()
+                .map(Some),
+            Some(other) => Err(wrong_type(&self.path(name), "a list", other)),
+        }
+    }
+
+    pub fn req_list<T>(
+        &self,
+        name: &str,
+        item: impl FnMut(Item<'a>) -> ApiResult<T>,
+    ) -> ApiResult<Vec<T>> {
+        self.list(name, item)?
+            .ok_or_else(|| missing(&self.path(name)))
+    }
+}
+
+/// One element of a list.
+pub struct Item<'a> {
+    pub path: String,
+    pub value: &'a Value,
+}
+
+impl<'a> Item<'a> {
+    pub fn obj(self) -> ApiResult<Obj<'a>> {
+        Obj::at(self.path, self.value)
+    }
+
+    pub fn str(self) -> ApiResult<String> {
+        match self.value {
+            Value::String(s) => Ok(s.clone()),
+            other => Err(wrong_type(&self.path, "a string", other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::types::MediaCapability;
+
+    #[test]
+    fn paths_in_messages() {
+        let v = parse_body(br#"{"A":{"B":[{"C":5}]}}"#).unwrap();
+        let root = Obj::root(&v).unwrap();
+        let a = root.req_obj("A").unwrap();
+        let err = a
+            .req_list("B", |item| item.obj()?.req_str("C"))
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "Invalid value for A.B[0].C: expected a string, got a number"
+        );
+        assert!(root
+            .req_str("Missing")
+            .unwrap_err()
+            .message
+            .contains("Missing required member Missing"));
+        let v = parse_body(br#"{"Cap":"Sometimes","Big":1e400}"#);
+        assert!(v.is_err());
+        let v = parse_body(br#"{"Cap":"Sometimes","Big":18446744073709551616}"#).unwrap();
+        let root = Obj::root(&v).unwrap();
+        assert!(root
+            .enumeration::<MediaCapability>("Cap")
+            .unwrap_err()
+            .message
+            .contains("SendReceive"));
+        assert!(root.int("Big").is_err());
+        assert!(parse_body(b"").is_ok());
+        assert!(parse_body(b"[1]").is_ok());
+        assert!(Obj::root(&parse_body(b"[1]").unwrap()).is_err());
+        assert!(parse_body(b"\xff").is_err());
+        let deep = "[".repeat(10_000);
+        assert!(parse_body(deep.as_bytes()).is_err());
+    }
+}

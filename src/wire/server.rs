@@ -1,0 +1,199 @@
+//! HTTP: the axum application that turns requests into operations and
+//! results (or errors) into responses.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use http_body_util::{BodyExt, Limited};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use super::router::{Endpoint, Query};
+use super::{dispatch, Reply};
+use crate::auth::{Authenticator, CredentialScope};
+use crate::domain::placement::PublicBase;
+use crate::domain::{ApiError, ErrorKind};
+use crate::ops::Service;
+
+/// Everything a request needs.
+pub struct AppState {
+    pub service: Service,
+    pub base: PublicBase,
+    pub auth: Authenticator,
+    pub max_body_bytes: usize,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .fallback(api)
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Response<Body> {
+    if state.service.store().ping().await {
+        json_response(StatusCode::OK, &json!({"status": "ok"}), None)
+    } else {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "store unavailable"}),
+            None,
+        )
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value, request_id: Option<&str>) -> Response<Body> {
+    let mut r = Response::new(Body::from(serde_json::to_vec(body).unwrap_or_default()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(id) = request_id {
+        if let Ok(v) = HeaderValue::from_str(id) {
+            r.headers_mut().insert("x-amzn-RequestId", v);
+        }
+    }
+    r
+}
+
+/// The error response every AWS SDK understands: the shape name in
+/// `x-amzn-ErrorType`, and `Code`, `Message`, `RequestId` in a JSON body.
+pub fn error_response(e: &ApiError, request_id: &str) -> Response<Body> {
+    let mut body = json!({
+        "Code": e.kind.code(),
+        "Message": e.message,
+        "RequestId": request_id,
+    });
+    if let Some(name) = &e.resource_name {
+        body["ResourceName"] = json!(name);
+    }
+    let status = StatusCode::from_u16(e.kind.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = json_response(status, &body, Some(request_id));
+    r.headers_mut()
+        .insert("x-amzn-ErrorType", HeaderValue::from_static(e.kind.shape()));
+    if e.kind == ErrorKind::ServiceUnavailable {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
+}
+
+fn reply_response(reply: Reply, request_id: &str) -> Response<Body> {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    match reply.body {
+        Some(body) => json_response(status, &body, Some(request_id)),
+        None => {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = status;
+            if let Ok(v) = HeaderValue::from_str(request_id) {
+                r.headers_mut().insert("x-amzn-RequestId", v);
+            }
+            r
+        }
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorKind::PayloadTooLarge,
+        format!("The request body is larger than the limit of {limit} bytes"),
+    )
+}
+
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit));
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "The request body could not be read: {e}"
+        ))),
+    }
+}
+
+async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = request.into_parts();
+    let method = parts.method.to_string();
+    let query = Query::parse(parts.uri.query());
+    let endpoint = Endpoint::parse(&method, parts.uri.path(), &query);
+    let operation = endpoint.as_ref().map_or("Unknown", Endpoint::name);
+
+    let result = match endpoint {
+        Err(e) => Err(e),
+        Ok(endpoint) => {
+            let authorization = parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            let scope = CredentialScope::from_request(authorization, query.get("X-Amz-Credential"));
+            let caller = state.auth.caller(scope.as_ref());
+            match read_body(&parts.headers, body, state.max_body_bytes).await {
+                Err(e) => Err(e),
+                Ok(bytes) => {
+                    // Run the operation in its own task so that a bug that panics
+                    // still gets a modeled answer rather than a dropped connection.
+                    let state = state.clone();
+                    let task = tokio::spawn(async move {
+                        dispatch(
+                            &state.service,
+                            &state.base,
+                            &caller,
+                            endpoint,
+                            &query,
+                            &bytes,
+                        )
+                        .await
+                    });
+                    match task.await {
+                        Ok(r) => r,
+                        Err(e) => {
+                            tracing::error!(error = %e, "operation task failed");
+                            Err(ApiError::service_failure(
+                                "The service failed to process the request",
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+    };
+
+    let response = match result {
+        Ok(reply) => reply_response(reply, &request_id),
+        Err(e) => error_response(&e, &request_id),
+    };
+    let status = response.status().as_u16();
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    if status >= 500 {
+        tracing::error!(%request_id, operation, status, elapsed_us, "request failed");
+    } else {
+        tracing::info!(%request_id, operation, status, elapsed_us, "request");
+    }
+    response
+}
