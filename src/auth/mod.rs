@@ -6,6 +6,8 @@
 //! Signatures are not verified yet: any caller is taken to be the configured
 //! account.
 
+pub mod sigv4;
+
 use crate::domain::types::Caller;
 
 /// The parts of a SigV4 credential scope.
