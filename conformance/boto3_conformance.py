@@ -13,6 +13,11 @@ Environment:
     CONVENE_ENDPOINT    base URL of the server (required)
     CONVENE_ACCOUNT_ID  account id expected in MeetingArn (default 123456789012)
     CONVENE_VERBOSE=1   also print every passing check
+    CONVENE_ACCESS_KEY_ID / CONVENE_SECRET_ACCESS_KEY
+                        credentials to sign with (default AKIDEXAMPLE / secret; the
+                        server does not verify signatures yet)
+
+Arguments: optional section names to run only those sections (see SECTIONS).
 
 Needs Python >= 3.10 and boto3 (any version whose model has
 MeetingFeatures.Video/Content/Attendee, i.e. botocore >= 1.34.5).
@@ -88,8 +93,8 @@ def make_client(**extra):
         "chime-sdk-meetings",
         region_name=REGION,
         endpoint_url=ENDPOINT,
-        aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="secret",
+        aws_access_key_id=os.environ.get("CONVENE_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        aws_secret_access_key=os.environ.get("CONVENE_SECRET_ACCESS_KEY", "secret"),
         config=cfg,
     )
 
@@ -116,8 +121,9 @@ def expect_error(fn, exc_names, http_status, what, **kwargs):
         code = e.response.get("Error", {}).get("Code")
         got_status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         matched = None
+        client = getattr(fn, "__self__", CLIENT)
         for name in exc_names:
-            cls = getattr(CLIENT.exceptions, name)
+            cls = getattr(client.exceptions, name)
             if isinstance(e, cls):
                 matched = name
         check(matched is not None,
@@ -577,6 +583,253 @@ def t_features_tags_tenants():
                  TenantIds=[f"tenant{i}" for i in range(6)])
 
 
+def t_more_validation():
+    """Further spec-derived checks (model constraints and documented rules)."""
+    # every documented MediaRegion is accepted and echoed
+    regions = ("af-south-1 ap-northeast-1 ap-northeast-2 ap-south-1 ap-southeast-1 ap-southeast-2 "
+               "ca-central-1 eu-central-1 eu-north-1 eu-south-1 eu-west-1 eu-west-2 eu-west-3 sa-east-1 "
+               "us-east-1 us-east-2 us-west-1 us-west-2 us-gov-east-1 us-gov-west-1").split()
+    bad_regions = []
+    for r in regions:
+        try:
+            if new_meeting(MediaRegion=r).get("MediaRegion") != r:
+                bad_regions.append((r, "not echoed"))
+        except ClientError as e:
+            bad_regions.append((r, e.response["Error"]["Code"]))
+    check(not bad_regions, "all 20 documented MediaRegions are accepted and echoed", bad_regions)
+
+    # documented ExternalMeetingId / ExternalUserId character set, including À-ÿ, spaces and punctuation
+    fancy_mid = "Team (sync) #1: a/b [x] {y} «z» 'q' \"w\" | Zoë"
+    m = new_meeting(ExternalMeetingId=fancy_mid, MeetingHostId="host-Ünïcode")
+    check(m.get("ExternalMeetingId") == fancy_mid, "ExternalMeetingId with documented punctuation/À-ÿ echoed",
+          m.get("ExternalMeetingId"))
+    check(m.get("MeetingHostId") == "host-Ünïcode", "MeetingHostId echoed in Meeting", m.get("MeetingHostId"))
+    mid = m["MeetingId"]
+    fancy_uid = "Zoë Ünïcode"  # letters, a space and À-ÿ only
+    a = CLIENT.create_attendee(MeetingId=mid, ExternalUserId=fancy_uid).get("Attendee", {})
+    check(a.get("ExternalUserId") == fancy_uid, "ExternalUserId with À-ÿ and a space echoed", a.get("ExternalUserId"))
+    # Smithy @length counts Unicode scalar values, not UTF-8 bytes: 64 x 'é' (128 bytes) is in range
+    long_uid = "é" * 64
+    try:
+        la = CLIENT.create_attendee(MeetingId=mid, ExternalUserId=long_uid).get("Attendee", {})
+        check(la.get("ExternalUserId") == long_uid, "ExternalUserId of 64 'é' (128 UTF-8 bytes) accepted", la)
+    except ClientError as e:
+        check(False, "ExternalUserId of 64 'é' (128 UTF-8 bytes) accepted (length counts characters)",
+              e.response["Error"])
+    expect_error(CLIENT.create_attendee, "BadRequestException", 400, "CreateAttendee ExternalUserId of 65 'é'",
+                 MeetingId=mid, ExternalUserId="é" * 65)
+    expect_error(CLIENT.create_meeting, "BadRequestException", 400, "CreateMeeting ExternalMeetingId with '<'",
+                 ClientRequestToken=uid("tok"), MediaRegion=REGION, ExternalMeetingId="bad<id>")
+    expect_error(CLIENT.create_attendee, "BadRequestException", 400, "CreateAttendee ExternalUserId with '*'",
+                 MeetingId=mid, ExternalUserId="bad*user")
+    expect_error(CLIENT.create_attendee, "BadRequestException", 400, "CreateAttendee ExternalUserId with emoji",
+                 MeetingId=mid, ExternalUserId="user-\U0001F600")
+
+    # enum / pattern / list-length violations reach the server (boto3 checks none of them)
+    base = dict(MediaRegion=REGION)
+    expect_error(CLIENT.create_meeting, "BadRequestException", 400, "CreateMeeting EchoReduction='MAYBE'",
+                 ClientRequestToken=uid("tok"), ExternalMeetingId=uid("m"),
+                 MeetingFeatures={"Audio": {"EchoReduction": "MAYBE"}}, **base)
+    expect_error(CLIENT.create_meeting, "BadRequestException", 400, "CreateMeeting Video.MaxResolution='UHD'",
+                 ClientRequestToken=uid("tok"), ExternalMeetingId=uid("m"),
+                 MeetingFeatures={"Video": {"MaxResolution": "UHD"}}, **base)
+    expect_error(CLIENT.create_meeting, "BadRequestException", 400, "CreateMeeting MediaPlacementNetworkType='Bogus'",
+                 ClientRequestToken=uid("tok"), ExternalMeetingId=uid("m"), MediaPlacementNetworkType="Bogus", **base)
+    ds = new_meeting(MediaPlacementNetworkType="DualStack")
+    check("MediaPlacementNetworkType" not in ds and bool(ds.get("MediaPlacement")),
+          "CreateMeeting MediaPlacementNetworkType=DualStack accepted (not echoed)", sorted(ds))
+    expect_error(CLIENT.create_meeting, "BadRequestException", 400, "CreateMeeting NotificationsConfiguration bad ARN",
+                 ClientRequestToken=uid("tok"), ExternalMeetingId=uid("m"),
+                 NotificationsConfiguration={"SqsQueueArn": "not-an-arn"}, **base)
+    nm = new_meeting(NotificationsConfiguration={"SqsQueueArn": "arn:aws:sqs:us-east-1:111122223333:queue"})
+    check("NotificationsConfiguration" not in nm, "CreateMeeting with a valid NotificationsConfiguration succeeds",
+          sorted(nm))
+    expect_error(CLIENT.create_meeting, "BadRequestException", 400, "CreateMeeting with 51 Tags",
+                 ClientRequestToken=uid("tok"), ExternalMeetingId=uid("m"),
+                 Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)], **base)
+    expect_error(RAW.create_meeting, "BadRequestException", 400, "CreateMeeting with empty TenantIds list",
+                 ClientRequestToken=uid("tok"), ExternalMeetingId=uid("m"), TenantIds=[], **base)
+    expect_error(RAW.create_meeting, "BadRequestException", 400, "CreateMeeting ClientRequestToken of 1 char",
+                 ClientRequestToken="x", ExternalMeetingId=uid("m"), **base)
+    expect_error(CLIENT.create_meeting, "BadRequestException", 400, "CreateMeeting ClientRequestToken of 65 chars",
+                 ClientRequestToken="t" * 65, ExternalMeetingId=uid("m"), **base)
+
+    # Content.MaxResolution=None: Content Receive rejected
+    mc = new_meeting(MeetingFeatures={"Content": {"MaxResolution": "None"}})
+    expect_error(CLIENT.create_attendee, "BadRequestException", 400,
+                 "CreateAttendee Content=Receive on a Content.MaxResolution=None meeting",
+                 MeetingId=mc["MeetingId"], ExternalUserId=uid("u"),
+                 Capabilities={"Audio": "SendReceive", "Video": "SendReceive", "Content": "Receive"})
+    ok_caps = {"Audio": "SendReceive", "Video": "SendReceive", "Content": "None"}
+    ac = CLIENT.create_attendee(MeetingId=mc["MeetingId"], ExternalUserId=uid("u"), Capabilities=ok_caps)
+    check(ac.get("Attendee", {}).get("Capabilities") == ok_caps,
+          "CreateAttendee Content=None on a Content.MaxResolution=None meeting succeeds", ac.get("Attendee"))
+    # the same capability rule inside a batch becomes an Errors entry (or a whole-request 400)
+    try:
+        b = CLIENT.batch_create_attendee(MeetingId=mc["MeetingId"], Attendees=[
+            {"ExternalUserId": uid("ok")},
+            {"ExternalUserId": uid("bad"), "Capabilities": {"Audio": "SendReceive", "Video": "None",
+                                                            "Content": "SendReceive"}}])
+        check(len(b.get("Errors") or []) == 1, "BatchCreateAttendee with one capability violation: 1 Errors entry",
+              strip_meta(b))
+    except ClientError as e:
+        check(e.response["Error"]["Code"] == "BadRequestException",
+              "BatchCreateAttendee with one capability violation: Errors entry or BadRequestException",
+              e.response["Error"])
+
+
+def t_limits():
+    # exact list maxima are accepted
+    m = new_meeting()
+    b = CLIENT.batch_create_attendee(MeetingId=m["MeetingId"],
+                                     Attendees=[{"ExternalUserId": f"batch-user-{i:03d}"} for i in range(100)])
+    check(len(b.get("Attendees") or []) == 100 and not b.get("Errors"),
+          "BatchCreateAttendee with exactly 100 items succeeds", (len(b.get("Attendees") or []), b.get("Errors")))
+    seen, tok, n = [], None, 0
+    while n < 10:
+        kw = {"MeetingId": m["MeetingId"], "MaxResults": 100}
+        if tok:
+            kw["NextToken"] = tok
+        page = CLIENT.list_attendees(**kw)
+        seen.extend(a["ExternalUserId"] for a in page.get("Attendees", []))
+        tok, n = page.get("NextToken"), n + 1
+        if not tok:
+            break
+    check(seen == [f"batch-user-{i:03d}" for i in range(100)],
+          "ListAttendees MaxResults=100 returns the 100 batch attendees in order", (n, len(seen)))
+    # batch repeating an existing ExternalUserId returns the existing attendee
+    first = b["Attendees"][0] if b.get("Attendees") else {}
+    b2 = CLIENT.batch_create_attendee(MeetingId=m["MeetingId"], Attendees=[{"ExternalUserId": "batch-user-000"}])
+    got = (b2.get("Attendees") or [{}])[0]
+    check(got.get("AttendeeId") == first.get("AttendeeId") and got.get("JoinToken") == first.get("JoinToken"),
+          "BatchCreateAttendee with an existing ExternalUserId returns the existing attendee", got)
+    w = CLIENT.create_meeting_with_attendees(
+        ClientRequestToken=uid("tok"), MediaRegion=REGION, ExternalMeetingId=uid("mwa"),
+        Attendees=[{"ExternalUserId": f"mwa-user-{i:02d}"} for i in range(20)])
+    check(len(w.get("Attendees") or []) == 20, "CreateMeetingWithAttendees with exactly 20 attendees succeeds",
+          len(w.get("Attendees") or []))
+
+    # MaxCount: deleted attendees free their slot; repeating an existing user uses no slot
+    ml = new_meeting(MeetingFeatures={"Attendee": {"MaxCount": 2}})
+    lid = ml["MeetingId"]
+    x = CLIENT.create_attendee(MeetingId=lid, ExternalUserId="slot-x")["Attendee"]
+    CLIENT.create_attendee(MeetingId=lid, ExternalUserId="slot-y")
+    try:
+        again = CLIENT.create_attendee(MeetingId=lid, ExternalUserId="slot-x")["Attendee"]
+        check(again.get("AttendeeId") == x["AttendeeId"],
+              "CreateAttendee repeating an existing user on a full meeting returns it (uses no slot)", again)
+    except ClientError as e:
+        check(False, "CreateAttendee repeating an existing user on a full meeting returns it (uses no slot)",
+              e.response["Error"])
+    try:
+        bb = CLIENT.batch_create_attendee(MeetingId=lid, Attendees=[{"ExternalUserId": "slot-z"}])
+        errs = bb.get("Errors") or []
+        check(not bb.get("Attendees") and len(errs) == 1,
+              "BatchCreateAttendee on a full meeting: no attendee created (Errors entry)", strip_meta(bb))
+        print(f"  info [limits] BatchCreateAttendee on a full meeting -> Errors entry {errs[:1]}")
+    except ClientError as e:
+        check(e.response["Error"]["Code"] == "LimitExceededException",
+              "BatchCreateAttendee on a full meeting: Errors entry or LimitExceededException", e.response["Error"])
+        print("  info [limits] BatchCreateAttendee on a full meeting -> LimitExceededException")
+    CLIENT.delete_attendee(MeetingId=lid, AttendeeId=x["AttendeeId"])
+    try:
+        z = CLIENT.create_attendee(MeetingId=lid, ExternalUserId="slot-z")["Attendee"]
+        check(bool(z.get("AttendeeId")), "CreateAttendee after DeleteAttendee frees a MaxCount slot")
+    except ClientError as e:
+        check(False, "CreateAttendee after DeleteAttendee frees a MaxCount slot", e.response["Error"])
+    listed = [a["ExternalUserId"] for a in CLIENT.list_attendees(MeetingId=lid).get("Attendees", [])]
+    check(listed == ["slot-y", "slot-z"], "ListAttendees on the MaxCount=2 meeting", listed)
+
+    # error body: modeled members parsed from the JSON body; body RequestId matches the header
+    try:
+        CLIENT.get_meeting(MeetingId=str(uuid.uuid4()))
+        check(False, "GetMeeting unknown id raises")
+    except ClientError as e:
+        hdr = e.response["ResponseMetadata"].get("RequestId")
+        body_rid = e.response.get("RequestId")
+        check(body_rid in (None, hdr), "error body RequestId (if present) equals x-amzn-RequestId", (body_rid, hdr))
+        check(isinstance(e.response.get("Message"), str) and e.response.get("Message"),
+              "error body carries a Message member", e.response.get("Message"))
+
+
+def t_concurrency():
+    """Idempotency and limits must hold when identical requests race."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def attempt(fn, **kw):
+        try:
+            return ("ok", fn(**kw))
+        except ClientError as e:
+            return (e.response["Error"]["Code"], e.response["Error"].get("Message"))
+        except Exception as e:  # noqa: BLE001
+            return (type(e).__name__, str(e))
+
+    n = 8
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        # same ClientRequestToken in parallel: one meeting (ConflictException tolerated, per its doc)
+        token, ext = uid("race"), uid("race")
+        res = list(pool.map(lambda _: attempt(CLIENT.create_meeting, ClientRequestToken=token,
+                                                  MediaRegion=REGION, ExternalMeetingId=ext), range(n)))
+        ids = {r[1]["Meeting"]["MeetingId"] for r in res if r[0] == "ok"}
+        others = [r for r in res if r[0] not in ("ok", "ConflictException")]
+        check(len(ids) == 1 and not others,
+              f"{n} parallel CreateMeeting with one token -> one MeetingId (Conflict tolerated)",
+              {"ids": ids, "other": others[:3]})
+
+        m = new_meeting()
+        mid = m["MeetingId"]
+        res = list(pool.map(lambda _: attempt(CLIENT.create_attendee, MeetingId=mid, ExternalUserId="racer"),
+                            range(n)))
+        aids = {r[1]["Attendee"]["AttendeeId"] for r in res if r[0] == "ok"}
+        others = [r for r in res if r[0] != "ok"]
+        check(len(aids) == 1 and not others, f"{n} parallel CreateAttendee same ExternalUserId -> one attendee",
+              {"ids": aids, "errors": others[:3]})
+        listed = CLIENT.list_attendees(MeetingId=mid).get("Attendees", [])
+        check(len(listed) == 1, "ListAttendees after the race shows exactly 1 attendee", len(listed))
+
+        ml = new_meeting(MeetingFeatures={"Attendee": {"MaxCount": 3}})
+        res = list(pool.map(lambda i: attempt(CLIENT.create_attendee, MeetingId=ml["MeetingId"],
+                                              ExternalUserId=f"racer-{i}"), range(n)))
+        okc = sum(1 for r in res if r[0] == "ok")
+        lim = sum(1 for r in res if r[0] == "LimitExceededException")
+        check(okc == 3 and lim == n - 3,
+              f"{n} parallel CreateAttendee on a MaxCount=3 meeting -> 3 created, {n - 3} LimitExceeded",
+              [r[0] for r in res])
+        listed = CLIENT.list_attendees(MeetingId=ml["MeetingId"]).get("Attendees", [])
+        check(len(listed) == 3, "MaxCount=3 meeting holds exactly 3 attendees after the race", len(listed))
+
+
+def t_pagination():
+    """NextToken robustness beyond the happy path."""
+    m = new_meeting()
+    mid = m["MeetingId"]
+    ids = [CLIENT.create_attendee(MeetingId=mid, ExternalUserId=f"pg-user-{i}")["Attendee"]["AttendeeId"]
+           for i in range(5)]
+    p1 = CLIENT.list_attendees(MeetingId=mid, MaxResults=2)
+    check([a["AttendeeId"] for a in p1.get("Attendees", [])] == ids[:2], "page 1 holds the first 2 attendees")
+    tok = p1.get("NextToken")
+    check(bool(tok), "page 1 carries a NextToken", p1)
+    # deleting an already-returned attendee must not make the next page skip anyone
+    CLIENT.delete_attendee(MeetingId=mid, AttendeeId=ids[1])
+    rest, n = [], 0
+    while tok and n < 10:
+        pg = CLIENT.list_attendees(MeetingId=mid, MaxResults=2, NextToken=tok)
+        rest.extend(a["AttendeeId"] for a in pg.get("Attendees", []))
+        tok, n = pg.get("NextToken"), n + 1
+    check(rest == ids[2:], "deleting a seen attendee mid-pagination does not skip or repeat the rest",
+          {"want": ids[2:], "got": rest})
+    # a token from another meeting is not valid here
+    other = new_meeting()
+    CLIENT.create_attendee(MeetingId=other["MeetingId"], ExternalUserId="pg-other")
+    p1 = CLIENT.list_attendees(MeetingId=mid, MaxResults=1)
+    if p1.get("NextToken"):
+        expect_error(CLIENT.list_attendees, "BadRequestException", 400,
+                     "ListAttendees with a NextToken issued for another meeting",
+                     MeetingId=other["MeetingId"], NextToken=p1["NextToken"])
+    expect_error(CLIENT.list_attendees, "BadRequestException", 400, "ListAttendees with empty-ish NextToken '='",
+                 MeetingId=mid, NextToken="=")
+
+
 SECTIONS = [
     ("create-meeting", t_create_meeting),
     ("attendees", t_attendees),
@@ -584,6 +837,10 @@ SECTIONS = [
     ("errors", t_errors),
     ("replicas", t_replicas),
     ("features", t_features_tags_tenants),
+    ("more-validation", t_more_validation),
+    ("limits", t_limits),
+    ("pagination", t_pagination),
+    ("concurrency", t_concurrency),
 ]
 
 

@@ -12,6 +12,9 @@
 #   CONVENE_ACCOUNT_ID  account id expected in MeetingArn (default 123456789012)
 #   AWS_CLI             the aws executable to use (default: `aws` on PATH)
 #   CONVENE_VERBOSE=1   also print every passing check
+#   CONVENE_ACCESS_KEY_ID / CONVENE_SECRET_ACCESS_KEY
+#                       credentials to sign with (default AKIDEXAMPLE / secret; the
+#                       server does not verify signatures yet)
 #
 # JSON is parsed with python3 (jq is not required).
 # Exit status: 0 if all checks passed, 1 if any failed, 2 on a setup problem.
@@ -37,8 +40,8 @@ if ! command -v python3 >/dev/null 2>&1; then
 fi
 
 # Dummy credentials, no retries, and no user config/profile leaking in.
-export AWS_ACCESS_KEY_ID=AKIDEXAMPLE
-export AWS_SECRET_ACCESS_KEY=secret
+export AWS_ACCESS_KEY_ID="${CONVENE_ACCESS_KEY_ID:-AKIDEXAMPLE}"
+export AWS_SECRET_ACCESS_KEY="${CONVENE_SECRET_ACCESS_KEY:-secret}"
 export AWS_MAX_ATTEMPTS=1
 export AWS_DEFAULT_REGION=$REGION
 export AWS_CONFIG_FILE=/dev/null
@@ -260,6 +263,23 @@ if ok "create-attendee after delete (same ExternalUserId)" create-attendee --mee
 fi
 err "get-attendee unknown AttendeeId" NotFoundException GetAttendee \
   get-attendee --meeting-id "$MID" --attendee-id "$(uuid4)"
+
+FEAT='{"Audio":{"EchoReduction":"AVAILABLE"},"Video":{"MaxResolution":"HD"},"Content":{"MaxResolution":"FHD"},"Attendee":{"MaxCount":10}}'
+if ok "create-meeting with --meeting-features/--tenant-ids/--tags" create-meeting --client-request-token "$(uid tok)" \
+  --media-region "$REGION" --external-meeting-id "$(uid feat)" --meeting-features "$FEAT" \
+  --tenant-ids tenant-a tenant_b --tags Key=team,Value=convene Key=env,Value=cli; then
+  got="$(j 'd["Meeting"].get("MeetingFeatures")')"
+  want="$(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1]), sort_keys=True))' "$FEAT")"
+  check "create-meeting echoes MeetingFeatures" "$got" eq "$got" "$want"
+  got="$(j 'd["Meeting"].get("TenantIds")')"
+  check "create-meeting echoes TenantIds" "$got" eq "$got" '["tenant-a", "tenant_b"]'
+  FM="$(j 'd["Meeting"]["MeetingId"]')"
+  if ok "create-attendee --capabilities shorthand" create-attendee --meeting-id "$FM" --external-user-id "$(uid u)" \
+    --capabilities Audio=Send,Video=Receive,Content=None; then
+    got="$(j 'd["Attendee"]["Capabilities"]')"
+    check "create-attendee echoes explicit Capabilities" "$got" eq "$got" '{"Audio": "Send", "Content": "None", "Video": "Receive"}'
+  fi
+fi
 
 # ---------------------------------------------------------------------------
 SECTION=meeting-with-attendees

@@ -7,8 +7,6 @@ use clap::{Args, Parser, Subcommand};
 
 /// The account used when none is configured.
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
-/// The control region used when a request carries no SigV4 credential scope.
-pub const DEFAULT_REGION: &str = "us-east-1";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,13 +45,24 @@ pub struct ServeArgs {
     #[arg(long, env = "CONVENE_PUBLIC_URL")]
     pub public_url: Option<String>,
 
-    /// The 12-digit AWS account id that owns every meeting (it appears in MeetingArn).
+    /// TOML file of accounts and their access keys ([[credentials]] entries with
+    /// account_id, access_key_id, secret_access_key). Without it, the key pair in
+    /// CONVENE_ACCESS_KEY_ID / CONVENE_SECRET_ACCESS_KEY is used, and without those a
+    /// pair is generated on first start and saved in the data directory.
+    #[arg(long, env = "CONVENE_CREDENTIALS_FILE")]
+    pub credentials_file: Option<PathBuf>,
+
+    /// The 12-digit account of the key pair from the environment or the generated one.
     #[arg(long, env = "CONVENE_ACCOUNT_ID", default_value = DEFAULT_ACCOUNT_ID)]
     pub account_id: String,
 
-    /// Control region for requests that carry no SigV4 credential scope.
-    #[arg(long, env = "CONVENE_REGION", default_value = DEFAULT_REGION)]
-    pub region: String,
+    /// Access key id of a single account (with CONVENE_SECRET_ACCESS_KEY).
+    #[arg(long, env = "CONVENE_ACCESS_KEY_ID")]
+    pub access_key_id: Option<String>,
+
+    /// Secret of CONVENE_ACCESS_KEY_ID; only from the environment, so it never shows in a process list.
+    #[arg(skip = std::env::var("CONVENE_SECRET_ACCESS_KEY").ok())]
+    pub secret_access_key: Option<String>,
 
     /// Page size of ListAttendees when the request gives no MaxResults (1-100).
     #[arg(long, env = "CONVENE_DEFAULT_PAGE_SIZE", default_value_t = 100,

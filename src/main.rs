@@ -2,7 +2,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use convene::auth::Authenticator;
+use convene::auth::{credentials, Authenticator};
 use convene::config::{Cli, Command, ServeArgs};
 use convene::domain::placement::PublicBase;
 use convene::ops::{Limits, Service};
@@ -42,6 +42,19 @@ fn main() -> ExitCode {
 
 async fn run(args: ServeArgs) -> Result<(), String> {
     args.check()?;
+    let credentials = credentials::load(&credentials::Sources {
+        file: args.credentials_file.as_deref(),
+        account_id: &args.account_id,
+        access_key_id: args.access_key_id.as_deref(),
+        secret_access_key: args.secret_access_key.as_deref(),
+        data_dir: &args.data_dir,
+    })?;
+    tracing::info!(
+        source = %credentials.source,
+        keys = credentials.keys.len(),
+        accounts = %credentials.accounts().join(","),
+        "credentials loaded"
+    );
     let store = SqliteStore::open(&args.data_dir).map_err(|e| e.to_string())?;
     tracing::info!(path = %store.path().display(), "store open");
     let service = Service::new(
@@ -60,13 +73,10 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     let state = Arc::new(AppState {
         service,
         base,
-        auth: Authenticator {
-            account_id: args.account_id.clone(),
-            default_region: args.region.clone(),
-        },
+        auth: Authenticator::new(credentials.keys),
         max_body_bytes: args.max_body_bytes,
     });
-    tracing::info!(account_id = %args.account_id, %public_url, "convene listening on http://{local}");
+    tracing::info!(%public_url, "convene listening on http://{local}");
     serve(listener, state, shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;

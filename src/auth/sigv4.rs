@@ -594,6 +594,7 @@ impl Verifier {
                     &body_hash,
                 );
                 let expected = signature(&signing, &string_to_sign(&parts.amz_date, &scope, &creq));
+                tracing::trace!(canonical_request = %creq, scope = %scope, amz_date = %parts.amz_date, provided = %provided, "SigV4 canonical request");
                 if bool::from(expected.as_bytes().ct_eq(provided.as_bytes())) {
                     return Ok(Verified {
                         access_key_id: parts.access_key_id,
@@ -626,6 +627,14 @@ mod tests {
             None
         }
     }
+
+    type Parsed = (
+        String,
+        String,
+        Option<String>,
+        Vec<(String, String)>,
+        Vec<u8>,
+    );
 
     /// Parses a request file of the suite: request line, headers (with folded
     /// continuation lines), blank line, body.

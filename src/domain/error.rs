@@ -21,6 +21,14 @@ pub enum ErrorKind {
     Throttling,
     ServiceFailure,
     ServiceUnavailable,
+    /// Authentication: no signature at all.
+    MissingAuthenticationToken,
+    /// Authentication: a signature with parts missing or malformed.
+    IncompleteSignature,
+    /// Authentication: a signature that does not verify or is out of date.
+    InvalidSignature,
+    /// Authentication: an unknown access key.
+    UnrecognizedClient,
     /// Not a modeled shape: the answer to a request that matches no operation,
     /// as AWS's front ends give it.
     UnknownOperation,
@@ -44,6 +52,10 @@ impl ErrorKind {
             ErrorKind::Throttling => "ThrottlingException",
             ErrorKind::ServiceFailure => "ServiceFailureException",
             ErrorKind::ServiceUnavailable => "ServiceUnavailableException",
+            ErrorKind::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            ErrorKind::IncompleteSignature => "IncompleteSignatureException",
+            ErrorKind::InvalidSignature => "InvalidSignatureException",
+            ErrorKind::UnrecognizedClient => "UnrecognizedClientException",
             ErrorKind::UnknownOperation => "UnknownOperationException",
             ErrorKind::PayloadTooLarge => "RequestEntityTooLargeException",
         }
@@ -62,6 +74,10 @@ impl ErrorKind {
             ErrorKind::Throttling => "Throttling",
             ErrorKind::ServiceFailure => "ServiceFailure",
             ErrorKind::ServiceUnavailable => "ServiceUnavailable",
+            ErrorKind::MissingAuthenticationToken => "MissingAuthenticationToken",
+            ErrorKind::IncompleteSignature => "IncompleteSignature",
+            ErrorKind::InvalidSignature => "InvalidSignature",
+            ErrorKind::UnrecognizedClient => "UnrecognizedClient",
             ErrorKind::UnknownOperation => "UnknownOperation",
             ErrorKind::PayloadTooLarge => "RequestEntityTooLarge",
         }
@@ -72,7 +88,11 @@ impl ErrorKind {
         match self {
             ErrorKind::BadRequest | ErrorKind::LimitExceeded | ErrorKind::TooManyTags => 400,
             ErrorKind::Unauthorized => 401,
-            ErrorKind::Forbidden => 403,
+            ErrorKind::Forbidden
+            | ErrorKind::MissingAuthenticationToken
+            | ErrorKind::IncompleteSignature
+            | ErrorKind::InvalidSignature
+            | ErrorKind::UnrecognizedClient => 403,
             ErrorKind::NotFound | ErrorKind::ResourceNotFound => 404,
             ErrorKind::Conflict => 409,
             ErrorKind::UnprocessableEntity => 422,

@@ -67,6 +67,22 @@ pub(crate) fn create_one(
     Ok(attendee)
 }
 
+/// Checks what the model itself constrains in a batch's items (the length of
+/// each ExternalUserId): a violation fails the whole request, as AWS's model
+/// validation does. The documented checks (characters, reserved prefix,
+/// capabilities, limits) are per item and land in `Errors`.
+pub(crate) fn check_items(items: &[AttendeeRequest]) -> ApiResult<()> {
+    for (i, item) in items.iter().enumerate() {
+        validate::length(
+            &format!("Attendees[{i}].ExternalUserId"),
+            &item.external_user_id,
+            2,
+            64,
+        )?;
+    }
+    Ok(())
+}
+
 /// Creates each requested attendee; one that cannot be created is reported in
 /// `errors` and does not stop the others. Storage failures abort the whole batch.
 pub(crate) fn create_in_meeting(
@@ -115,6 +131,7 @@ impl Service {
     ) -> ApiResult<BatchOutcome> {
         validate::guid("MeetingId", &meeting_id)?;
         validate::count("Attendees", items.len(), 1, 100)?;
+        check_items(&items)?;
         let caller = caller.clone();
         store::write(self.store(), move |tx| {
             let meeting = meeting_of(tx, &caller, &meeting_id)?;

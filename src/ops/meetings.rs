@@ -156,6 +156,7 @@ impl Service {
     ) -> ApiResult<MeetingWithAttendees> {
         input.validate()?;
         validate::count("Attendees", attendees.len(), 1, 20)?;
+        super::attendees::check_items(&attendees)?;
         let caller = caller.clone();
         let max_replicas = self.limits.max_replicas;
         store::write(self.store(), move |tx| {

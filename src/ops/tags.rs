@@ -99,7 +99,7 @@ impl Service {
         meeting_id_of_arn(&arn)?;
         validate::count("TagKeys", keys.len(), 0, MAX_TAGS)?;
         for (i, k) in keys.iter().enumerate() {
-            validate::length(&format!("TagKeys[{i}]"), k, 1, 128)?;
+            validate::tag_key(&format!("TagKeys[{i}]"), k)?;
         }
         let caller = caller.clone();
         store::write(self.store(), move |tx| {

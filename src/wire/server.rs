@@ -16,7 +16,8 @@ use tokio::net::TcpListener;
 
 use super::router::{Endpoint, Query};
 use super::{dispatch, Reply};
-use crate::auth::{Authenticator, CredentialScope};
+use crate::auth::sigv4::SignedRequest;
+use crate::auth::Authenticator;
 use crate::domain::placement::PublicBase;
 use crate::domain::{ApiError, ErrorKind};
 use crate::ops::Service;
@@ -144,45 +145,52 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
     let endpoint = Endpoint::parse(&method, parts.uri.path(), &query);
     let operation = endpoint.as_ref().map_or("Unknown", Endpoint::name);
 
-    let result = match endpoint {
-        Err(e) => Err(e),
-        Ok(endpoint) => {
-            let authorization = parts
+    let result = async {
+        let bytes = read_body(&parts.headers, body, state.max_body_bytes).await?;
+        let signed = SignedRequest {
+            method: &method,
+            raw_path: parts.uri.path(),
+            raw_query: parts.uri.query(),
+            headers: parts
                 .headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok());
-            let scope = CredentialScope::from_request(authorization, query.get("X-Amz-Credential"));
-            let caller = state.auth.caller(scope.as_ref());
-            match read_body(&parts.headers, body, state.max_body_bytes).await {
-                Err(e) => Err(e),
-                Ok(bytes) => {
-                    // Run the operation in its own task so that a bug that panics
-                    // still gets a modeled answer rather than a dropped connection.
-                    let state = state.clone();
-                    let task = tokio::spawn(async move {
-                        dispatch(
-                            &state.service,
-                            &state.base,
-                            &caller,
-                            endpoint,
-                            &query,
-                            &bytes,
-                        )
-                        .await
-                    });
-                    match task.await {
-                        Ok(r) => r,
-                        Err(e) => {
-                            tracing::error!(error = %e, "operation task failed");
-                            Err(ApiError::service_failure(
-                                "The service failed to process the request",
-                            ))
-                        }
-                    }
-                }
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: &bytes,
+        };
+        let caller = state.auth.authenticate(&signed, crate::now_ms() / 1000)?;
+        let endpoint = endpoint?;
+        // Run the operation in its own task so that a bug that panics
+        // still gets a modeled answer rather than a dropped connection.
+        let state = state.clone();
+        let query = query.clone();
+        let task = tokio::spawn(async move {
+            dispatch(
+                &state.service,
+                &state.base,
+                &caller,
+                endpoint,
+                &query,
+                &bytes,
+            )
+            .await
+        });
+        match task.await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "operation task failed");
+                Err(ApiError::service_failure(
+                    "The service failed to process the request",
+                ))
             }
         }
-    };
+    }
+    .await;
 
     let response = match result {
         Ok(reply) => reply_response(reply, &request_id),

@@ -13,6 +13,8 @@ use chime::config::retry::RetryConfig;
 use chime::config::{BehaviorVersion, Credentials, Region};
 
 pub const ACCOUNT: &str = "123456789012";
+pub const ACCESS_KEY: &str = "AKIDEXAMPLE";
+pub const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
 /// A running server process with its own data directory.
 pub struct Server {
@@ -37,9 +39,15 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
-            .env("CONVENE_LOG", "info")
+            .env(
+                "CONVENE_LOG",
+                std::env::var("CONVENE_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .env_remove("CONVENE_ACCOUNT_ID")
             .env_remove("CONVENE_PUBLIC_URL")
+            .env_remove("CONVENE_CREDENTIALS_FILE")
+            .env("CONVENE_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("CONVENE_SECRET_ACCESS_KEY", SECRET_KEY)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -57,7 +65,15 @@ impl Server {
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Set CONVENE_TEST_LOG (for example to `debug`) to see it.
+        let show = std::env::var("CONVENE_TEST_LOG").is_ok();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if show {
+                    eprintln!("[convene] {line}");
+                }
+            }
+        });
         Server {
             child: Some(child),
             addr,
@@ -75,18 +91,16 @@ impl Server {
     }
 
     pub fn client_in(&self, region: &str) -> chime::Client {
+        self.client_with(region, ACCESS_KEY, SECRET_KEY)
+    }
+
+    pub fn client_with(&self, region: &str, access_key: &str, secret: &str) -> chime::Client {
         let http = aws_smithy_http_client::Builder::new().build_http();
         let conf = chime::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
             .endpoint_url(self.endpoint())
-            .credentials_provider(Credentials::new(
-                "AKIDEXAMPLE",
-                "secret",
-                None,
-                None,
-                "tests",
-            ))
+            .credentials_provider(Credentials::new(access_key, secret, None, None, "tests"))
             .retry_config(RetryConfig::standard().with_max_attempts(1))
             .http_client(http)
             .build();
@@ -110,7 +124,7 @@ impl Server {
         c.wait().expect("wait")
     }
 
-    /// A raw HTTP/1.1 exchange, for what SDKs never send.
+    /// A raw HTTP/1.1 exchange, signed with the test key by `aws-sigv4`, for what SDKs never send.
     pub fn raw(
         &self,
         method: &str,
@@ -118,25 +132,153 @@ impl Server {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> RawResponse {
+        let signed = sign(&Signing::new(&self.addr), method, target, headers, body);
+        self.send(method, target, &signed, body)
+    }
+
+    /// A raw HTTP/1.1 exchange with exactly these headers (plus Host and Connection).
+    pub fn send(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> RawResponse {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut req = format!(
-            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
+        let mut req = format!("{method} {target} HTTP/1.1\r\n");
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            req.push_str(&format!("Host: {}\r\n", self.addr));
+        }
+        req.push_str("Connection: close\r\n");
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
-        if !body.is_empty() || method == "POST" || method == "PUT" {
+        let has_length = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-length"));
+        if !has_length && (!body.is_empty() || method == "POST" || method == "PUT") {
             req.push_str(&format!("Content-Length: {}\r\n", body.len()));
         }
         req.push_str("\r\n");
         s.write_all(req.as_bytes()).unwrap();
-        s.write_all(body).unwrap();
+        // The server may answer (413) and close before the whole body is sent.
+        let _ = s.write_all(body);
         let mut out = Vec::new();
-        s.read_to_end(&mut out).unwrap();
+        let mut buf = [0u8; 8192];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if out.is_empty() => panic!("no response: {e}"),
+                Err(_) => break,
+            }
+        }
         RawResponse::parse(&out)
     }
+}
+
+/// How to sign a raw request.
+pub struct Signing {
+    pub host: String,
+    pub region: String,
+    pub access_key: String,
+    pub secret: String,
+    pub time: std::time::SystemTime,
+    pub presign_for: Option<Duration>,
+}
+
+impl Signing {
+    pub fn new(host: &str) -> Signing {
+        Signing {
+            host: host.to_string(),
+            region: "us-east-1".into(),
+            access_key: ACCESS_KEY.into(),
+            secret: SECRET_KEY.into(),
+            time: std::time::SystemTime::now(),
+            presign_for: None,
+        }
+    }
+}
+
+/// Signs with `aws-sigv4` (the AWS SDKs' own signer) and returns the headers to send
+/// (for a presigned request, `target` is rewritten: see [`presign`]).
+pub fn sign(
+    s: &Signing,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<(String, String)> {
+    sign_parts(s, method, target, headers, body).1
+}
+
+/// A presigned target (the signature in the query string) and the headers to send.
+pub fn presign(
+    s: &Signing,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (String, Vec<(String, String)>) {
+    sign_parts(s, method, target, headers, body)
+}
+
+fn sign_parts(
+    s: &Signing,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (String, Vec<(String, String)>) {
+    use aws_sigv4::http_request::{
+        sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+    };
+    let creds =
+        aws_credential_types::Credentials::new(&s.access_key, &s.secret, None, None, "tests");
+    let identity = creds.into();
+    let mut settings = SigningSettings::default();
+    if let Some(d) = s.presign_for {
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(d);
+    }
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&s.region)
+        .name("chime")
+        .time(s.time)
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let mut all: Vec<(String, String)> = vec![("host".to_string(), s.host.clone())];
+    all.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let url = format!("http://{}{}", s.host, target);
+    let signable = SignableRequest::new(
+        method,
+        url.clone(),
+        all.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut req = http::Request::builder().method(method).uri(&url);
+    for (k, v) in &all {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let mut req = req.body(()).unwrap();
+    instructions.apply_to_request_http1x(&mut req);
+    let out_headers = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string()))
+        .collect();
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| target.to_string());
+    (pq, out_headers)
 }
 
 impl Drop for Server {
