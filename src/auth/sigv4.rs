@@ -638,15 +638,7 @@ mod tests {
 
     /// Parses a request file of the suite: request line, headers (with folded
     /// continuation lines), blank line, body.
-    fn parse_request(
-        text: &str,
-    ) -> (
-        String,
-        String,
-        Option<String>,
-        Vec<(String, String)>,
-        Vec<u8>,
-    ) {
+    fn parse_request(text: &str) -> Parsed {
         let (head, body) = text.split_once("\n\n").unwrap_or((text, ""));
         let mut lines = head.lines();
         let first = lines.next().unwrap();
