@@ -72,6 +72,65 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes; larger ones get HTTP 413.
     #[arg(long, env = "CONVENE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    /// Quota defaults: `dev` (generous, so a test suite is never throttled by
+    /// surprise: 1000 requests/s per operation, 10000 meetings) or `aws` (AWS's
+    /// published defaults: 10 requests/s per operation, 250 concurrent meetings).
+    #[arg(long, env = "CONVENE_LIMITS", value_enum, default_value_t = LimitsProfile::Dev)]
+    pub limits: LimitsProfile,
+
+    /// Requests per second each account may make to each operation (0: unlimited)
+    /// [default: from --limits].
+    #[arg(long, env = "CONVENE_RATE_LIMIT")]
+    pub rate_limit: Option<f64>,
+
+    /// Requests an account may make to one operation in a burst [default: the rate, at least 1].
+    #[arg(long, env = "CONVENE_RATE_BURST")]
+    pub rate_burst: Option<f64>,
+
+    /// Meetings (replicas included) an account may hold at once [default: from --limits].
+    #[arg(long, env = "CONVENE_MAX_MEETINGS")]
+    pub max_meetings: Option<u64>,
+
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, env = "CONVENE_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Milliseconds a client may take to send a request's headers (also the
+    /// keep-alive idle limit).
+    #[arg(long, env = "CONVENE_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+
+    /// Milliseconds a client may take to send a request's body.
+    #[arg(long, env = "CONVENE_BODY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub body_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LimitsProfile {
+    /// Generous limits for development and CI.
+    Dev,
+    /// AWS's published default quotas.
+    Aws,
+}
+
+impl ServeArgs {
+    /// Requests per second and burst for each (account, operation).
+    pub fn rate(&self) -> (f64, f64) {
+        let rate = self.rate_limit.unwrap_or(match self.limits {
+            LimitsProfile::Dev => 1000.0,
+            LimitsProfile::Aws => 10.0,
+        });
+        let burst = self.rate_burst.unwrap_or(rate.max(1.0));
+        (rate, burst)
+    }
+
+    pub fn meetings_limit(&self) -> u64 {
+        self.max_meetings.unwrap_or(match self.limits {
+            LimitsProfile::Dev => 10_000,
+            LimitsProfile::Aws => 250,
+        })
+    }
 }
 
 impl ServeArgs {
@@ -91,6 +150,12 @@ impl ServeArgs {
     }
 
     pub fn check(&self) -> Result<(), String> {
+        if self.rate_limit.is_some_and(|r| !(0.0..=1e9).contains(&r)) {
+            return Err("--rate-limit must be between 0 (unlimited) and 1e9".into());
+        }
+        if self.rate_burst.is_some_and(|b| !(1.0..=1e9).contains(&b)) {
+            return Err("--rate-burst must be between 1 and 1e9".into());
+        }
         if self.account_id.len() != 12 || !self.account_id.chars().all(|c| c.is_ascii_digit()) {
             return Err(format!(
                 "account id {:?} must be 12 digits",

@@ -2,12 +2,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use convene::auth::throttle::{Rate, Throttle};
 use convene::auth::{credentials, Authenticator};
 use convene::config::{Cli, Command, ServeArgs};
 use convene::domain::placement::PublicBase;
 use convene::ops::{Limits, Service};
 use convene::store::sqlite::SqliteStore;
-use convene::wire::server::{serve, AppState};
+use convene::wire::server::{serve, AppState, ConnectionLimits};
+use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -61,6 +63,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         Arc::new(store),
         Limits {
             default_page_size: args.default_page_size,
+            max_meetings: args.meetings_limit(),
             ..Limits::default()
         },
     );
@@ -70,14 +73,32 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let public_url = args.public_url(local);
     let base = PublicBase::parse(&public_url)?;
+    let (rate, burst) = args.rate();
+    tracing::info!(
+        requests_per_second = rate,
+        burst,
+        max_meetings = args.meetings_limit(),
+        max_connections = args.max_connections,
+        "limits"
+    );
     let state = Arc::new(AppState {
         service,
         base,
         auth: Authenticator::new(credentials.keys),
+        throttle: Throttle::new(Rate {
+            per_second: rate,
+            burst,
+        }),
         max_body_bytes: args.max_body_bytes,
+        body_timeout: Duration::from_millis(args.body_timeout_ms),
     });
+    let connection_limits = ConnectionLimits {
+        max_connections: args.max_connections,
+        header_timeout: Duration::from_millis(args.header_timeout_ms),
+        shutdown_grace: Duration::from_secs(30),
+    };
     tracing::info!(%public_url, "convene listening on http://{local}");
-    serve(listener, state, shutdown_signal())
+    serve(listener, state, connection_limits, shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
     tracing::info!("stopped: requests in flight finished, store closed");

@@ -4,6 +4,7 @@
 
 pub mod credentials;
 pub mod sigv4;
+pub mod throttle;
 
 use std::collections::HashMap;
 

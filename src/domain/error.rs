@@ -34,6 +34,8 @@ pub enum ErrorKind {
     UnknownOperation,
     /// Not a modeled shape: the request body is larger than the server accepts.
     PayloadTooLarge,
+    /// Not a modeled shape: the request body did not arrive in time.
+    RequestTimeout,
 }
 
 impl ErrorKind {
@@ -58,6 +60,7 @@ impl ErrorKind {
             ErrorKind::UnrecognizedClient => "UnrecognizedClientException",
             ErrorKind::UnknownOperation => "UnknownOperationException",
             ErrorKind::PayloadTooLarge => "RequestEntityTooLargeException",
+            ErrorKind::RequestTimeout => "RequestTimeoutException",
         }
     }
 
@@ -80,6 +83,7 @@ impl ErrorKind {
             ErrorKind::UnrecognizedClient => "UnrecognizedClient",
             ErrorKind::UnknownOperation => "UnknownOperation",
             ErrorKind::PayloadTooLarge => "RequestEntityTooLarge",
+            ErrorKind::RequestTimeout => "RequestTimeout",
         }
     }
 
@@ -101,6 +105,7 @@ impl ErrorKind {
             ErrorKind::ServiceUnavailable => 503,
             ErrorKind::UnknownOperation => 404,
             ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::RequestTimeout => 408,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! CreateMeeting, CreateMeetingWithAttendees, GetMeeting, DeleteMeeting.
 
 use super::attendees::{create_in_meeting, AttendeeRequest, BatchOutcome};
-use super::{meeting_of, Service};
+use super::{meeting_of, Limits, Service};
 use crate::domain::ids::new_meeting_id;
 use crate::domain::types::{
     Caller, Meeting, MeetingFeatures, NetworkType, NotificationsConfiguration, Tag,
@@ -87,11 +87,18 @@ fn create_or_replay(
     tx: &mut dyn Tx,
     caller: &Caller,
     input: CreateMeetingInput,
-    max_replicas: u64,
+    limits: &Limits,
 ) -> ApiResult<Meeting> {
     if let Some(existing) = tx.meeting_by_token(&caller.account_id, &input.client_request_token)? {
         return Ok(existing);
     }
+    if tx.count_meetings(&caller.account_id)? >= limits.max_meetings {
+        return Err(ApiError::limit_exceeded(format!(
+            "The account already has the maximum of {} concurrent meetings; delete one first",
+            limits.max_meetings
+        )));
+    }
+    let max_replicas = limits.max_replicas;
     if let Some(primary_id) = &input.primary_meeting_id {
         let primary = tx
             .get_meeting(&caller.account_id, primary_id)?
@@ -141,9 +148,9 @@ impl Service {
     ) -> ApiResult<Meeting> {
         input.validate()?;
         let caller = caller.clone();
-        let max_replicas = self.limits.max_replicas;
+        let limits = self.limits.clone();
         store::write(self.store(), move |tx| {
-            create_or_replay(tx, &caller, input, max_replicas)
+            create_or_replay(tx, &caller, input, &limits)
         })
         .await
     }
@@ -158,9 +165,9 @@ impl Service {
         validate::count("Attendees", attendees.len(), 1, 20)?;
         super::attendees::check_items(&attendees)?;
         let caller = caller.clone();
-        let max_replicas = self.limits.max_replicas;
+        let limits = self.limits.clone();
         store::write(self.store(), move |tx| {
-            let meeting = create_or_replay(tx, &caller, input, max_replicas)?;
+            let meeting = create_or_replay(tx, &caller, input, &limits)?;
             let outcome = create_in_meeting(tx, &meeting, attendees)?;
             Ok(MeetingWithAttendees { meeting, outcome })
         })

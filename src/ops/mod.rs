@@ -21,6 +21,8 @@ pub struct Limits {
     pub default_page_size: u32,
     /// Replica meetings one primary meeting may have.
     pub max_replicas: u64,
+    /// Meetings (replicas included) one account may hold at once.
+    pub max_meetings: u64,
 }
 
 impl Default for Limits {
@@ -28,6 +30,7 @@ impl Default for Limits {
         Limits {
             default_page_size: 100,
             max_replicas: 4,
+            max_meetings: 10_000,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -11,12 +11,18 @@ use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use http_body_util::{BodyExt, Limited};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use super::router::{Endpoint, Query};
 use super::{dispatch, Reply};
 use crate::auth::sigv4::SignedRequest;
+use crate::auth::throttle::Throttle;
 use crate::auth::Authenticator;
 use crate::domain::placement::PublicBase;
 use crate::domain::{ApiError, ErrorKind};
@@ -27,7 +33,22 @@ pub struct AppState {
     pub service: Service,
     pub base: PublicBase,
     pub auth: Authenticator,
+    pub throttle: Throttle,
     pub max_body_bytes: usize,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
+}
+
+/// Limits on connections, independent of what they carry.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Connections served at once; further ones wait to be accepted.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers (and how long an
+    /// idle keep-alive connection is kept).
+    pub header_timeout: Duration,
+    /// How long requests in flight may take to finish after a shutdown signal.
+    pub shutdown_grace: Duration,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -41,11 +62,55 @@ pub fn router(state: Arc<AppState>) -> Router {
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let service = TowerToHyperService::new(router(state));
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        // Wait for room before accepting: past the limit, clients queue in the backlog.
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, _peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .keep_alive(true)
+            .max_buf_size(256 * 1024);
+        let conn = builder.serve_connection(TokioIo::new(stream), service.clone());
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!("requests still in flight after the grace period; stopping anyway");
+        }
+    }
+    Ok(())
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response<Body> {
@@ -146,7 +211,20 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
     let operation = endpoint.as_ref().map_or("Unknown", Endpoint::name);
 
     let result = async {
-        let bytes = read_body(&parts.headers, body, state.max_body_bytes).await?;
+        let bytes = tokio::time::timeout(
+            state.body_timeout,
+            read_body(&parts.headers, body, state.max_body_bytes),
+        )
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                ErrorKind::RequestTimeout,
+                format!(
+                    "The request body did not arrive within {} ms",
+                    state.body_timeout.as_millis()
+                ),
+            )
+        })??;
         let signed = SignedRequest {
             method: &method,
             raw_path: parts.uri.path(),
@@ -165,6 +243,12 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
         };
         let caller = state.auth.authenticate(&signed, crate::now_ms() / 1000)?;
         let endpoint = endpoint?;
+        if !state.throttle.allow(&caller.account_id, endpoint.name()) {
+            return Err(ApiError::new(
+                ErrorKind::Throttling,
+                format!("Rate exceeded for {}", endpoint.name()),
+            ));
+        }
         // Run the operation in its own task so that a bug that panics
         // still gets a modeled answer rather than a dropped connection.
         let state = state.clone();
