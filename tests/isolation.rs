@@ -344,6 +344,7 @@ impl UnwrapErr for Result<String, Failure> {
 
 /// The three tag operations, each with its ResourceName on ResourceNotFoundException.
 #[derive(Debug, Clone, Copy)]
+#[allow(clippy::enum_variant_names)] // the operations' own names
 enum TagOp {
     ListTagsForResource,
     TagResource,

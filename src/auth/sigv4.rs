@@ -140,24 +140,26 @@ pub fn canonical_uri(raw_path: &str, normalize: bool, encoding: PathEncoding) ->
     }
 }
 
+/// Query parameters, decoded; a `+` is a space, as form encoding (and the
+/// router) has it.
 fn split_query(raw: &str) -> Vec<(String, String)> {
+    let decode =
+        |s: &str| String::from_utf8_lossy(&percent_decode(&s.replace('+', " "))).into_owned();
     raw.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                String::from_utf8_lossy(&percent_decode(k)).into_owned(),
-                String::from_utf8_lossy(&percent_decode(v)).into_owned(),
-            )
+            (decode(k), decode(v))
         })
         .collect()
 }
 
-/// Sorted, re-encoded query parameters, without `X-Amz-Signature`.
-pub fn canonical_query(pairs: &[(String, String)]) -> String {
+/// Sorted, re-encoded query parameters; a presigned request's own
+/// `X-Amz-Signature` is left out.
+pub fn canonical_query(pairs: &[(String, String)], presigned: bool) -> String {
     let mut encoded: Vec<(String, String)> = pairs
         .iter()
-        .filter(|(k, _)| k != "X-Amz-Signature")
+        .filter(|(k, _)| !(presigned && k == "X-Amz-Signature"))
         .map(|(k, v)| {
             (
                 uri_encode(k.as_bytes(), false, false),
@@ -176,6 +178,36 @@ pub fn canonical_query(pairs: &[(String, String)]) -> String {
 /// A header value as it is signed: trimmed, inner runs of white space folded to one space.
 fn canonical_value(v: &str) -> String {
     v.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The canonical headers as signers that fold only spaces build them, when
+/// that differs from [`canonical_headers`] (a signed value holds a tab or the like).
+fn spaces_only_headers(headers: &[(String, String)], signed: &[&str]) -> Option<String> {
+    let differs = headers.iter().any(|(k, v)| {
+        signed.contains(&k.as_str()) && v.chars().any(|c| c.is_whitespace() && c != ' ')
+    });
+    if !differs {
+        return None;
+    }
+    let mut out = String::new();
+    for name in signed {
+        let values: Vec<String> = headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| {
+                v.trim_matches(' ')
+                    .split(' ')
+                    .filter(|p| !p.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        out.push_str(name);
+        out.push(':');
+        out.push_str(&values.join(","));
+        out.push('\n');
+    }
+    Some(out)
 }
 
 /// The canonical headers block (each `name:value\n`), or the first signed header that is missing.
@@ -348,6 +380,20 @@ fn query_parts(pairs: &[(String, String)]) -> Result<Parts, AuthFailure> {
             "AWS query-string parameters must include '{what}'."
         ))
     };
+    for name in [
+        "X-Amz-Signature",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-SignedHeaders",
+        "X-Amz-Expires",
+        "X-Amz-Security-Token",
+    ] {
+        if pairs.iter().filter(|(n, _)| n == name).count() > 1 {
+            return Err(incomplete(format!(
+                "The query-string parameter '{name}' appears more than once."
+            )));
+        }
+    }
     let algorithm = get("X-Amz-Algorithm").ok_or_else(|| missing("X-Amz-Algorithm"))?;
     if algorithm != ALGORITHM {
         return Err(incomplete(format!("X-Amz-Algorithm must be {ALGORITHM}")));
@@ -402,6 +448,8 @@ pub struct Verifier {
     service: String,
     /// Remove `.`/`..`/empty path segments before signing (every service but S3 does).
     normalize_path: bool,
+    /// How the path is encoded in the canonical request (double for every service but S3).
+    path_encoding: PathEncoding,
     keys: HashMap<String, KeyInfo>,
     cache: Mutex<HashMap<(String, String, String), Vec<u8>>>,
 }
@@ -414,6 +462,7 @@ impl Verifier {
         Verifier {
             service: service.to_string(),
             normalize_path: true,
+            path_encoding: PathEncoding::Double,
             keys,
             cache: Mutex::new(HashMap::new()),
         }
@@ -422,6 +471,12 @@ impl Verifier {
     /// Signs paths as they are, without normalizing them (only the S3 style needs this).
     pub fn without_path_normalization(mut self) -> Self {
         self.normalize_path = false;
+        self
+    }
+
+    /// Signs paths as they are sent, encoded once (the S3 style, and that of AWS's generic test suite).
+    pub fn with_single_path_encoding(mut self) -> Self {
+        self.path_encoding = PathEncoding::Single;
         self
     }
 
@@ -529,17 +584,20 @@ impl Verifier {
             .keys
             .get(&parts.access_key_id)
             .ok_or(AuthFailure::Unrecognized)?;
-        let token = req.header("x-amz-security-token").or_else(|| {
+        // Header auth carries the token in a header; a presigned URL in its query.
+        let token = if parts.expires.is_some() {
             pairs
                 .iter()
                 .find(|(k, _)| k == "X-Amz-Security-Token")
                 .map(|(_, v)| v.as_str())
-        });
-        if let Some(expected) = &key.session_token {
-            let ok = token.is_some_and(|t| bool::from(t.as_bytes().ct_eq(expected.as_bytes())));
-            if !ok {
-                return Err(AuthFailure::Unrecognized);
-            }
+        } else {
+            req.header("x-amz-security-token")
+        };
+        match (&key.session_token, token) {
+            (Some(expected), Some(t)) if bool::from(t.as_bytes().ct_eq(expected.as_bytes())) => {}
+            (None, None) => {}
+            // A missing, wrong or unexpected session token: AWS does not know the credentials.
+            _ => return Err(AuthFailure::Unrecognized),
         }
 
         let canonical_headers = canonical_headers(&req.headers, &signed).map_err(|missing| {
@@ -560,15 +618,22 @@ impl Verifier {
             "{}/{}/{}/aws4_request",
             parts.date, parts.region, parts.service
         );
-        let mut queries = vec![canonical_query(&pairs)];
-        if pairs.iter().any(|(k, _)| k == "X-Amz-Security-Token") {
+        let presigned = parts.expires.is_some();
+        let mut queries = vec![canonical_query(&pairs, presigned)];
+        if presigned && key.session_token.is_some() {
             // Some signers add the session token to a presigned URL after signing.
             let without: Vec<(String, String)> = pairs
                 .iter()
                 .filter(|(k, _)| k != "X-Amz-Security-Token")
                 .cloned()
                 .collect();
-            queries.push(canonical_query(&without));
+            queries.push(canonical_query(&without, presigned));
+        }
+        let mut header_blocks = vec![canonical_headers];
+        if let Some(spaces_only) = spaces_only_headers(&req.headers, &signed) {
+            // Signers differ on white space other than spaces inside a value:
+            // botocore folds it, aws-sigv4 keeps it. Both are genuine.
+            header_blocks.push(spaces_only);
         }
         let signing = self.cached_key(
             &parts.access_key_id,
@@ -577,24 +642,19 @@ impl Verifier {
             &parts.region,
         );
         let provided = parts.signature.to_ascii_lowercase();
-        let mut encodings = vec![PathEncoding::Double];
-        if req.raw_path.contains('%') {
-            // Clients that sign the path as sent (S3 style) are accepted too.
-            encodings.push(PathEncoding::Single);
-        }
-        for encoding in encodings {
-            let curi = canonical_uri(req.raw_path, self.normalize_path, encoding);
-            for cquery in &queries {
+        let curi = canonical_uri(req.raw_path, self.normalize_path, self.path_encoding);
+        for cquery in &queries {
+            for cheaders in &header_blocks {
                 let creq = canonical_request(
                     req.method,
                     &curi,
                     cquery,
-                    &canonical_headers,
+                    cheaders,
                     &parts.signed_headers,
                     &body_hash,
                 );
                 let expected = signature(&signing, &string_to_sign(&parts.amz_date, &scope, &creq));
-                tracing::trace!(canonical_request = %creq, scope = %scope, amz_date = %parts.amz_date, provided = %provided, "SigV4 canonical request");
+                tracing::trace!(canonical_request = %creq, scope = %scope, "SigV4 canonical request");
                 if bool::from(expected.as_bytes().ct_eq(provided.as_bytes())) {
                     return Ok(Verified {
                         access_key_id: parts.access_key_id,
@@ -711,7 +771,8 @@ mod tests {
                     .replace(['-', ':'], "");
                 parse_amz_date(&t).unwrap()
             };
-            let mut verifier = Verifier::new(&service, HashMap::from([(akid, key)]));
+            let mut verifier =
+                Verifier::new(&service, HashMap::from([(akid, key)])).with_single_path_encoding();
             if ctx["normalize"] == serde_json::Value::Bool(false) {
                 verifier = verifier.without_path_normalization();
             }
@@ -751,7 +812,7 @@ mod tests {
                         ctx["normalize"] != serde_json::Value::Bool(false),
                         encoding,
                     ),
-                    &canonical_query(&pairs),
+                    &canonical_query(&pairs, kind == "query"),
                     &canonical_headers(&headers, &signed_names).unwrap(),
                     signed_line,
                     expected.lines().last().unwrap(),

@@ -2,6 +2,7 @@
 
 pub mod decode;
 pub mod encode;
+pub mod fuzzing;
 pub mod json;
 pub mod router;
 pub mod server;
