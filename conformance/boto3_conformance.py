@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """boto3 conformance checks for Convene (Amazon Chime SDK Meetings emulator).
 
-Drives a *running* server through the real boto3 client and checks the nine
-meetings/attendees operations: CreateMeeting, CreateMeetingWithAttendees,
-GetMeeting, DeleteMeeting, CreateAttendee, BatchCreateAttendee, GetAttendee,
-ListAttendees and DeleteAttendee.
+Drives a *running* server through the real boto3 client and checks all sixteen
+operations: the nine meetings/attendees operations (CreateMeeting,
+CreateMeetingWithAttendees, GetMeeting, DeleteMeeting, CreateAttendee,
+BatchCreateAttendee, GetAttendee, ListAttendees, DeleteAttendee), the capability
+updates (UpdateAttendeeCapabilities, BatchUpdateAttendeeCapabilitiesExcept),
+transcription (StartMeetingTranscription, StopMeetingTranscription) and tagging
+(TagResource, UntagResource, ListTagsForResource).
 
 Usage:
     CONVENE_ENDPOINT=http://127.0.0.1:8080 python3 conformance/boto3_conformance.py
@@ -101,6 +104,7 @@ def make_client(**extra):
 
 CLIENT = None
 RAW = None  # client with parameter_validation=False
+LAST_ERROR = None  # the ClientError.response of the last error expect_error saw
 
 
 def status(resp):
@@ -113,11 +117,14 @@ def expect_error(fn, exc_names, http_status, what, **kwargs):
     exc_names: a class name or a tuple of acceptable class names.
     http_status: expected HTTP status (int), or dict name->status.
     Returns the class name actually raised (or None)."""
+    global LAST_ERROR
     if isinstance(exc_names, str):
         exc_names = (exc_names,)
+    LAST_ERROR = None
     try:
         resp = fn(**kwargs)
     except ClientError as e:
+        LAST_ERROR = e.response
         code = e.response.get("Error", {}).get("Code")
         got_status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         matched = None
@@ -830,6 +837,236 @@ def t_pagination():
                  MeetingId=mid, NextToken="=")
 
 
+def caps_by_id(mid):
+    """AttendeeId -> Capabilities for every attendee of a meeting (one ListAttendees page)."""
+    atts = CLIENT.list_attendees(MeetingId=mid, MaxResults=100).get("Attendees", [])
+    return {a.get("AttendeeId"): a.get("Capabilities") for a in atts}
+
+
+def t_capabilities():
+    """UpdateAttendeeCapabilities and BatchUpdateAttendeeCapabilitiesExcept."""
+    users = [uid("cap-u0"), uid("cap-u1"), uid("cap-u2")]
+    w = CLIENT.create_meeting_with_attendees(
+        ClientRequestToken=uid("tok"), MediaRegion=REGION, ExternalMeetingId=uid("caps"),
+        Attendees=[{"ExternalUserId": u} for u in users])
+    mid = w["Meeting"]["MeetingId"]
+    atts = w.get("Attendees") or []
+    if not check(len(atts) == 3, "CreateMeetingWithAttendees for the capability tests: 3 attendees", strip_meta(w)):
+        return
+    a0, a1, a2 = (a["AttendeeId"] for a in atts)
+
+    # UpdateAttendeeCapabilities: success returns the updated Attendee
+    new_caps = {"Audio": "Receive", "Video": "Send", "Content": "None"}
+    r = CLIENT.update_attendee_capabilities(MeetingId=mid, AttendeeId=a0, Capabilities=new_caps)
+    check(status(r) == 200, "UpdateAttendeeCapabilities returns HTTP 200", status(r))
+    check(bool(r["ResponseMetadata"].get("RequestId")), "UpdateAttendeeCapabilities: RequestId non-empty")
+    ua = r.get("Attendee") or {}
+    check_attendee_shape(ua, external_user_id=users[0], caps=new_caps, what="UpdateAttendeeCapabilities.Attendee")
+    check(ua.get("AttendeeId") == a0 and ua.get("JoinToken") == atts[0].get("JoinToken"),
+          "UpdateAttendeeCapabilities.Attendee keeps its AttendeeId and JoinToken", ua)
+    ga = CLIENT.get_attendee(MeetingId=mid, AttendeeId=a0).get("Attendee", {})
+    check(ga.get("Capabilities") == new_caps, "GetAttendee shows the updated Capabilities", ga.get("Capabilities"))
+    before = caps_by_id(mid)
+    check(before.get(a1) == ALL_SEND_RECEIVE and before.get(a2) == ALL_SEND_RECEIVE,
+          "UpdateAttendeeCapabilities changed no other attendee", before)
+
+    # UpdateAttendeeCapabilities: errors
+    expect_error(CLIENT.update_attendee_capabilities, "BadRequestException", 400,
+                 "UpdateAttendeeCapabilities Content=SendReceive with Video=None",
+                 MeetingId=mid, AttendeeId=a0,
+                 Capabilities={"Audio": "SendReceive", "Video": "None", "Content": "SendReceive"})
+    expect_error(CLIENT.update_attendee_capabilities, "BadRequestException", 400,
+                 "UpdateAttendeeCapabilities Audio='Loud' (bad enum)",
+                 MeetingId=mid, AttendeeId=a0, Capabilities={"Audio": "Loud", "Video": "None", "Content": "None"})
+    expect_error(CLIENT.update_attendee_capabilities, "NotFoundException", 404,
+                 "UpdateAttendeeCapabilities unknown AttendeeId",
+                 MeetingId=mid, AttendeeId=str(uuid.uuid4()), Capabilities=new_caps)
+    expect_error(CLIENT.update_attendee_capabilities, "NotFoundException", 404,
+                 "UpdateAttendeeCapabilities on unknown meeting",
+                 MeetingId=str(uuid.uuid4()), AttendeeId=a0, Capabilities=new_caps)
+    check(caps_by_id(mid) == before, "rejected UpdateAttendeeCapabilities changed nothing")
+
+    # BatchUpdateAttendeeCapabilitiesExcept: everyone but the excluded attendee
+    batch_caps = {"Audio": "SendReceive", "Video": "Receive", "Content": "Receive"}
+    b = CLIENT.batch_update_attendee_capabilities_except(
+        MeetingId=mid, ExcludedAttendeeIds=[{"AttendeeId": a0}], Capabilities=batch_caps)
+    check(status(b) == 200, "BatchUpdateAttendeeCapabilitiesExcept returns HTTP 200", status(b))
+    check(bool(b["ResponseMetadata"].get("RequestId")), "BatchUpdateAttendeeCapabilitiesExcept: RequestId non-empty")
+    check(strip_meta(b) == {}, "BatchUpdateAttendeeCapabilitiesExcept returns an empty body", strip_meta(b))
+    after = caps_by_id(mid)
+    check(after.get(a0) == new_caps, "BatchUpdateAttendeeCapabilitiesExcept left the excluded attendee alone",
+          after.get(a0))
+    check(after.get(a1) == batch_caps and after.get(a2) == batch_caps,
+          "BatchUpdateAttendeeCapabilitiesExcept updated every other attendee", after)
+
+    # BatchUpdateAttendeeCapabilitiesExcept: errors, and nothing changes (atomic)
+    expect_error(CLIENT.batch_update_attendee_capabilities_except, "BadRequestException", 400,
+                 "BatchUpdateAttendeeCapabilitiesExcept ExcludedAttendeeIds with 'not-a-guid'",
+                 MeetingId=mid, ExcludedAttendeeIds=[{"AttendeeId": a0}, {"AttendeeId": "not-a-guid"}],
+                 Capabilities=ALL_SEND_RECEIVE)
+    expect_error(CLIENT.batch_update_attendee_capabilities_except, "BadRequestException", 400,
+                 "BatchUpdateAttendeeCapabilitiesExcept Content=SendReceive with Video=None",
+                 MeetingId=mid, ExcludedAttendeeIds=[{"AttendeeId": a0}],
+                 Capabilities={"Audio": "SendReceive", "Video": "None", "Content": "SendReceive"})
+    expect_error(CLIENT.batch_update_attendee_capabilities_except, "NotFoundException", 404,
+                 "BatchUpdateAttendeeCapabilitiesExcept on unknown meeting",
+                 MeetingId=str(uuid.uuid4()), ExcludedAttendeeIds=[{"AttendeeId": a0}], Capabilities=batch_caps)
+    check(caps_by_id(mid) == after, "rejected BatchUpdateAttendeeCapabilitiesExcept changed no attendee",
+          {"before": after, "after": caps_by_id(mid)})
+
+
+def t_transcription():
+    """StartMeetingTranscription and StopMeetingTranscription."""
+    mid = new_meeting()["MeetingId"]
+    en_us = {"EngineTranscribeSettings": {"LanguageCode": "en-US"}}
+
+    expect_error(CLIENT.stop_meeting_transcription, "UnprocessableEntityException", 422,
+                 "StopMeetingTranscription when none was started", MeetingId=mid)
+
+    r = CLIENT.start_meeting_transcription(MeetingId=mid, TranscriptionConfiguration=en_us)
+    check(status(r) == 200, "StartMeetingTranscription returns HTTP 200", status(r))
+    check(bool(r["ResponseMetadata"].get("RequestId")), "StartMeetingTranscription: RequestId non-empty")
+    check(strip_meta(r) == {}, "StartMeetingTranscription returns an empty body", strip_meta(r))
+
+    # a second Start replaces the configuration (one transcription, so one Stop ends it)
+    medical = {"EngineTranscribeMedicalSettings": {"LanguageCode": "en-US", "Specialty": "PRIMARYCARE",
+                                                   "Type": "CONVERSATION"}}
+    r2 = CLIENT.start_meeting_transcription(MeetingId=mid, TranscriptionConfiguration=medical)
+    check(status(r2) == 200, "second StartMeetingTranscription (replacing the first) returns HTTP 200", status(r2))
+
+    s = CLIENT.stop_meeting_transcription(MeetingId=mid)
+    check(status(s) == 200, "StopMeetingTranscription returns HTTP 200", status(s))
+    check(bool(s["ResponseMetadata"].get("RequestId")), "StopMeetingTranscription: RequestId non-empty")
+    check(strip_meta(s) == {}, "StopMeetingTranscription returns an empty body", strip_meta(s))
+    expect_error(CLIENT.stop_meeting_transcription, "UnprocessableEntityException", 422,
+                 "StopMeetingTranscription after it was stopped (the second Start replaced, not added)",
+                 MeetingId=mid)
+
+    # Start errors; a rejected Start starts nothing
+    expect_error(CLIENT.start_meeting_transcription, "BadRequestException", 400,
+                 "StartMeetingTranscription with both engines",
+                 MeetingId=mid, TranscriptionConfiguration={**en_us, **medical})
+    expect_error(CLIENT.start_meeting_transcription, "BadRequestException", 400,
+                 "StartMeetingTranscription with no engine",
+                 MeetingId=mid, TranscriptionConfiguration={})
+    expect_error(CLIENT.start_meeting_transcription, "BadRequestException", 400,
+                 "StartMeetingTranscription ContentIdentificationType with ContentRedactionType",
+                 MeetingId=mid, TranscriptionConfiguration={"EngineTranscribeSettings": {
+                     "LanguageCode": "en-US", "ContentIdentificationType": "PII", "ContentRedactionType": "PII"}})
+    expect_error(CLIENT.start_meeting_transcription, "BadRequestException", 400,
+                 "StartMeetingTranscription LanguageCode 'xx-XX' (bad enum)",
+                 MeetingId=mid, TranscriptionConfiguration={"EngineTranscribeSettings": {"LanguageCode": "xx-XX"}})
+    expect_error(CLIENT.stop_meeting_transcription, "UnprocessableEntityException", 422,
+                 "StopMeetingTranscription after only rejected Starts", MeetingId=mid)
+    expect_error(CLIENT.start_meeting_transcription, "NotFoundException", 404,
+                 "StartMeetingTranscription on unknown meeting",
+                 MeetingId=str(uuid.uuid4()), TranscriptionConfiguration=en_us)
+    expect_error(CLIENT.stop_meeting_transcription, "NotFoundException", 404,
+                 "StopMeetingTranscription on unknown meeting", MeetingId=str(uuid.uuid4()))
+    expect_error(CLIENT.start_meeting_transcription, "BadRequestException", 400,
+                 "StartMeetingTranscription 'not-a-guid' MeetingId",
+                 MeetingId="not-a-guid", TranscriptionConfiguration=en_us)
+
+
+def t_tags():
+    """TagResource, UntagResource and ListTagsForResource."""
+    created = [{"Key": "team", "Value": "convene"}, {"Key": "env", "Value": "conformance"}]
+    m = new_meeting(Tags=created)
+    arn = m["MeetingArn"]
+
+    ls = CLIENT.list_tags_for_resource(ResourceARN=arn)
+    check(status(ls) == 200, "ListTagsForResource returns HTTP 200", status(ls))
+    check(bool(ls["ResponseMetadata"].get("RequestId")), "ListTagsForResource: RequestId non-empty")
+    check(ls.get("Tags") == created, "ListTagsForResource shows the CreateMeeting Tags in order", ls.get("Tags"))
+    plain = new_meeting()
+    lp = CLIENT.list_tags_for_resource(ResourceARN=plain["MeetingArn"])
+    check(lp.get("Tags", []) == [], "ListTagsForResource on an untagged meeting: no tags", strip_meta(lp))
+
+    t = CLIENT.tag_resource(ResourceARN=arn, Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": ""}])
+    check(status(t) == 204, "TagResource returns HTTP 204", status(t))
+    check(bool(t["ResponseMetadata"].get("RequestId")), "TagResource: RequestId non-empty")
+    check(strip_meta(t) == {}, "TagResource returns no body", strip_meta(t))
+    want = created + [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": ""}]
+    got = CLIENT.list_tags_for_resource(ResourceARN=arn).get("Tags")
+    check(got == want, "ListTagsForResource after TagResource: new tags appended in order", got)
+
+    # an existing key: value replaced, position (first added) kept
+    CLIENT.tag_resource(ResourceARN=arn, Tags=[{"Key": "team", "Value": "renamed"}])
+    want[0] = {"Key": "team", "Value": "renamed"}
+    got = CLIENT.list_tags_for_resource(ResourceARN=arn).get("Tags")
+    check(got == want, "TagResource on an existing key replaces its value and keeps its place", got)
+
+    u = CLIENT.untag_resource(ResourceARN=arn, TagKeys=["a", "never-there"])
+    check(status(u) == 204, "UntagResource returns HTTP 204 (absent keys ignored)", status(u))
+    check(bool(u["ResponseMetadata"].get("RequestId")), "UntagResource: RequestId non-empty")
+    check(strip_meta(u) == {}, "UntagResource returns no body", strip_meta(u))
+    want = [x for x in want if x["Key"] != "a"]
+    got = CLIENT.list_tags_for_resource(ResourceARN=arn).get("Tags")
+    check(got == want, "ListTagsForResource after UntagResource", got)
+    u2 = CLIENT.untag_resource(ResourceARN=arn, TagKeys=["only-absent"])
+    check(status(u2) == 204, "UntagResource of only absent keys succeeds", status(u2))
+
+    # the 50-tag limit: exactly 50 is fine, one more new key is TooManyTagsException and nothing changes
+    have = len(want)  # 3
+    fill = [{"Key": f"fill-{i:02d}", "Value": "v"} for i in range(50 - have)]
+    CLIENT.tag_resource(ResourceARN=arn, Tags=fill)
+    want = want + fill
+    got = CLIENT.list_tags_for_resource(ResourceARN=arn).get("Tags") or []
+    check(got == want and len(got) == 50, "TagResource up to exactly 50 tags succeeds", len(got))
+    expect_error(CLIENT.tag_resource, "TooManyTagsException", 400, "TagResource making 51 tags",
+                 ResourceARN=arn, Tags=[{"Key": "env", "Value": "changed"}, {"Key": "one-too-many", "Value": "v"}])
+    got = CLIENT.list_tags_for_resource(ResourceARN=arn).get("Tags")
+    check(got == want, "rejected TagResource (too many tags) changed nothing", got)
+    r = CLIENT.tag_resource(ResourceARN=arn, Tags=[{"Key": "env", "Value": "at-limit"}])
+    check(status(r) == 204, "TagResource replacing a value at 50 tags succeeds", status(r))
+    want[1] = {"Key": "env", "Value": "at-limit"}
+    plain_arn = plain["MeetingArn"]
+    # 51 items break the model's TagList max (50) itself: model validation, so BadRequestException
+    # (as for CreateMeeting with 51 Tags)
+    expect_error(CLIENT.tag_resource, "BadRequestException", 400, "TagResource with 51 tags in one request",
+                 ResourceARN=plain_arn, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
+    check(CLIENT.list_tags_for_resource(ResourceARN=plain_arn).get("Tags", []) == [],
+          "rejected 51-tag TagResource added nothing")
+
+    # reserved and malformed keys, malformed ARNs
+    expect_error(CLIENT.tag_resource, "BadRequestException", 400, "TagResource key 'aws:reserved'",
+                 ResourceARN=plain_arn, Tags=[{"Key": "ok", "Value": "v"}, {"Key": "aws:reserved", "Value": "v"}])
+    expect_error(RAW.tag_resource, "BadRequestException", 400, "TagResource key of 129 chars",
+                 ResourceARN=plain_arn, Tags=[{"Key": "k" * 129, "Value": "v"}])
+    check(CLIENT.list_tags_for_resource(ResourceARN=plain_arn).get("Tags", []) == [],
+          "rejected TagResource requests added nothing")
+    for op, kw in ((CLIENT.tag_resource, {"Tags": [{"Key": "k", "Value": "v"}]}),
+                   (CLIENT.untag_resource, {"TagKeys": ["k"]}),
+                   (CLIENT.list_tags_for_resource, {})):
+        name = op.__name__
+        expect_error(op, "BadRequestException", 400, f"{name} ResourceARN 'not-an-arn'",
+                     ResourceARN="not-an-arn", **kw)
+
+    # well-formed ARNs of meetings that do not exist here: ResourceNotFoundException with ResourceName
+    unknown = f"arn:aws:chime:{REGION}:{ACCOUNT}:meeting/{uuid.uuid4()}"
+    for op, kw in ((CLIENT.tag_resource, {"Tags": [{"Key": "k", "Value": "v"}]}),
+                   (CLIENT.untag_resource, {"TagKeys": ["k"]}),
+                   (CLIENT.list_tags_for_resource, {})):
+        name = op.__name__
+        expect_error(op, "ResourceNotFoundException", 404, f"{name} on an unknown meeting ARN",
+                     ResourceARN=unknown, **kw)
+        rn = (LAST_ERROR or {}).get("ResourceName")
+        check(rn == unknown, f"{name} ResourceNotFoundException carries ResourceName == the ARN", rn)
+    other_region = f"arn:aws:chime:us-west-2:{ACCOUNT}:meeting/{m['MeetingId']}"
+    expect_error(CLIENT.list_tags_for_resource, "ResourceNotFoundException", 404,
+                 "ListTagsForResource with the meeting's id under another control region", ResourceARN=other_region)
+    other_acct = "999999999999" if ACCOUNT != "999999999999" else "111111111111"
+    expect_error(CLIENT.tag_resource, "ResourceNotFoundException", 404,
+                 "TagResource with the meeting's id under another account",
+                 ResourceARN=f"arn:aws:chime:{REGION}:{other_acct}:meeting/{m['MeetingId']}",
+                 Tags=[{"Key": "k", "Value": "v"}])
+
+    # DeleteMeeting removes the tags with the meeting
+    CLIENT.delete_meeting(MeetingId=m["MeetingId"])
+    expect_error(CLIENT.list_tags_for_resource, "ResourceNotFoundException", 404,
+                 "ListTagsForResource on a deleted meeting", ResourceARN=arn)
+
+
 SECTIONS = [
     ("create-meeting", t_create_meeting),
     ("attendees", t_attendees),
@@ -841,6 +1078,9 @@ SECTIONS = [
     ("limits", t_limits),
     ("pagination", t_pagination),
     ("concurrency", t_concurrency),
+    ("capabilities", t_capabilities),
+    ("transcription", t_transcription),
+    ("tags", t_tags),
 ]
 
 

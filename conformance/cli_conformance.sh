@@ -2,7 +2,9 @@
 # AWS CLI conformance checks for Convene (Amazon Chime SDK Meetings emulator).
 #
 # Drives a *running* server through the real `aws chime-sdk-meetings` CLI (v1 from
-# PyPI or v2) for the nine meetings/attendees operations and checks the results.
+# PyPI or v2) for all sixteen operations (the nine meetings/attendees operations,
+# the two capability updates, transcription start/stop and the three tagging
+# operations) and checks the results.
 #
 # Usage:
 #   CONVENE_ENDPOINT=http://127.0.0.1:8080 bash conformance/cli_conformance.sh
@@ -363,6 +365,97 @@ if ok "create-meeting MeetingFeatures Video MaxResolution None" create-meeting -
     create-attendee --meeting-id "$VM" --external-user-id "$(uid u)" \
     --capabilities Audio=SendReceive,Video=Send,Content=None
 fi
+
+# ---------------------------------------------------------------------------
+SECTION=capabilities
+echo "== $SECTION"
+C0="$(uid cap-u0)" C1="$(uid cap-u1)" C2="$(uid cap-u2)"
+CM="" CA0="" CA1="" CA2=""
+if ok "create-meeting-with-attendees (3 attendees)" create-meeting-with-attendees --client-request-token "$(uid tok)" \
+  --media-region "$REGION" --external-meeting-id "$(uid caps)" \
+  --attendees "[{\"ExternalUserId\":\"$C0\"},{\"ExternalUserId\":\"$C1\"},{\"ExternalUserId\":\"$C2\"}]"; then
+  CM="$(j 'd["Meeting"]["MeetingId"]')"
+  CA0="$(j 'd["Attendees"][0]["AttendeeId"]')"
+  CA1="$(j 'd["Attendees"][1]["AttendeeId"]')"
+  CA2="$(j 'd["Attendees"][2]["AttendeeId"]')"
+fi
+if [[ -n "$CM" && -n "$CA2" ]]; then
+  if ok "update-attendee-capabilities" update-attendee-capabilities --meeting-id "$CM" --attendee-id "$CA0" \
+    --capabilities Audio=Receive,Video=Send,Content=None; then
+    got="$(j '[d["Attendee"]["AttendeeId"], d["Attendee"]["ExternalUserId"], d["Attendee"]["Capabilities"]]')"
+    check "update-attendee-capabilities returns the updated Attendee" "$got" \
+      eq "$got" "[\"$CA0\", \"$C0\", {\"Audio\": \"Receive\", \"Content\": \"None\", \"Video\": \"Send\"}]"
+  fi
+  err "update-attendee-capabilities Content=SendReceive with Video=None" BadRequestException UpdateAttendeeCapabilities \
+    update-attendee-capabilities --meeting-id "$CM" --attendee-id "$CA0" \
+    --capabilities Audio=SendReceive,Video=None,Content=SendReceive
+  if ok "batch-update-attendee-capabilities-except" batch-update-attendee-capabilities-except --meeting-id "$CM" \
+    --excluded-attendee-ids AttendeeId="$CA0" --capabilities Audio=SendReceive,Video=Receive,Content=Receive; then
+    check "batch-update-attendee-capabilities-except prints nothing" "$(outtext)" test ! -s "$TMP/out"
+  fi
+  err "batch-update-attendee-capabilities-except with a 'not-a-guid' excluded id" BadRequestException \
+    BatchUpdateAttendeeCapabilitiesExcept batch-update-attendee-capabilities-except --meeting-id "$CM" \
+    --excluded-attendee-ids AttendeeId="$CA0" AttendeeId=not-a-guid --capabilities Audio=None,Video=None,Content=None
+  if ok "list-attendees after the capability updates" list-attendees --meeting-id "$CM"; then
+    got="$(j '{a["AttendeeId"]: a["Capabilities"] for a in d.get("Attendees", [])}')"
+    want="{\"$CA0\": {\"Audio\": \"Receive\", \"Content\": \"None\", \"Video\": \"Send\"}"
+    want+=", \"$CA1\": {\"Audio\": \"SendReceive\", \"Content\": \"Receive\", \"Video\": \"Receive\"}"
+    want+=", \"$CA2\": {\"Audio\": \"SendReceive\", \"Content\": \"Receive\", \"Video\": \"Receive\"}}"
+    want="$(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1]), sort_keys=True))' "$want")"
+    check "all but the excluded attendee updated; the rejected batch changed nothing" "$got" eq "$got" "$want"
+  fi
+else
+  fail "capabilities: no meeting with 3 attendees to work on"
+fi
+
+# ---------------------------------------------------------------------------
+SECTION=transcription
+echo "== $SECTION"
+if [[ -n "$CM" ]]; then
+  if ok "start-meeting-transcription (en-US)" start-meeting-transcription --meeting-id "$CM" \
+    --transcription-configuration '{"EngineTranscribeSettings":{"LanguageCode":"en-US"}}'; then
+    check "start-meeting-transcription prints nothing" "$(outtext)" test ! -s "$TMP/out"
+  fi
+  err "start-meeting-transcription with both engines" BadRequestException StartMeetingTranscription \
+    start-meeting-transcription --meeting-id "$CM" --transcription-configuration \
+    '{"EngineTranscribeSettings":{"LanguageCode":"en-US"},"EngineTranscribeMedicalSettings":{"LanguageCode":"en-US","Specialty":"PRIMARYCARE","Type":"CONVERSATION"}}'
+  if ok "stop-meeting-transcription" stop-meeting-transcription --meeting-id "$CM"; then
+    check "stop-meeting-transcription prints nothing" "$(outtext)" test ! -s "$TMP/out"
+  fi
+  err "stop-meeting-transcription when none is running" UnprocessableEntityException StopMeetingTranscription \
+    stop-meeting-transcription --meeting-id "$CM"
+else
+  fail "transcription: no meeting to work on"
+fi
+
+# ---------------------------------------------------------------------------
+SECTION=tags
+echo "== $SECTION"
+# FM was created (attendees section) with --tags Key=team,Value=convene Key=env,Value=cli
+if [[ -n "${FM:-}" ]]; then
+  FARN="arn:aws:chime:$REGION:$ACCOUNT:meeting/$FM"
+  if ok "tag-resource (3 new tags)" tag-resource --resource-arn "$FARN" \
+    --tags Key=a,Value=1 Key=b,Value=2 Key=c,Value=3; then
+    check "tag-resource prints nothing" "$(outtext)" test ! -s "$TMP/out"
+  fi
+  if ok "untag-resource (one present key, one absent key)" untag-resource --resource-arn "$FARN" --tag-keys b absent-key; then
+    check "untag-resource prints nothing" "$(outtext)" test ! -s "$TMP/out"
+  fi
+  MANY="$(python3 -c 'import json; print(json.dumps([{"Key": "fill-%02d" % i, "Value": "v"} for i in range(47)]))')"
+  err "tag-resource taking the meeting to 51 tags" TooManyTagsException TagResource \
+    tag-resource --resource-arn "$FARN" --tags "$MANY"
+  if ok "list-tags-for-resource" list-tags-for-resource --resource-arn "$FARN"; then
+    got="$(j 'd.get("Tags")')"
+    check "list-tags-for-resource: tags in first-added order, b untagged, the rejected 51st tag changed nothing" "$got" \
+      eq "$got" '[{"Key": "team", "Value": "convene"}, {"Key": "env", "Value": "cli"}, {"Key": "a", "Value": "1"}, {"Key": "c", "Value": "3"}]'
+  fi
+else
+  fail "tags: no tagged meeting (FM) to work on"
+fi
+err "list-tags-for-resource on a deleted meeting's ARN" ResourceNotFoundException ListTagsForResource \
+  list-tags-for-resource --resource-arn "arn:aws:chime:$REGION:$ACCOUNT:meeting/$MID"
+err "untag-resource --resource-arn not-an-arn" BadRequestException UntagResource \
+  untag-resource --resource-arn not-an-arn --tag-keys a
 
 # ---------------------------------------------------------------------------
 if [[ ${#FAILURES[@]} -gt 0 ]]; then
