@@ -104,6 +104,28 @@ pub struct ServeArgs {
     /// Milliseconds a client may take to send a request's body.
     #[arg(long, env = "CONVENE_BODY_TIMEOUT_MS", default_value_t = 10_000)]
     pub body_timeout_ms: u64,
+
+    /// UDP address of the WebRTC media endpoint (ICE-lite, DTLS-SRTP; port 0
+    /// picks a free one; the log says which).
+    #[arg(long, env = "CONVENE_MEDIA_LISTEN", default_value = "127.0.0.1:3478")]
+    pub media_listen: SocketAddr,
+
+    /// Address put in the media ICE candidates, as clients should reach it:
+    /// `ip` or `ip:port` [default: the bound media address; 127.0.0.1 when
+    /// bound to 0.0.0.0].
+    #[arg(long, env = "CONVENE_MEDIA_PUBLIC_ADDR", value_parser = parse_media_addr)]
+    pub media_public_addr: Option<SocketAddr>,
+}
+
+/// `ip:port`, or `ip` alone (port 0: the bound port).
+fn parse_media_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    s.trim_matches(|c| c == '[' || c == ']')
+        .parse::<std::net::IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 0))
+        .map_err(|_| format!("{s:?} is not an IP address or ip:port"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -7,6 +7,8 @@
 pub mod auth;
 pub mod config;
 pub mod domain;
+pub mod events;
+pub mod media;
 pub mod ops;
 pub mod store;
 pub mod wire;

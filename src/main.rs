@@ -6,6 +6,7 @@ use convene::auth::throttle::{Rate, Throttle};
 use convene::auth::{credentials, Authenticator};
 use convene::config::{Cli, Command, ServeArgs};
 use convene::domain::placement::PublicBase;
+use convene::media::{MediaConfig, MediaPlane};
 use convene::ops::{Limits, Service};
 use convene::store::sqlite::SqliteStore;
 use convene::wire::server::{serve, AppState, ConnectionLimits};
@@ -72,7 +73,20 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let public_url = args.public_url(local);
-    let base = PublicBase::parse(&public_url)?;
+    let media = MediaPlane::start(
+        service.clone(),
+        &MediaConfig {
+            listen: args.media_listen,
+            public_addr: args.media_public_addr,
+        },
+    )
+    .map_err(|e| format!("cannot listen for media on udp {}: {e}", args.media_listen))?;
+    tracing::info!(
+        local = %media.local_addr(),
+        advertised = %media.public_addr(),
+        "media (WebRTC, ICE-lite) listening on udp"
+    );
+    let base = PublicBase::parse(&public_url)?.with_media_addr(media.public_addr());
     let (rate, burst) = args.rate();
     tracing::info!(
         requests_per_second = rate,
@@ -91,6 +105,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         }),
         max_body_bytes: args.max_body_bytes,
         body_timeout: Duration::from_millis(args.body_timeout_ms),
+        media: Some(media),
     });
     let connection_limits = ConnectionLimits {
         max_connections: args.max_connections,

@@ -14,6 +14,8 @@ pub struct PublicBase {
     host: String,
     /// A path prefix, without a trailing slash (often empty).
     prefix: String,
+    /// `host:port` of the media (UDP) endpoint, when known.
+    media: Option<String>,
 }
 
 impl PublicBase {
@@ -50,7 +52,14 @@ impl PublicBase {
             authority: authority.to_string(),
             host: host.to_string(),
             prefix: prefix.to_string(),
+            media: None,
         })
+    }
+
+    /// Names the media endpoint (`AudioHostUrl`) instead of `<host>:3478`.
+    pub fn with_media_addr(mut self, addr: std::net::SocketAddr) -> Self {
+        self.media = Some(addr.to_string());
+        self
     }
 
     fn http(&self) -> String {
@@ -76,7 +85,10 @@ impl PublicBase {
     pub fn placement(&self, meeting_id: &str) -> MediaPlacement {
         let ws = self.ws();
         MediaPlacement {
-            audio_host_url: format!("{}:3478", self.host),
+            audio_host_url: self
+                .media
+                .clone()
+                .unwrap_or_else(|| format!("{}:3478", self.host)),
             audio_fallback_url: format!("{ws}/calls/{meeting_id}"),
             signaling_url: format!("{ws}/control/{meeting_id}"),
             turn_control_url: format!("{}/v2/turn_sessions", self.http()),
@@ -114,6 +126,11 @@ mod tests {
             .placement("m");
         assert_eq!(p.signaling_url, "ws://127.0.0.1:8080/control/m");
         assert_eq!(p.audio_host_url, "127.0.0.1:3478");
+        let with_media = PublicBase::parse("http://127.0.0.1:8080")
+            .unwrap()
+            .with_media_addr("127.0.0.1:40000".parse().unwrap())
+            .placement("m");
+        assert_eq!(with_media.audio_host_url, "127.0.0.1:40000");
         assert_eq!(
             p.event_ingestion_url,
             "http://127.0.0.1:8080/v1/client-events"

@@ -4,6 +4,7 @@ use super::{meeting_of, Service};
 use crate::domain::ids::{new_attendee_id, new_join_token};
 use crate::domain::types::{Attendee, AttendeeError, Caller, Capabilities, Meeting};
 use crate::domain::{validate, ApiError, ApiResult, ErrorKind};
+use crate::events::DomainEvent;
 use crate::store::{self, Tx};
 
 /// One attendee to create: `CreateAttendeeRequestItem`, or the body of CreateAttendee.
@@ -204,14 +205,20 @@ impl Service {
         validate::guid("MeetingId", &meeting_id)?;
         validate::guid("AttendeeId", &attendee_id)?;
         let caller = caller.clone();
+        let (mid, aid) = (meeting_id.clone(), attendee_id.clone());
         store::write(self.store(), move |tx| {
-            meeting_of(tx, &caller, &meeting_id)?;
-            if tx.delete_attendee(&meeting_id, &attendee_id)? {
+            meeting_of(tx, &caller, &mid)?;
+            if tx.delete_attendee(&mid, &aid)? {
                 Ok(())
             } else {
-                Err(ApiError::attendee_not_found(&attendee_id))
+                Err(ApiError::attendee_not_found(&aid))
             }
         })
-        .await
+        .await?;
+        self.publish(DomainEvent::AttendeeDeleted {
+            meeting_id,
+            attendee_id,
+        });
+        Ok(())
     }
 }

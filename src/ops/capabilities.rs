@@ -3,6 +3,7 @@
 use super::{meeting_of, Service};
 use crate::domain::types::{Attendee, Caller, Capabilities};
 use crate::domain::{validate, ApiError, ApiResult};
+use crate::events::{AttendeeSet, DomainEvent};
 use crate::store;
 
 impl Service {
@@ -16,7 +17,7 @@ impl Service {
         validate::guid("MeetingId", &meeting_id)?;
         validate::guid("AttendeeId", &attendee_id)?;
         let caller = caller.clone();
-        store::write(self.store(), move |tx| {
+        let attendee = store::write(self.store(), move |tx| {
             let meeting = meeting_of(tx, &caller, &meeting_id)?;
             validate::capabilities("Capabilities", capabilities, &meeting.features_or_default())?;
             if !tx.set_capabilities(&meeting_id, &attendee_id, capabilities)? {
@@ -25,7 +26,13 @@ impl Service {
             tx.get_attendee(&meeting_id, &attendee_id)?
                 .ok_or_else(|| ApiError::attendee_not_found(&attendee_id))
         })
-        .await
+        .await?;
+        self.publish(DomainEvent::CapabilitiesChanged {
+            meeting_id: attendee.meeting_id.clone(),
+            attendees: AttendeeSet::Only(vec![attendee.attendee_id.clone()]),
+            capabilities: attendee.capabilities,
+        });
+        Ok(attendee)
     }
 
     /// Gives every attendee of the meeting but the excluded ones the same
@@ -43,12 +50,19 @@ impl Service {
             validate::guid(&format!("ExcludedAttendeeIds[{i}].AttendeeId"), id)?;
         }
         let caller = caller.clone();
+        let (mid, except) = (meeting_id.clone(), excluded.clone());
         store::write(self.store(), move |tx| {
-            let meeting = meeting_of(tx, &caller, &meeting_id)?;
+            let meeting = meeting_of(tx, &caller, &mid)?;
             validate::capabilities("Capabilities", capabilities, &meeting.features_or_default())?;
-            tx.set_capabilities_except(&meeting_id, &excluded, capabilities)?;
+            tx.set_capabilities_except(&mid, &except, capabilities)?;
             Ok(())
         })
-        .await
+        .await?;
+        self.publish(DomainEvent::CapabilitiesChanged {
+            meeting_id,
+            attendees: AttendeeSet::AllExcept(excluded),
+            capabilities,
+        });
+        Ok(())
     }
 }

@@ -7,6 +7,7 @@ use crate::domain::types::{
     Caller, Meeting, MeetingFeatures, NetworkType, NotificationsConfiguration, Tag,
 };
 use crate::domain::{validate, ApiError, ApiResult};
+use crate::events::DomainEvent;
 use crate::store::{self, Tx};
 
 /// The members shared by CreateMeeting and CreateMeetingWithAttendees.
@@ -184,14 +185,21 @@ impl Service {
     pub async fn delete_meeting(&self, caller: &Caller, meeting_id: String) -> ApiResult<()> {
         validate::guid("MeetingId", &meeting_id)?;
         let caller = caller.clone();
-        store::write(self.store(), move |tx| {
+        let ended = store::write(self.store(), move |tx| {
             meeting_of(tx, &caller, &meeting_id)?;
-            for replica in tx.replica_ids(&caller.account_id, &meeting_id)? {
-                tx.delete_meeting(&caller.account_id, &replica)?;
+            let mut ended = tx.replica_ids(&caller.account_id, &meeting_id)?;
+            ended.push(meeting_id);
+            let now = crate::now_ms();
+            for id in &ended {
+                tx.delete_meeting(&caller.account_id, id)?;
+                tx.record_meeting_ended(&caller.account_id, id, now)?;
             }
-            tx.delete_meeting(&caller.account_id, &meeting_id)?;
-            Ok(())
+            Ok(ended)
         })
-        .await
+        .await?;
+        for meeting_id in ended {
+            self.publish(DomainEvent::MeetingDeleted { meeting_id });
+        }
+        Ok(())
     }
 }

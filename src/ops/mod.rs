@@ -3,6 +3,7 @@
 
 pub mod attendees;
 pub mod capabilities;
+pub mod join;
 pub mod meetings;
 pub mod tags;
 pub mod transcription;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use crate::domain::ids::PageTokens;
 use crate::domain::types::{Caller, Meeting};
 use crate::domain::{ApiError, ApiResult};
+use crate::events::{DomainEvent, EventBus};
 use crate::store::{Store, Tx};
 
 /// Tunables of the operations layer.
@@ -41,6 +43,7 @@ pub struct Service {
     store: Arc<dyn Store>,
     page_tokens: PageTokens,
     limits: Limits,
+    events: EventBus,
 }
 
 impl Service {
@@ -50,11 +53,21 @@ impl Service {
             store,
             page_tokens,
             limits,
+            events: EventBus::new(),
         }
     }
 
     pub fn store(&self) -> &dyn Store {
         &*self.store
+    }
+
+    /// The domain events this service publishes after each committed change.
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    fn publish(&self, event: DomainEvent) {
+        self.events.publish(event);
     }
 }
 

@@ -46,6 +46,15 @@ pub trait Tx {
         primary_meeting_id: &str,
     ) -> StoreResult<Vec<String>>;
     fn count_meetings(&mut self, account_id: &str) -> StoreResult<u64>;
+    /// Remembers that a meeting was deleted (a tombstone: only its id and account).
+    fn record_meeting_ended(
+        &mut self,
+        account_id: &str,
+        meeting_id: &str,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// True when the meeting was deleted.
+    fn meeting_ended(&mut self, meeting_id: &str) -> StoreResult<bool>;
 
     /// Inserts the attendee and sets its `seq` (its place in the roster).
     fn insert_attendee(&mut self, attendee: &mut Attendee) -> StoreResult<()>;
@@ -59,6 +68,8 @@ pub trait Tx {
         meeting_id: &str,
         attendee_id: &str,
     ) -> StoreResult<Option<Attendee>>;
+    /// The attendee with this id, in whichever meeting (attendee ids are unique).
+    fn attendee_by_id(&mut self, attendee_id: &str) -> StoreResult<Option<Attendee>>;
     fn count_attendees(&mut self, meeting_id: &str) -> StoreResult<u64>;
     /// Attendees after roster position `after_seq`, in roster order, at most `limit`.
     fn list_attendees(

@@ -17,7 +17,13 @@ use crate::domain::types::{
 };
 
 /// Schema migrations, applied in order; a version is never edited once released.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_ended_meetings.sql"),
+    ),
+];
 
 /// Readers kept open for reuse.
 const MAX_IDLE_READERS: usize = 16;
@@ -408,6 +414,36 @@ impl Tx for SqliteTx<'_> {
             meeting_id,
             attendee_id,
         )
+    }
+
+    fn attendee_by_id(&mut self, attendee_id: &str) -> StoreResult<Option<Attendee>> {
+        let sql = format!("SELECT {ATTENDEE_COLUMNS} FROM attendees WHERE attendee_id = ?1");
+        self.tx
+            .prepare_cached(&sql)
+            .map_err(backend)?
+            .query_row(params![attendee_id], attendee_from_row)
+            .optional()
+            .map_err(backend)
+    }
+
+    fn record_meeting_ended(
+        &mut self,
+        account_id: &str,
+        meeting_id: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        self.exec(
+            "INSERT OR IGNORE INTO ended_meetings (meeting_id, account_id, ended_at_ms) VALUES (?1, ?2, ?3)",
+            params![meeting_id, account_id, now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn meeting_ended(&mut self, meeting_id: &str) -> StoreResult<bool> {
+        Ok(self.count(
+            "SELECT COUNT(*) FROM ended_meetings WHERE meeting_id = ?1",
+            meeting_id,
+        )? > 0)
     }
 
     fn count_attendees(&mut self, meeting_id: &str) -> StoreResult<u64> {

@@ -6,14 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
-use axum::routing::get;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
 use axum::Router;
 use http_body_util::{BodyExt, Limited};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -26,6 +27,7 @@ use crate::auth::throttle::Throttle;
 use crate::auth::Authenticator;
 use crate::domain::placement::PublicBase;
 use crate::domain::{ApiError, ErrorKind};
+use crate::media::{signaling, MediaPlane};
 use crate::ops::Service;
 
 /// Everything a request needs.
@@ -37,6 +39,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// How long a request body may take to arrive.
     pub body_timeout: Duration,
+    /// The media plane behind the signaling route, when there is one.
+    pub media: Option<Arc<MediaPlane>>,
 }
 
 /// Limits on connections, independent of what they carry.
@@ -54,6 +58,11 @@ pub struct ConnectionLimits {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/control/{meeting_id}", get(control))
+        .route(
+            "/v1/client-events",
+            post(client_events).options(client_events_preflight),
+        )
         .fallback(api)
         .with_state(state)
 }
@@ -67,7 +76,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let service = TowerToHyperService::new(router(state));
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
+    // Graceful shutdown by hand: hyper-util's GracefulShutdown cannot watch a
+    // connection with upgrades. `stop` tells connections to finish; each holds
+    // a clone of `done_tx`, so `done_rx` ends when the last one has.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
     loop {
         // Wait for room before accepting: past the limit, clients queue in the backlog.
@@ -94,18 +107,40 @@ pub async fn serve(
             .header_read_timeout(limits.header_timeout)
             .keep_alive(true)
             .max_buf_size(256 * 1024);
-        let conn = builder.serve_connection(TokioIo::new(stream), service.clone());
-        let conn = graceful.watch(conn);
+        // With upgrades: the signaling route turns its connection into a WebSocket.
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service.clone())
+            .with_upgrades();
+        let mut stop = stop_rx.clone();
+        let done = done_tx.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let mut conn = std::pin::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                () = async {
+                    loop {
+                        let stopped = { *stop.borrow_and_update() };
+                        if stopped || stop.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                } => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             drop(permit);
+            drop(done);
         });
     }
     drop(listener);
+    let _ = stop_tx.send(true);
+    drop(done_tx);
     tokio::select! {
-        () = graceful.shutdown() => {}
+        _ = done_rx.recv() => {}
         () = tokio::time::sleep(limits.shutdown_grace) => {
             tracing::warn!("requests still in flight after the grace period; stopping anyway");
         }
@@ -123,6 +158,72 @@ async fn health(State(state): State<Arc<AppState>>) -> Response<Body> {
             None,
         )
     }
+}
+
+/// The signaling WebSocket of a meeting (`MediaPlacement.SignalingUrl`). Its
+/// credential is the attendee's JoinToken, not SigV4: the token travels as the
+/// second WebSocket subprotocol, after `_aws_wt_session`, which is echoed.
+async fn control(
+    State(state): State<Arc<AppState>>,
+    Path(meeting_id): Path<String>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response<Body> {
+    let Some(plane) = state.media.clone() else {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"message": "no media service"}),
+            None,
+        );
+    };
+    let token = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(signaling::token_from_protocols);
+    ws.protocols([signaling::SUBPROTOCOL])
+        .max_message_size(1 << 20)
+        .on_upgrade(move |socket| signaling::serve(plane, socket, meeting_id, token))
+        .into_response()
+}
+
+/// `MediaPlacement.EventIngestionUrl`: the clients' telemetry is accepted and dropped.
+async fn client_events(body: Body) -> Response<Body> {
+    let _ = tokio::time::timeout(
+        Duration::from_secs(10),
+        Limited::new(body, 1024 * 1024).collect(),
+    )
+    .await;
+    let mut r = Response::new(Body::empty());
+    cors(&mut r);
+    r
+}
+
+async fn client_events_preflight() -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    cors(&mut r);
+    r
+}
+
+/// Browsers post events from the meeting page's origin, with an Authorization header.
+fn cors(r: &mut Response<Body>) {
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("authorization, content-type"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
 }
 
 fn json_response(status: StatusCode, body: &Value, request_id: Option<&str>) -> Response<Body> {

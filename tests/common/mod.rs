@@ -46,6 +46,9 @@ impl Server {
             .env_remove("CONVENE_ACCOUNT_ID")
             .env_remove("CONVENE_PUBLIC_URL")
             .env_remove("CONVENE_CREDENTIALS_FILE")
+            // Servers of parallel tests must not compete for the default media port.
+            .env("CONVENE_MEDIA_LISTEN", "127.0.0.1:0")
+            .env_remove("CONVENE_MEDIA_PUBLIC_ADDR")
             .env("CONVENE_ACCESS_KEY_ID", ACCESS_KEY)
             .env("CONVENE_SECRET_ACCESS_KEY", SECRET_KEY)
             .stdout(Stdio::null())

@@ -1,0 +1,100 @@
+//! In-process domain events: what changed, announced after the change is
+//! committed, for the parts of the server that hold live state (the media
+//! plane's connections). Operations publish; nothing here knows HTTP or media.
+
+use tokio::sync::broadcast;
+
+use crate::domain::types::Capabilities;
+
+/// Which attendees of a meeting a change applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttendeeSet {
+    /// Exactly these attendees.
+    Only(Vec<String>),
+    /// Every attendee of the meeting except these.
+    AllExcept(Vec<String>),
+}
+
+impl AttendeeSet {
+    pub fn contains(&self, attendee_id: &str) -> bool {
+        match self {
+            AttendeeSet::Only(ids) => ids.iter().any(|i| i == attendee_id),
+            AttendeeSet::AllExcept(ids) => !ids.iter().any(|i| i == attendee_id),
+        }
+    }
+}
+
+/// A committed change that live connections must follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainEvent {
+    /// The meeting was deleted (ended), with all its attendees.
+    MeetingDeleted { meeting_id: String },
+    /// The attendee was deleted.
+    AttendeeDeleted {
+        meeting_id: String,
+        attendee_id: String,
+    },
+    /// These attendees now have these capabilities.
+    CapabilitiesChanged {
+        meeting_id: String,
+        attendees: AttendeeSet,
+        capabilities: Capabilities,
+    },
+}
+
+/// The broadcast channel of domain events. Cloning shares the channel.
+#[derive(Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<DomainEvent>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventBus {
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(1024);
+        EventBus { tx }
+    }
+
+    /// Announces a committed change. Nobody listening is fine.
+    pub fn publish(&self, event: DomainEvent) {
+        tracing::debug!(?event, "domain event");
+        let _ = self.tx.send(event);
+    }
+
+    /// A receiver of every event published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<DomainEvent> {
+        self.tx.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attendee_sets() {
+        let only = AttendeeSet::Only(vec!["a".into()]);
+        assert!(only.contains("a") && !only.contains("b"));
+        let except = AttendeeSet::AllExcept(vec!["a".into()]);
+        assert!(!except.contains("a") && except.contains("b"));
+    }
+
+    #[tokio::test]
+    async fn published_events_reach_subscribers() {
+        let bus = EventBus::new();
+        bus.publish(DomainEvent::MeetingDeleted {
+            meeting_id: "lost".into(),
+        });
+        let mut rx = bus.subscribe();
+        let e = DomainEvent::MeetingDeleted {
+            meeting_id: "m".into(),
+        };
+        bus.publish(e.clone());
+        assert_eq!(rx.recv().await.unwrap(), e);
+    }
+}

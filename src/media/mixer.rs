@@ -1,0 +1,343 @@
+//! The audio of a meeting: every listener gets one Opus stream.
+//!
+//! A browser has exactly one audio transceiver, so each listener receives one
+//! stream. When a listener has a single possible source (two attendees), that
+//! source's Opus packets are forwarded untouched. With two or more sources
+//! (three or more attendees), the server decodes every sender (libopus),
+//! sums all but the listener's own audio every 20 ms, and encodes the mix
+//! for that listener. Attendees that may not send are never heard; attendees
+//! that may not receive get nothing.
+//!
+//! The mixer knows nothing of RTP or sockets: packets go in with [`Mixer::push`],
+//! and [`Mixer::tick`], called every 20 ms, says what to send to whom.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use super::opus::{packet_samples, Decoder, Encoder, FRAME_SAMPLES, SILENCE_FRAME};
+
+/// Decoded audio a sender may have buffered before the oldest is dropped (120 ms).
+const MAX_BUFFERED: usize = 6 * FRAME_SAMPLES;
+/// Audio buffered before a sender is mixed in, to absorb network jitter (40 ms).
+const PRIME: usize = 2 * FRAME_SAMPLES;
+/// Raw packets kept per sender between ticks.
+const MAX_RAW: usize = 16;
+/// Ticks without anything to forward after which silence is sent.
+const SILENCE_AFTER_TICKS: u32 = 3;
+
+/// One member of a meeting at one tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    pub id: u64,
+    /// May send audio that others hear.
+    pub sends: bool,
+    /// May receive audio (and is ready to).
+    pub receives: bool,
+}
+
+/// A packet to send: for `to`, with this RTP time (48 kHz).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub to: u64,
+    pub payload: Arc<[u8]>,
+    pub rtp_time: u64,
+}
+
+#[derive(Default)]
+struct Channel {
+    /// Packets received since the last tick.
+    raw: VecDeque<Arc<[u8]>>,
+    decoder: Option<Decoder>,
+    pcm: VecDeque<i16>,
+    primed: bool,
+    encoder: Option<Encoder>,
+    /// RTP time of the next packet sent to this member.
+    out_time: u64,
+    idle_ticks: u32,
+}
+
+impl Channel {
+    fn next_time(&mut self, samples: usize) -> u64 {
+        let t = self.out_time;
+        self.out_time = self.out_time.wrapping_add(samples as u64);
+        t
+    }
+}
+
+/// Per-member audio state across the meetings of one media loop.
+#[derive(Default)]
+pub struct Mixer {
+    channels: HashMap<u64, Channel>,
+}
+
+impl Mixer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A packet received from `from` (call only for members that may send).
+    pub fn push(&mut self, from: u64, packet: Arc<[u8]>) {
+        let ch = self.channels.entry(from).or_default();
+        if ch.raw.len() >= MAX_RAW {
+            ch.raw.pop_front();
+        }
+        ch.raw.push_back(packet);
+    }
+
+    /// Forgets a member.
+    pub fn remove(&mut self, id: u64) {
+        self.channels.remove(&id);
+    }
+
+    /// One 20 ms step of one meeting: what each listening member gets.
+    pub fn tick(&mut self, members: &[Member]) -> Vec<Outgoing> {
+        let senders: Vec<u64> = members.iter().filter(|m| m.sends).map(|m| m.id).collect();
+        for m in members.iter().filter(|m| !m.sends) {
+            if let Some(ch) = self.channels.get_mut(&m.id) {
+                ch.raw.clear();
+                ch.pcm.clear();
+                ch.primed = false;
+            }
+        }
+        let sources_of = |id: u64| senders.iter().filter(move |&&s| s != id);
+        let need_mix = members
+            .iter()
+            .any(|m| m.receives && sources_of(m.id).count() >= 2);
+
+        // This tick's packets and (when mixing) 20 ms of decoded audio per sender.
+        let mut raw: HashMap<u64, Vec<Arc<[u8]>>> = HashMap::new();
+        let mut frames: HashMap<u64, Vec<i16>> = HashMap::new();
+        for &s in &senders {
+            let ch = self.channels.entry(s).or_default();
+            let packets: Vec<Arc<[u8]>> = ch.raw.drain(..).collect();
+            if need_mix {
+                let mut decoded = Vec::new();
+                for p in &packets {
+                    if ch.decoder.is_none() {
+                        match Decoder::new() {
+                            Ok(d) => ch.decoder = Some(d),
+                            Err(e) => tracing::warn!(error = %e, "cannot create an Opus decoder"),
+                        }
+                    }
+                    let Some(dec) = ch.decoder.as_mut() else {
+                        break;
+                    };
+                    if let Err(e) = dec.decode(p, &mut decoded) {
+                        tracing::debug!(error = %e, "undecodable Opus packet dropped");
+                    }
+                }
+                ch.pcm.extend(decoded);
+                while ch.pcm.len() > MAX_BUFFERED {
+                    ch.pcm.pop_front();
+                }
+                if !ch.primed && ch.pcm.len() >= PRIME {
+                    ch.primed = true;
+                }
+                if ch.primed {
+                    if ch.pcm.len() >= FRAME_SAMPLES {
+                        frames.insert(s, ch.pcm.drain(..FRAME_SAMPLES).collect());
+                    } else {
+                        ch.primed = false;
+                    }
+                }
+            } else {
+                ch.pcm.clear();
+                ch.primed = false;
+            }
+            raw.insert(s, packets);
+        }
+
+        let mut out = Vec::new();
+        for m in members.iter().filter(|m| m.receives) {
+            let sources: Vec<u64> = sources_of(m.id).copied().collect();
+            let ch = self.channels.entry(m.id).or_default();
+            if sources.len() <= 1 {
+                let packets = sources
+                    .first()
+                    .and_then(|s| raw.get(s))
+                    .cloned()
+                    .unwrap_or_default();
+                if packets.is_empty() {
+                    ch.idle_ticks += 1;
+                    if ch.idle_ticks >= SILENCE_AFTER_TICKS {
+                        let rtp_time = ch.next_time(FRAME_SAMPLES);
+                        out.push(Outgoing {
+                            to: m.id,
+                            payload: Arc::from(&SILENCE_FRAME[..]),
+                            rtp_time,
+                        });
+                    }
+                    continue;
+                }
+                ch.idle_ticks = 0;
+                for p in packets {
+                    let samples = packet_samples(&p).unwrap_or(FRAME_SAMPLES);
+                    let rtp_time = ch.next_time(samples);
+                    out.push(Outgoing {
+                        to: m.id,
+                        payload: p,
+                        rtp_time,
+                    });
+                }
+                continue;
+            }
+            ch.idle_ticks = 0;
+            let mut mix = [0i32; FRAME_SAMPLES];
+            let mut heard = 0;
+            for s in &sources {
+                if let Some(f) = frames.get(s) {
+                    heard += 1;
+                    for (acc, &x) in mix.iter_mut().zip(f.iter()) {
+                        *acc += i32::from(x);
+                    }
+                }
+            }
+            let payload: Arc<[u8]> = if heard == 0 {
+                Arc::from(&SILENCE_FRAME[..])
+            } else {
+                let pcm: Vec<i16> = mix
+                    .iter()
+                    .map(|&x| x.clamp(i16::MIN as i32, i16::MAX as i32) as i16)
+                    .collect();
+                if ch.encoder.is_none() {
+                    match Encoder::new() {
+                        Ok(e) => ch.encoder = Some(e),
+                        Err(e) => tracing::warn!(error = %e, "cannot create an Opus encoder"),
+                    }
+                }
+                let Some(enc) = ch.encoder.as_mut() else {
+                    continue;
+                };
+                match enc.encode(&pcm) {
+                    Ok(p) => Arc::from(p),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Opus encoding failed");
+                        continue;
+                    }
+                }
+            };
+            let rtp_time = ch.next_time(FRAME_SAMPLES);
+            out.push(Outgoing {
+                to: m.id,
+                payload,
+                rtp_time,
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: u64, sends: bool, receives: bool) -> Member {
+        Member {
+            id,
+            sends,
+            receives,
+        }
+    }
+
+    fn tone(freq: f32, phase: usize) -> Vec<i16> {
+        (0..FRAME_SAMPLES)
+            .map(|i| {
+                (((phase + i) as f32 * freq * std::f32::consts::TAU / 48_000.0).sin() * 6000.0)
+                    as i16
+            })
+            .collect()
+    }
+
+    /// Energy of `signal` at `freq` (a single-bin DFT), normalised.
+    fn energy_at(signal: &[i16], freq: f32) -> f64 {
+        let (mut re, mut im) = (0.0f64, 0.0f64);
+        for (i, &s) in signal.iter().enumerate() {
+            let w = i as f64 * freq as f64 * std::f64::consts::TAU / 48_000.0;
+            re += s as f64 * w.cos();
+            im += s as f64 * w.sin();
+        }
+        (re * re + im * im).sqrt() / signal.len() as f64
+    }
+
+    #[test]
+    fn two_members_are_forwarded_untouched() {
+        let mut mixer = Mixer::new();
+        let members = [member(1, true, true), member(2, true, true)];
+        let p: Arc<[u8]> = Arc::from(&[0x78u8, 1, 2, 3][..]);
+        mixer.push(1, p.clone());
+        let out = mixer.tick(&members);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to, 2);
+        assert_eq!(out[0].payload, p);
+        // Member 1 heard nothing yet; silence only comes after a few idle ticks.
+        let mut silence = 0;
+        for _ in 0..3 {
+            silence += mixer.tick(&members).iter().filter(|o| o.to == 1).count();
+        }
+        assert!(silence >= 1);
+    }
+
+    #[test]
+    fn capabilities_stop_audio() {
+        let mut mixer = Mixer::new();
+        let p: Arc<[u8]> = Arc::from(&[0x78u8, 9][..]);
+        // 1 may not send: 2 never gets its packet.
+        mixer.push(1, p.clone());
+        let out = mixer.tick(&[member(1, false, true), member(2, true, true)]);
+        assert!(out.iter().all(|o| o.payload != p));
+        // 2 may not receive: it gets nothing at all.
+        for _ in 0..5 {
+            mixer.push(1, p.clone());
+            let out = mixer.tick(&[member(1, true, true), member(2, true, false)]);
+            assert!(out.iter().all(|o| o.to != 2));
+        }
+    }
+
+    #[test]
+    fn three_members_each_hear_the_two_others() {
+        let mut mixer = Mixer::new();
+        let members = [
+            member(1, true, true),
+            member(2, true, true),
+            member(3, true, true),
+        ];
+        let freqs = [(1u64, 440.0f32), (2, 1000.0), (3, 2500.0)];
+        let mut encoders: HashMap<u64, Encoder> = freqs
+            .iter()
+            .map(|(id, _)| (*id, Encoder::new().unwrap()))
+            .collect();
+        let mut decoders: HashMap<u64, Decoder> = freqs
+            .iter()
+            .map(|(id, _)| (*id, Decoder::new().unwrap()))
+            .collect();
+        let mut heard: HashMap<u64, Vec<i16>> = HashMap::new();
+        for tick in 0..50 {
+            for (id, f) in freqs {
+                let pkt = encoders
+                    .get_mut(&id)
+                    .unwrap()
+                    .encode(&tone(f, tick * FRAME_SAMPLES))
+                    .unwrap();
+                mixer.push(id, Arc::from(pkt));
+            }
+            for o in mixer.tick(&members) {
+                decoders
+                    .get_mut(&o.to)
+                    .unwrap()
+                    .decode(&o.payload, heard.entry(o.to).or_default())
+                    .unwrap();
+            }
+        }
+        for (id, _) in freqs {
+            let pcm = &heard[&id][20 * FRAME_SAMPLES..];
+            for (other, f) in freqs {
+                let e = energy_at(pcm, f);
+                if other == id {
+                    assert!(e < 300.0, "{id} hears itself at {f} Hz: {e}");
+                } else {
+                    assert!(e > 800.0, "{id} does not hear {other} at {f} Hz: {e}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! The WebRTC endpoint: one UDP socket, ICE-lite, DTLS-SRTP, with one str0m
+//! [`Rtc`] per attendee session, all driven by one loop on its own thread.
+//!
+//! Signaling talks to the loop through [`RtcHandle`]: it hands over an SDP
+//! offer and gets the answer (with our host candidate inline: no trickle),
+//! changes an attendee's audio capability, or removes a session. Every 20 ms
+//! the loop asks the [`Mixer`] what each listener gets and writes it.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::change::SdpOffer;
+use str0m::format::Codec;
+use str0m::media::{Frequency, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use super::mixer::{Member, Mixer};
+use crate::domain::types::MediaCapability;
+
+/// Who a media session belongs to.
+#[derive(Debug, Clone)]
+pub struct PeerSpec {
+    /// The signaling session (one WebSocket).
+    pub session: u64,
+    pub meeting_id: String,
+    pub audio: MediaCapability,
+}
+
+enum Command {
+    Subscribe {
+        peer: PeerSpec,
+        offer: String,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    SetAudio {
+        session: u64,
+        audio: MediaCapability,
+    },
+    Remove {
+        session: u64,
+    },
+}
+
+/// The signaling side's handle on the media loop.
+#[derive(Clone)]
+pub struct RtcHandle {
+    tx: mpsc::UnboundedSender<Command>,
+    local_addr: SocketAddr,
+    public_addr: SocketAddr,
+}
+
+impl RtcHandle {
+    /// The address the UDP socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The address advertised in ICE candidates.
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public_addr
+    }
+
+    /// Answers an SDP offer for this session (a first offer or a renegotiation).
+    pub async fn subscribe(&self, peer: PeerSpec, offer: String) -> Result<String, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Subscribe { peer, offer, reply })
+            .map_err(|_| "the media loop has stopped".to_string())?;
+        rx.await
+            .map_err(|_| "the media loop has stopped".to_string())?
+    }
+
+    pub fn set_audio(&self, session: u64, audio: MediaCapability) {
+        let _ = self.tx.send(Command::SetAudio { session, audio });
+    }
+
+    pub fn remove(&self, session: u64) {
+        let _ = self.tx.send(Command::Remove { session });
+    }
+}
+
+/// Binds the media socket and starts the media loop on its own thread.
+///
+/// `public` is the address put in candidates: by default the bound address
+/// (127.0.0.1 when bound to an unspecified address); its port 0 means the bound port.
+pub fn start(listen: SocketAddr, public: Option<SocketAddr>) -> std::io::Result<RtcHandle> {
+    let socket = std::net::UdpSocket::bind(listen)?;
+    socket.set_nonblocking(true)?;
+    let local_addr = socket.local_addr()?;
+    let mut public_addr = public.unwrap_or(local_addr);
+    if public_addr.ip().is_unspecified() {
+        public_addr.set_ip(if public_addr.is_ipv4() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        });
+    }
+    if public_addr.port() == 0 {
+        public_addr.set_port(local_addr.port());
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("convene-media".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                match UdpSocket::from_std(socket) {
+                    Ok(socket) => MediaLoop::new(socket, public_addr).run(rx).await,
+                    Err(e) => tracing::error!(error = %e, "media socket unusable"),
+                }
+            })
+        })?;
+    Ok(RtcHandle {
+        tx,
+        local_addr,
+        public_addr,
+    })
+}
+
+struct Peer {
+    meeting_id: String,
+    audio: MediaCapability,
+    rtc: Rtc,
+    audio_mid: Option<Mid>,
+    /// DTLS is up (once) and ICE currently connected.
+    dtls_up: bool,
+    connected: bool,
+}
+
+fn sends(c: MediaCapability) -> bool {
+    matches!(c, MediaCapability::SendReceive | MediaCapability::Send)
+}
+
+struct MediaLoop {
+    socket: UdpSocket,
+    public_addr: SocketAddr,
+    peers: HashMap<u64, Peer>,
+    mixer: Mixer,
+}
+
+impl MediaLoop {
+    fn new(socket: UdpSocket, public_addr: SocketAddr) -> Self {
+        MediaLoop {
+            socket,
+            public_addr,
+            peers: HashMap::new(),
+            mixer: Mixer::new(),
+        }
+    }
+
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut buf = vec![0u8; 2048];
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let next = self.drive();
+            let sleep = next.saturating_duration_since(Instant::now());
+            tokio::select! {
+                r = self.socket.recv_from(&mut buf) => match r {
+                    Ok((n, source)) => self.receive(&buf[..n], source),
+                    Err(e) => tracing::debug!(error = %e, "media socket receive failed"),
+                },
+                c = commands.recv() => match c {
+                    Some(c) => self.command(c),
+                    None => break,
+                },
+                _ = tick.tick() => self.mix(),
+                () = tokio::time::sleep(sleep) => {}
+            }
+            let now = Instant::now();
+            for p in self.peers.values_mut() {
+                if let Err(e) = p.rtc.handle_input(Input::Timeout(now)) {
+                    tracing::debug!(error = %e, "media session failed");
+                    p.rtc.disconnect();
+                }
+            }
+        }
+        tracing::info!("media loop stopped");
+    }
+
+    /// Sends what every session has to send, handles its events, and says
+    /// when a session next needs time to pass.
+    fn drive(&mut self) -> Instant {
+        let mut next = Instant::now() + Duration::from_millis(100);
+        for (&id, p) in self.peers.iter_mut() {
+            while p.rtc.is_alive() {
+                match p.rtc.poll_output() {
+                    Ok(Output::Timeout(t)) => {
+                        next = next.min(t);
+                        break;
+                    }
+                    Ok(Output::Transmit(t)) => {
+                        if let Err(e) = self.socket.try_send_to(&t.contents, t.destination) {
+                            tracing::debug!(error = %e, to = %t.destination, "media send failed");
+                        }
+                    }
+                    Ok(Output::Event(e)) => on_event(id, p, e, &mut self.mixer),
+                    Err(e) => {
+                        tracing::debug!(session = id, error = %e, "media session failed");
+                        p.rtc.disconnect();
+                    }
+                }
+            }
+        }
+        let dead: Vec<u64> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| !p.rtc.is_alive())
+            .map(|(&id, _)| id)
+            .collect();
+        for id in dead {
+            tracing::info!(session = id, "media session closed");
+            self.peers.remove(&id);
+            self.mixer.remove(id);
+        }
+        next
+    }
+
+    fn receive(&mut self, data: &[u8], source: SocketAddr) {
+        let Ok(contents) = data.try_into() else {
+            return;
+        };
+        let input = Input::Receive(
+            Instant::now(),
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.public_addr,
+                contents,
+            },
+        );
+        match self.peers.values_mut().find(|p| p.rtc.accepts(&input)) {
+            Some(p) => {
+                if let Err(e) = p.rtc.handle_input(input) {
+                    tracing::debug!(error = %e, "media input refused");
+                    p.rtc.disconnect();
+                }
+            }
+            None => tracing::trace!(%source, "datagram for no session"),
+        }
+    }
+
+    fn command(&mut self, c: Command) {
+        match c {
+            Command::Subscribe { peer, offer, reply } => {
+                let _ = reply.send(self.subscribe(peer, &offer));
+            }
+            Command::SetAudio { session, audio } => {
+                if let Some(p) = self.peers.get_mut(&session) {
+                    tracing::info!(session, audio = audio.as_str(), "audio capability changed");
+                    p.audio = audio;
+                }
+            }
+            Command::Remove { session } => {
+                if let Some(mut p) = self.peers.remove(&session) {
+                    p.rtc.disconnect();
+                }
+                self.mixer.remove(session);
+            }
+        }
+    }
+
+    fn subscribe(&mut self, spec: PeerSpec, offer: &str) -> Result<String, String> {
+        let parse = || SdpOffer::from_sdp_string(offer).map_err(|e| format!("bad SDP offer: {e}"));
+        if let Some(p) = self.peers.get_mut(&spec.session) {
+            // A renegotiation on the same session keeps the transport.
+            match p.rtc.sdp_api().accept_offer(parse()?) {
+                Ok(answer) => {
+                    p.audio = spec.audio;
+                    return Ok(answer.to_sdp_string());
+                }
+                Err(e) => {
+                    tracing::info!(session = spec.session, error = %e, "renegotiation failed; starting over");
+                    self.peers.remove(&spec.session);
+                    self.mixer.remove(spec.session);
+                }
+            }
+        }
+        let mut rtc = Rtc::builder().set_ice_lite(true).build(Instant::now());
+        let candidate = Candidate::host(self.public_addr, "udp")
+            .map_err(|e| format!("media address {} unusable: {e}", self.public_addr))?;
+        rtc.add_local_candidate(candidate);
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(parse()?)
+            .map_err(|e| format!("cannot answer the SDP offer: {e}"))?;
+        tracing::info!(session = spec.session, meeting_id = %spec.meeting_id, "media session created");
+        self.mixer.remove(spec.session);
+        self.peers.insert(
+            spec.session,
+            Peer {
+                meeting_id: spec.meeting_id,
+                audio: spec.audio,
+                rtc,
+                audio_mid: None,
+                dtls_up: false,
+                connected: false,
+            },
+        );
+        Ok(answer.to_sdp_string())
+    }
+
+    fn mix(&mut self) {
+        let mut meetings: HashMap<&str, Vec<Member>> = HashMap::new();
+        for (&id, p) in &self.peers {
+            let ready = p.connected && p.audio_mid.is_some();
+            meetings.entry(&p.meeting_id).or_default().push(Member {
+                id,
+                sends: ready && sends(p.audio),
+                receives: ready && p.audio.receives(),
+            });
+        }
+        let mut outgoing = Vec::new();
+        for members in meetings.values() {
+            outgoing.extend(self.mixer.tick(members));
+        }
+        let now = Instant::now();
+        for o in outgoing {
+            let Some(p) = self.peers.get_mut(&o.to) else {
+                continue;
+            };
+            let Some(mid) = p.audio_mid else { continue };
+            let Some(writer) = p.rtc.writer(mid) else {
+                continue;
+            };
+            let Some(pt) = writer
+                .payload_params()
+                .find(|pp| pp.spec().codec == Codec::Opus)
+                .map(|pp| pp.pt())
+            else {
+                continue;
+            };
+            let time = MediaTime::new(o.rtp_time, Frequency::FORTY_EIGHT_KHZ);
+            if let Err(e) = writer.write(pt, now, time, o.payload) {
+                tracing::debug!(session = o.to, error = %e, "audio write failed");
+            }
+        }
+    }
+}
+
+fn on_event(id: u64, p: &mut Peer, e: Event, mixer: &mut Mixer) {
+    match e {
+        Event::Connected => {
+            tracing::info!(session = id, "media connected (ICE and DTLS)");
+            p.dtls_up = true;
+            p.connected = true;
+        }
+        Event::IceConnectionStateChange(s) => {
+            tracing::debug!(session = id, state = ?s, "ICE state");
+            match s {
+                IceConnectionState::Disconnected => p.connected = false,
+                IceConnectionState::Connected | IceConnectionState::Completed => {
+                    p.connected = p.dtls_up;
+                }
+                _ => {}
+            }
+        }
+        Event::MediaAdded(m) if m.kind == MediaKind::Audio && p.audio_mid.is_none() => {
+            p.audio_mid = Some(m.mid);
+        }
+        Event::MediaData(d)
+            if Some(d.mid) == p.audio_mid
+                && sends(p.audio)
+                && d.params.spec().codec == Codec::Opus =>
+        {
+            mixer.push(id, Arc::clone(&d.data));
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,252 @@
+//! One signaling connection: the WebSocket behind `MediaPlacement.SignalingUrl`.
+//!
+//! The client authenticates with its JoinToken (the second entry of
+//! `Sec-WebSocket-Protocol`, after `_aws_wt_session`), then speaks framed
+//! `SdkSignalFrame`s: JOIN → JOIN_ACK, INDEX and the roster
+//! (AUDIO_STREAM_ID_INFO); SUBSCRIBE → SUBSCRIBE_ACK with the SDP answer;
+//! PING → PONG; AUDIO_CONTROL → mute state for everyone; LEAVE → LEAVE_ACK.
+//! A refused token closes the socket with 4403, an ended meeting with 4410.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use tokio::sync::mpsc;
+
+use super::protocol::{
+    FrameType, PingPongType, SdkIndexFrame, SdkJoinAckFrame, SdkLeaveAckFrame, SdkPingPongFrame,
+    SdkSignalFrame, SdkSubscribeAckFrame,
+};
+use super::rtc::PeerSpec;
+use super::{
+    stream_info, MediaPlane, Outbound, CLOSE_FORBIDDEN, CLOSE_INTERNAL, CLOSE_MEETING_ENDED,
+};
+use crate::ops::join::{attendee_id_of_token, JoinGrant, JoinRefusal};
+
+/// The subprotocol the clients offer first, and that must be echoed.
+pub const SUBPROTOCOL: &str = "_aws_wt_session";
+
+/// A client that sends nothing for this long is gone (clients ping every 10 s).
+const IDLE_LIMIT: Duration = Duration::from_secs(60);
+
+/// The JoinToken from a `Sec-WebSocket-Protocol` header value
+/// (`_aws_wt_session, <JoinToken>`).
+pub fn token_from_protocols(header: &str) -> Option<String> {
+    let mut parts = header.split(',').map(str::trim);
+    if !parts.any(|p| p == SUBPROTOCOL) {
+        return None;
+    }
+    header
+        .split(',')
+        .map(str::trim)
+        .find(|p| *p != SUBPROTOCOL && !p.is_empty())
+        .map(str::to_string)
+}
+
+/// What the connection does next, after a frame.
+enum Step {
+    Continue,
+    Close(u16, &'static str),
+}
+
+struct Session {
+    plane: Arc<MediaPlane>,
+    id: u64,
+    grant: JoinGrant,
+}
+
+/// Serves one upgraded WebSocket until it closes.
+pub async fn serve(
+    plane: Arc<MediaPlane>,
+    mut socket: WebSocket,
+    meeting_id: String,
+    token: Option<String>,
+) {
+    let token = token.unwrap_or_default();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let id = plane.open(&meeting_id, attendee_id_of_token(&token), &token, tx);
+    let grant = match plane.service.authorize_join(&meeting_id, &token).await {
+        Ok(g) => g,
+        Err(refusal) => {
+            let (code, reason) = match refusal {
+                JoinRefusal::Forbidden => (CLOSE_FORBIDDEN, "not a live attendee of this meeting"),
+                JoinRefusal::MeetingEnded => (CLOSE_MEETING_ENDED, "meeting ended"),
+                JoinRefusal::Unavailable => (CLOSE_INTERNAL, "try again"),
+            };
+            tracing::info!(%meeting_id, code, "signaling connection refused");
+            close(&mut socket, code, reason).await;
+            plane.close(id);
+            return;
+        }
+    };
+    plane.admit(id, &grant);
+    tracing::info!(session = id, meeting_id = %grant.meeting_id, attendee_id = %grant.attendee_id, "signaling connected");
+    let session = Session {
+        plane: plane.clone(),
+        id,
+        grant,
+    };
+    loop {
+        tokio::select! {
+            m = tokio::time::timeout(IDLE_LIMIT, socket.recv()) => {
+                let step = match m {
+                    Err(_) => Step::Close(1001, "idle"),
+                    Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => break,
+                    Ok(Some(Ok(Message::Binary(bytes)))) => {
+                        match SdkSignalFrame::from_message(&bytes) {
+                            Ok(frame) => session.handle(frame, &mut socket).await,
+                            Err(e) => {
+                                tracing::debug!(session = id, error = %e, "unreadable signaling message ignored");
+                                Step::Continue
+                            }
+                        }
+                    }
+                    Ok(Some(Ok(_))) => Step::Continue,
+                };
+                if let Step::Close(code, reason) = step {
+                    close(&mut socket, code, reason).await;
+                    break;
+                }
+            }
+            o = rx.recv() => match o {
+                Some(Outbound::Frame(f)) => {
+                    if send(&mut socket, &f).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Outbound::Close(code, reason)) => {
+                    tracing::info!(session = id, code, reason, "closing signaling connection");
+                    close(&mut socket, code, reason).await;
+                    break;
+                }
+                None => break,
+            },
+        }
+    }
+    plane.close(id);
+    tracing::info!(session = id, "signaling closed");
+}
+
+async fn send(socket: &mut WebSocket, frame: &SdkSignalFrame) -> Result<(), axum::Error> {
+    socket
+        .send(Message::Binary(frame.to_message().into()))
+        .await
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+    // Give the client a moment to answer the close, then drop the socket.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(m)) = socket.recv().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+impl Session {
+    async fn handle(&self, frame: SdkSignalFrame, socket: &mut WebSocket) -> Step {
+        let kind = frame.kind();
+        tracing::debug!(session = self.id, ?kind, "signaling frame");
+        let replies = match kind {
+            Some(FrameType::Join) => {
+                let roster = self.plane.join(self.id, &self.grant);
+                let mut ack = SdkSignalFrame::new(FrameType::JoinAck);
+                ack.joinack = Some(SdkJoinAckFrame::default());
+                let mut index = SdkSignalFrame::new(FrameType::Index);
+                index.index = Some(SdkIndexFrame::default());
+                vec![ack, index, stream_info(roster)]
+            }
+            Some(FrameType::Subscribe) => {
+                let sub = frame.sub.unwrap_or_default();
+                let Some(offer) = sub.sdp_offer.filter(|o| !o.is_empty()) else {
+                    return Step::Close(4400, "SUBSCRIBE without an SDP offer");
+                };
+                let Some(audio) = self.plane.audio_capability(self.id) else {
+                    return Step::Close(CLOSE_FORBIDDEN, "not admitted");
+                };
+                let spec = PeerSpec {
+                    session: self.id,
+                    meeting_id: self.grant.meeting_id.clone(),
+                    audio,
+                };
+                let answer = match self.plane.rtc.subscribe(spec, offer).await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(session = self.id, error = %e, "SUBSCRIBE failed");
+                        return Step::Close(CLOSE_INTERNAL, "cannot answer the SDP offer");
+                    }
+                };
+                // A capability change while the answer was made is applied now.
+                if let Some(audio) = self.plane.audio_capability(self.id) {
+                    self.plane.rtc.set_audio(self.id, audio);
+                }
+                if let Some(muted) = sub.audio_muted {
+                    self.plane.set_muted(self.id, muted);
+                }
+                let mut ack = SdkSignalFrame::new(FrameType::SubscribeAck);
+                ack.suback = Some(SdkSubscribeAckFrame {
+                    duplex: sub.duplex,
+                    sdp_answer: Some(answer),
+                });
+                vec![ack]
+            }
+            Some(FrameType::PingPong) => match frame.ping_pong {
+                Some(p) if p.r#type == PingPongType::Ping as i32 => {
+                    let mut pong = SdkSignalFrame::new(FrameType::PingPong);
+                    pong.ping_pong = Some(SdkPingPongFrame {
+                        r#type: PingPongType::Pong as i32,
+                        ping_id: p.ping_id,
+                    });
+                    vec![pong]
+                }
+                _ => vec![],
+            },
+            Some(FrameType::AudioControl) => {
+                if let Some(muted) = frame.audio_control.and_then(|a| a.muted) {
+                    self.plane.set_muted(self.id, muted);
+                }
+                vec![]
+            }
+            Some(FrameType::Leave) => {
+                self.plane.leave(self.id);
+                let mut ack = SdkSignalFrame::new(FrameType::LeaveAck);
+                ack.leave_ack = Some(SdkLeaveAckFrame {});
+                vec![ack]
+            }
+            _ => vec![],
+        };
+        for f in &replies {
+            if send(socket, f).await.is_err() {
+                return Step::Close(1011, "send failed");
+            }
+        }
+        Step::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_the_other_subprotocol() {
+        assert_eq!(
+            token_from_protocols("_aws_wt_session, abc-_d").as_deref(),
+            Some("abc-_d")
+        );
+        assert_eq!(
+            token_from_protocols("abc,_aws_wt_session").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(token_from_protocols("_aws_wt_session"), None);
+        assert_eq!(token_from_protocols("abc"), None);
+    }
+}

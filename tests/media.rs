@@ -1,0 +1,654 @@
+//! The media plane: the signaling WebSocket behind `SignalingUrl`, driven the
+//! way the Chime SDK clients drive it, and WebRTC media through the ICE-lite
+//! endpoint, with str0m as the client peer.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_chimesdkmeetings as chime;
+use chime::types::{AttendeeCapabilities, MediaCapabilities};
+use common::{new_token, Server};
+use convene::media::opus::{Encoder, FRAME_SAMPLES, SILENCE_FRAME};
+use convene::media::protocol::{
+    FrameType, PingPongType, SdkAudioControlFrame, SdkJoinFrame, SdkLeaveFrame, SdkPingPongFrame,
+    SdkSignalFrame, SdkSubscribeFrame,
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+struct Meeting {
+    id: String,
+    signaling_url: String,
+    audio_host: String,
+}
+
+struct Attendee {
+    id: String,
+    token: String,
+}
+
+async fn meeting(c: &chime::Client) -> Meeting {
+    let m = c
+        .create_meeting()
+        .client_request_token(new_token())
+        .media_region("us-east-1")
+        .external_meeting_id("media")
+        .send()
+        .await
+        .unwrap()
+        .meeting
+        .unwrap();
+    let p = m.media_placement.unwrap();
+    Meeting {
+        id: m.meeting_id.unwrap(),
+        signaling_url: p.signaling_url.unwrap(),
+        audio_host: p.audio_host_url.unwrap(),
+    }
+}
+
+async fn attendee(c: &chime::Client, meeting_id: &str, user: &str) -> Attendee {
+    let a = c
+        .create_attendee()
+        .meeting_id(meeting_id)
+        .external_user_id(user)
+        .send()
+        .await
+        .unwrap()
+        .attendee
+        .unwrap();
+    Attendee {
+        id: a.attendee_id.unwrap(),
+        token: a.join_token.unwrap(),
+    }
+}
+
+/// Opens the signaling socket as the SDK does: query parameters appended, the
+/// token as the second subprotocol. Returns the echoed subprotocol too.
+async fn connect(url: &str, token: &str) -> (Ws, Option<String>) {
+    let full = format!(
+        "{url}?X-Chime-Control-Protocol-Version=3&X-Amzn-Chime-Send-Close-On-Error=1&X-Amzn-Version=3.32.0&X-Amzn-User-Agent=chrome-156"
+    );
+    let mut req = full.into_client_request().unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        format!("_aws_wt_session, {token}").parse().unwrap(),
+    );
+    let (ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let proto = resp
+        .headers()
+        .get("sec-websocket-protocol")
+        .map(|v| v.to_str().unwrap().to_string());
+    (ws, proto)
+}
+
+async fn send(ws: &mut Ws, f: &SdkSignalFrame) {
+    ws.send(Message::Binary(f.to_message().into()))
+        .await
+        .unwrap();
+}
+
+/// The next signaling frame (panics on a close or a timeout).
+async fn next(ws: &mut Ws) -> SdkSignalFrame {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("the socket is open")
+            .unwrap();
+        match m {
+            Message::Binary(b) => return SdkSignalFrame::from_message(&b).unwrap(),
+            Message::Close(c) => panic!("closed: {c:?}"),
+            _ => continue,
+        }
+    }
+}
+
+/// The next frame of this type, skipping others.
+async fn next_of(ws: &mut Ws, kind: FrameType) -> SdkSignalFrame {
+    loop {
+        let f = next(ws).await;
+        if f.kind() == Some(kind) {
+            return f;
+        }
+    }
+}
+
+/// Waits for the close frame and returns its code, with the frames before it.
+async fn closed(ws: &mut Ws) -> (u16, Vec<SdkSignalFrame>) {
+    let mut frames = Vec::new();
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("closed within 10 s");
+        match m {
+            Some(Ok(Message::Close(Some(c)))) => return (u16::from(c.code), frames),
+            Some(Ok(Message::Close(None))) => return (u16::from(CloseCode::Status), frames),
+            Some(Ok(Message::Binary(b))) => frames.push(SdkSignalFrame::from_message(&b).unwrap()),
+            Some(Ok(_)) => {}
+            other => panic!("no close frame: {other:?}"),
+        }
+    }
+}
+
+fn join_frame() -> SdkSignalFrame {
+    let mut f = SdkSignalFrame::new(FrameType::Join);
+    f.join = Some(SdkJoinFrame {});
+    f
+}
+
+/// JOIN and the three frames that answer it; returns the roster's attendee ids.
+async fn join(ws: &mut Ws) -> Vec<String> {
+    send(ws, &join_frame()).await;
+    let ack = next(ws).await;
+    assert_eq!(ack.kind(), Some(FrameType::JoinAck));
+    assert!(ack.joinack.is_some(), "JOIN_ACK carries joinack");
+    assert!(ack.timestamp_ms > 0);
+    let index = next(ws).await;
+    assert_eq!(index.kind(), Some(FrameType::Index));
+    assert!(index.index.is_some(), "INDEX carries index");
+    let info = next(ws).await;
+    assert_eq!(info.kind(), Some(FrameType::AudioStreamIdInfo));
+    info.audio_stream_id_info
+        .unwrap()
+        .streams
+        .into_iter()
+        .filter_map(|s| s.attendee_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn join_ping_mute_and_leave() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    assert!(m.signaling_url.starts_with("ws://") && !m.signaling_url.contains('?'));
+    assert!(m.signaling_url.ends_with(&format!("/control/{}", m.id)));
+    let alice = attendee(&c, &m.id, "alice").await;
+    let bob = attendee(&c, &m.id, "bob").await;
+
+    let (mut a, proto) = connect(&m.signaling_url, &alice.token).await;
+    assert_eq!(proto.as_deref(), Some("_aws_wt_session"));
+    assert_eq!(join(&mut a).await, vec![alice.id.clone()]);
+
+    let mut ping = SdkSignalFrame::new(FrameType::PingPong);
+    ping.ping_pong = Some(SdkPingPongFrame {
+        r#type: PingPongType::Ping as i32,
+        ping_id: 4242,
+    });
+    send(&mut a, &ping).await;
+    let pong = next(&mut a).await;
+    assert_eq!(pong.kind(), Some(FrameType::PingPong));
+    let p = pong.ping_pong.unwrap();
+    assert_eq!((p.r#type, p.ping_id), (PingPongType::Pong as i32, 4242));
+
+    // Bob joins: he sees both; Alice is told about Bob.
+    let (mut b, _) = connect(&m.signaling_url, &bob.token).await;
+    let roster = join(&mut b).await;
+    assert_eq!(roster, vec![alice.id.clone(), bob.id.clone()]);
+    let info = next_of(&mut a, FrameType::AudioStreamIdInfo).await;
+    let s = &info.audio_stream_id_info.unwrap().streams[0];
+    assert_eq!(s.attendee_id.as_deref(), Some(bob.id.as_str()));
+    assert_eq!(s.external_user_id.as_deref(), Some("bob"));
+    let bob_stream = s.audio_stream_id.unwrap();
+
+    // Bob mutes: Alice hears of it.
+    let mut mute = SdkSignalFrame::new(FrameType::AudioControl);
+    mute.audio_control = Some(SdkAudioControlFrame { muted: Some(true) });
+    send(&mut b, &mute).await;
+    let info = next_of(&mut a, FrameType::AudioStreamIdInfo).await;
+    let s = &info.audio_stream_id_info.unwrap().streams[0];
+    assert_eq!((s.audio_stream_id, s.muted), (Some(bob_stream), Some(true)));
+
+    // Bob leaves: LEAVE_ACK, and Alice sees him go (no attendee id, not dropped).
+    let mut leave = SdkSignalFrame::new(FrameType::Leave);
+    leave.leave = Some(SdkLeaveFrame {});
+    send(&mut b, &leave).await;
+    let ack = next_of(&mut b, FrameType::LeaveAck).await;
+    assert!(ack.leave_ack.is_some());
+    let info = next_of(&mut a, FrameType::AudioStreamIdInfo).await;
+    let s = &info.audio_stream_id_info.unwrap().streams[0];
+    assert_eq!(s.audio_stream_id, Some(bob_stream));
+    assert_eq!((s.attendee_id.as_ref(), s.dropped), (None, None));
+    b.close(None).await.unwrap();
+
+    // The client's event posts are accepted and dropped, with CORS for browsers.
+    let r = server.send(
+        "POST",
+        "/v1/client-events",
+        &[("Authorization".into(), format!("Bearer {}", alice.token))],
+        b"{\"events\":[]}",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let r = server.send(
+        "OPTIONS",
+        "/v1/client-events",
+        &[("Origin".into(), "http://127.0.0.1:9".into())],
+        b"",
+    );
+    assert!(r.status == 204 || r.status == 200);
+    // The API still answers beside the new routes.
+    assert_eq!(server.send("GET", "/health", &[], b"").status, 200);
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_announced_as_dropped() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let bob = attendee(&c, &m.id, "bob").await;
+    let (mut a, _) = connect(&m.signaling_url, &alice.token).await;
+    join(&mut a).await;
+    let (mut b, _) = connect(&m.signaling_url, &bob.token).await;
+    join(&mut b).await;
+    next_of(&mut a, FrameType::AudioStreamIdInfo).await;
+    drop(b);
+    let info = next_of(&mut a, FrameType::AudioStreamIdInfo).await;
+    let s = &info.audio_stream_id_info.unwrap().streams[0];
+    assert_eq!((s.attendee_id.as_ref(), s.dropped), (None, Some(true)));
+}
+
+#[tokio::test]
+async fn tokens_that_are_not_of_a_live_attendee_are_refused() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let other = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let carol = attendee(&c, &other.id, "carol").await;
+
+    for token in ["garbage", "", &carol.token] {
+        let (mut ws, proto) =
+            connect(&m.signaling_url, if token.is_empty() { "x" } else { token }).await;
+        assert_eq!(proto.as_deref(), Some("_aws_wt_session"));
+        assert_eq!(closed(&mut ws).await.0, 4403, "token {token:?}");
+    }
+    // A token with the right attendee id and the wrong secret.
+    let mut forged = alice.token.clone().into_bytes();
+    let last = forged.len() - 2;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let (mut ws, _) = connect(&m.signaling_url, std::str::from_utf8(&forged).unwrap()).await;
+    assert_eq!(closed(&mut ws).await.0, 4403);
+
+    // A deleted attendee's token.
+    c.delete_attendee()
+        .meeting_id(&m.id)
+        .attendee_id(&alice.id)
+        .send()
+        .await
+        .unwrap();
+    let (mut ws, _) = connect(&m.signaling_url, &alice.token).await;
+    assert_eq!(closed(&mut ws).await.0, 4403);
+
+    // A token of an ended meeting.
+    c.delete_meeting()
+        .meeting_id(&other.id)
+        .send()
+        .await
+        .unwrap();
+    let (mut ws, _) = connect(&other.signaling_url, &carol.token).await;
+    assert_eq!(closed(&mut ws).await.0, 4410);
+}
+
+#[tokio::test]
+async fn deleting_disconnects_at_once() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let bob = attendee(&c, &m.id, "bob").await;
+    let (mut a, _) = connect(&m.signaling_url, &alice.token).await;
+    join(&mut a).await;
+    let (mut b, _) = connect(&m.signaling_url, &bob.token).await;
+    join(&mut b).await;
+    next_of(&mut a, FrameType::AudioStreamIdInfo).await;
+
+    // DeleteAttendee: Bob is told (AUDIO_STATUS 411) and closed; Alice sees him go.
+    c.delete_attendee()
+        .meeting_id(&m.id)
+        .attendee_id(&bob.id)
+        .send()
+        .await
+        .unwrap();
+    let (code, frames) = closed(&mut b).await;
+    assert_eq!(code, 4403);
+    assert!(frames
+        .iter()
+        .any(|f| f.audio_status.as_ref().and_then(|s| s.audio_status) == Some(411)));
+    let info = next_of(&mut a, FrameType::AudioStreamIdInfo).await;
+    assert_eq!(
+        info.audio_stream_id_info.unwrap().streams[0].attendee_id,
+        None
+    );
+
+    // DeleteMeeting: everyone is closed with 4410.
+    c.delete_meeting().meeting_id(&m.id).send().await.unwrap();
+    let (code, frames) = closed(&mut a).await;
+    assert_eq!(code, 4410);
+    assert!(frames
+        .iter()
+        .any(|f| f.audio_status.as_ref().and_then(|s| s.audio_status) == Some(410)));
+}
+
+/// An offer shaped like Chromium's for the Chime SDK: audio sendrecv (RED
+/// first), and the inactive camera slot.
+fn chrome_offer(candidate_port: u16) -> String {
+    let fp = (0..32)
+        .map(|i| format!("{:02X}", i * 7 % 256))
+        .collect::<Vec<_>>()
+        .join(":");
+    let common = format!(
+        "c=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
+         a=candidate:1 1 udp 2122260223 127.0.0.1 {candidate_port} typ host generation 0 network-id 1\r\n\
+         a=ice-ufrag:Ab1c\r\na=ice-pwd:0123456789abcdefABCDEFgh\r\na=ice-options:trickle\r\n\
+         a=fingerprint:sha-256 {fp}\r\na=setup:actpass\r\n"
+    );
+    format!(
+        "v=0\r\no=mozilla-chrome 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+         a=group:BUNDLE 0 1\r\na=extmap-allow-mixed\r\na=msid-semantic: WMS s1\r\n\
+         m=audio 9 UDP/TLS/RTP/SAVPF 63 111 9 0 8 13 110 126\r\n{common}a=mid:0\r\n\
+         a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n\
+         a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\n\
+         a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
+         a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n\
+         a=sendrecv\r\na=msid:s1 t1\r\na=rtcp-mux\r\n\
+         a=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\n\
+         a=rtpmap:111 opus/48000/2\r\na=rtcp-fb:111 transport-cc\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n\
+         a=rtpmap:9 G722/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:13 CN/8000\r\n\
+         a=rtpmap:110 telephone-event/48000\r\na=rtpmap:126 telephone-event/8000\r\n\
+         a=ssrc:1001 cname:c1\r\na=ssrc:1001 msid:s1 t1\r\n\
+         m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n{common}a=mid:1\r\n\
+         a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n\
+         a=inactive\r\na=rtcp-mux\r\na=rtcp-rsize\r\n\
+         a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 goog-remb\r\na=rtcp-fb:96 transport-cc\r\n\
+         a=rtcp-fb:96 ccm fir\r\na=rtcp-fb:96 nack\r\na=rtcp-fb:96 nack pli\r\n\
+         a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n"
+    )
+}
+
+/// The m-sections of an SDP, each as its lines.
+fn sections(sdp: &str) -> Vec<Vec<&str>> {
+    let mut out: Vec<Vec<&str>> = vec![vec![]];
+    for line in sdp.lines() {
+        if line.starts_with("m=") {
+            out.push(vec![]);
+        }
+        out.last_mut().unwrap().push(line);
+    }
+    out
+}
+
+async fn subscribe(ws: &mut Ws, offer: &str) -> String {
+    let mut f = SdkSignalFrame::new(FrameType::Subscribe);
+    f.sub = Some(SdkSubscribeFrame {
+        duplex: Some(1),
+        sdp_offer: Some(offer.to_string()),
+        audio_host: Some("audio-host".into()),
+        audio_checkin: Some(false),
+        audio_muted: Some(false),
+        compressed_sdp_offer: None,
+    });
+    send(ws, &f).await;
+    let ack = next_of(ws, FrameType::SubscribeAck).await;
+    let suback = ack.suback.unwrap();
+    assert_eq!(suback.duplex, Some(1));
+    suback.sdp_answer.expect("an SDP answer")
+}
+
+#[tokio::test]
+async fn subscribe_answers_a_browser_offer() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let (mut ws, _) = connect(&m.signaling_url, &alice.token).await;
+    join(&mut ws).await;
+    let answer = subscribe(&mut ws, &chrome_offer(50000)).await;
+
+    let media: SocketAddr = m
+        .audio_host
+        .parse()
+        .expect("AudioHostUrl is the media address");
+    assert_ne!(media.port(), 0);
+    let s = sections(&answer);
+    assert!(
+        s[0].contains(&"a=ice-lite"),
+        "ice-lite in the session part:\n{answer}"
+    );
+    assert_eq!(s.len(), 3, "two m-sections:\n{answer}");
+    let audio = &s[1];
+    let video = &s[2];
+    assert!(audio[0].starts_with("m=audio"));
+    assert!(audio.contains(&"a=mid:0"));
+    assert!(
+        audio.contains(&"a=sendrecv"),
+        "audio answered sendrecv:\n{answer}"
+    );
+    assert!(audio
+        .iter()
+        .any(|l| l.starts_with("a=rtpmap:111 opus/48000/2")));
+    assert!(video[0].starts_with("m=video"));
+    assert!(video.contains(&"a=mid:1"));
+    assert!(
+        video.contains(&"a=inactive"),
+        "video answered inactive:\n{answer}"
+    );
+    let candidate = format!(" {} {} typ host", media.ip(), media.port());
+    assert!(
+        answer
+            .lines()
+            .any(|l| l.starts_with("a=candidate:") && l.contains(&candidate)),
+        "a host candidate for {media}:\n{answer}"
+    );
+    assert!(answer.contains("a=fingerprint:sha-256 "));
+    assert!(!answer.contains("a=setup:actpass"));
+    assert!(answer.contains("a=group:BUNDLE 0 1"));
+}
+
+// ---- media through the server, with str0m as the browser ----
+
+struct Peer {
+    rtc: str0m::Rtc,
+    socket: UdpSocket,
+    addr: SocketAddr,
+    mid: Option<str0m::media::Mid>,
+    connected: bool,
+    received: Vec<Arc<[u8]>>,
+}
+
+impl Peer {
+    fn new() -> Peer {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let mut rtc = str0m::Rtc::builder().build(Instant::now());
+        rtc.add_local_candidate(str0m::Candidate::host(addr, "udp").unwrap());
+        Peer {
+            rtc,
+            socket,
+            addr,
+            mid: None,
+            connected: false,
+            received: Vec::new(),
+        }
+    }
+
+    fn offer(&mut self) -> (String, str0m::change::SdpPendingOffer) {
+        let mut api = self.rtc.sdp_api();
+        let mid = api.add_media(
+            str0m::media::MediaKind::Audio,
+            str0m::media::Direction::SendRecv,
+            None,
+            None,
+            None,
+        );
+        self.mid = Some(mid);
+        let (offer, pending) = api.apply().unwrap();
+        (offer.to_sdp_string(), pending)
+    }
+
+    fn accept(&mut self, pending: str0m::change::SdpPendingOffer, answer: &str) {
+        let answer = str0m::change::SdpAnswer::from_sdp_string(answer).unwrap();
+        self.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+    }
+
+    /// Runs the peer for a moment: output, input, time.
+    fn step(&mut self) {
+        loop {
+            match self.rtc.poll_output().unwrap() {
+                str0m::Output::Timeout(_) => break,
+                str0m::Output::Transmit(t) => {
+                    let _ = self.socket.send_to(&t.contents, t.destination);
+                }
+                str0m::Output::Event(e) => match e {
+                    str0m::Event::Connected => self.connected = true,
+                    str0m::Event::MediaData(d) => self.received.push(d.data.clone()),
+                    _ => {}
+                },
+            }
+        }
+        let mut buf = [0u8; 2000];
+        while let Ok((n, source)) = self.socket.recv_from(&mut buf) {
+            let Ok(contents) = buf[..n].try_into() else {
+                continue;
+            };
+            let input = str0m::Input::Receive(
+                Instant::now(),
+                str0m::net::Receive {
+                    proto: str0m::net::Protocol::Udp,
+                    source,
+                    destination: self.addr,
+                    contents,
+                },
+            );
+            self.rtc.handle_input(input).unwrap();
+        }
+        self.rtc
+            .handle_input(str0m::Input::Timeout(Instant::now()))
+            .unwrap();
+    }
+
+    fn write(&mut self, rtp_time: u64, payload: &[u8]) {
+        let mid = self.mid.unwrap();
+        let writer = self.rtc.writer(mid).unwrap();
+        let pt = writer
+            .payload_params()
+            .find(|p| p.spec().codec == str0m::format::Codec::Opus)
+            .unwrap()
+            .pt();
+        writer
+            .write(
+                pt,
+                Instant::now(),
+                str0m::media::MediaTime::new(rtp_time, str0m::media::Frequency::FORTY_EIGHT_KHZ),
+                payload.to_vec(),
+            )
+            .unwrap();
+    }
+}
+
+fn tone(freq: f32, start: usize) -> Vec<i16> {
+    (0..FRAME_SAMPLES)
+        .map(|i| {
+            ((((start + i) as f32) * freq * std::f32::consts::TAU / 48_000.0).sin() * 6000.0) as i16
+        })
+        .collect()
+}
+
+/// Joins and negotiates media for one str0m peer.
+async fn media_peer(url: &str, token: &str) -> (Ws, Peer) {
+    let (mut ws, _) = connect(url, token).await;
+    join(&mut ws).await;
+    let mut peer = Peer::new();
+    let (offer, pending) = peer.offer();
+    let answer = subscribe(&mut ws, &offer).await;
+    peer.accept(pending, &answer);
+    (ws, peer)
+}
+
+/// Runs both peers for `dur`, Alice sending a tone; returns the packets Alice sent.
+async fn exchange(alice: &mut Peer, bob: &mut Peer, dur: Duration, t: &mut u64) -> Vec<Vec<u8>> {
+    let mut enc = Encoder::new().unwrap();
+    let mut sent = Vec::new();
+    let end = Instant::now() + dur;
+    let mut next_frame = Instant::now();
+    while Instant::now() < end {
+        alice.step();
+        bob.step();
+        if alice.connected && Instant::now() >= next_frame {
+            let pkt = enc.encode(&tone(440.0, *t as usize)).unwrap();
+            alice.write(*t, &pkt);
+            *t += FRAME_SAMPLES as u64;
+            sent.push(pkt);
+            next_frame += Duration::from_millis(20);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    sent
+}
+
+#[tokio::test]
+async fn audio_flows_between_two_peers_and_follows_capabilities() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let bob = attendee(&c, &m.id, "bob").await;
+    let (_wa, mut pa) = media_peer(&m.signaling_url, &alice.token).await;
+    let (_wb, mut pb) = media_peer(&m.signaling_url, &bob.token).await;
+
+    let mut t = 0u64;
+    let sent = exchange(&mut pa, &mut pb, Duration::from_secs(3), &mut t).await;
+    assert!(
+        pa.connected && pb.connected,
+        "both peers connect (ICE, DTLS)"
+    );
+    assert!(sent.len() > 50, "alice sent {} packets", sent.len());
+    let forwarded = pb
+        .received
+        .iter()
+        .filter(|r| sent.iter().any(|s| s.as_slice() == &r[..]))
+        .count();
+    assert!(
+        forwarded > sent.len() / 2,
+        "bob got {forwarded} of {} of alice's packets",
+        sent.len()
+    );
+
+    // Alice may now only receive: nothing she sends reaches Bob any more.
+    let receive_only = AttendeeCapabilities::builder()
+        .audio(MediaCapabilities::Receive)
+        .video(MediaCapabilities::SendReceive)
+        .content(MediaCapabilities::SendReceive)
+        .build()
+        .unwrap();
+    c.update_attendee_capabilities()
+        .meeting_id(&m.id)
+        .attendee_id(&alice.id)
+        .capabilities(receive_only)
+        .send()
+        .await
+        .unwrap();
+    exchange(&mut pa, &mut pb, Duration::from_millis(300), &mut t).await;
+    pb.received.clear();
+    let sent = exchange(&mut pa, &mut pb, Duration::from_secs(2), &mut t).await;
+    assert!(sent.len() > 50);
+    assert!(
+        pb.received
+            .iter()
+            .all(|r| !sent.iter().any(|s| s.as_slice() == &r[..])),
+        "nothing of alice's reaches bob"
+    );
+    // Bob's stream stays alive with silence.
+    assert!(pb.received.iter().any(|r| r[..] == SILENCE_FRAME[..]));
+}
