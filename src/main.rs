@@ -86,6 +86,14 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         advertised = %media.public_addr(),
         "media (WebRTC, ICE-lite) listening on udp"
     );
+    if convene::media::opus::available() {
+        tracing::info!("libopus loaded: three or more attendees are mixed");
+    } else {
+        tracing::warn!(
+            "libopus is not installed (apt-get install libopus0): two attendees hear each other, \
+             but with three or more each listener hears one speaker at a time"
+        );
+    }
     let base = PublicBase::parse(&public_url)?.with_media_addr(media.public_addr());
     let (rate, burst) = args.rate();
     tracing::info!(

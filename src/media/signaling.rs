@@ -91,7 +91,13 @@ pub async fn serve(
             m = tokio::time::timeout(IDLE_LIMIT, socket.recv()) => {
                 let step = match m {
                     Err(_) => Step::Close(1001, "idle"),
-                    Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => break,
+                    Ok(None) | Ok(Some(Err(_))) => break,
+                    Ok(Some(Ok(Message::Close(_)))) => {
+                        // The WebSocket layer queues the close reply; reading once
+                        // more sends it, so the client sees a clean close (1000).
+                        let _ = tokio::time::timeout(Duration::from_millis(500), socket.recv()).await;
+                        break;
+                    }
                     Ok(Some(Ok(Message::Binary(bytes)))) => {
                         match SdkSignalFrame::from_message(&bytes) {
                             Ok(frame) => session.handle(frame, &mut socket).await,

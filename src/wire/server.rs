@@ -193,7 +193,12 @@ async fn client_events(body: Body) -> Response<Body> {
         Limited::new(body, 1024 * 1024).collect(),
     )
     .await;
-    let mut r = Response::new(Body::empty());
+    // The SDK reads a JSON body from every successful post.
+    let mut r = Response::new(Body::from("{}"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     cors(&mut r);
     r
 }
