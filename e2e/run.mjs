@@ -34,6 +34,7 @@ import {
   CreateMeetingCommand,
   DeleteAttendeeCommand,
   DeleteMeetingCommand,
+  UpdateAttendeeCapabilitiesCommand,
 } from '@aws-sdk/client-chime-sdk-meetings';
 import { chromium } from 'playwright-core';
 
@@ -490,6 +491,8 @@ async function main() {
       check(`${tab.name}: audio still flows after ${HOLD_MS / 1000} s`, dp >= (HOLD_MS / 1000) * 25, `+${dp} packets`);
     }
   }
+  await capabilitiesApplyLive(alice, bob);
+
   // The session must have stayed up: one start, no reconnect, the first socket still open.
   for (const tab of tabs) {
     const s = await tab.state();
@@ -498,6 +501,39 @@ async function main() {
   }
 
   await deletions(alice, bob, true);
+}
+
+// 5b. UpdateAttendeeCapabilities applies to the live call: alice on Audio=Receive is no
+// longer heard by bob (while she still hears him); back on SendReceive she is heard again.
+async function energyOver(tab, ms) {
+  const a = await tab.audioStats();
+  await sleep(ms);
+  const b = await tab.audioStats();
+  return a && b ? { de: b.totalAudioEnergy - a.totalAudioEnergy, dp: b.packetsReceived - a.packetsReceived } : { de: 0, dp: 0 };
+}
+
+async function capabilitiesApplyLive(alice, bob) {
+  const setAlice = (audio) =>
+    withTimeout(
+      client.send(
+        new UpdateAttendeeCapabilitiesCommand({
+          MeetingId: meetingId,
+          AttendeeId: alice.attendee.AttendeeId,
+          Capabilities: { Audio: audio, Video: 'SendReceive', Content: 'SendReceive' },
+        }),
+      ),
+      10_000,
+      'UpdateAttendeeCapabilities',
+    );
+  await setAlice('Receive');
+  await sleep(1000);
+  const [quiet, stillHears] = await Promise.all([energyOver(bob, 3000), energyOver(alice, 3000)]);
+  check('Audio=Receive for alice: bob no longer hears her', quiet.de < 0.001, `bob: totalAudioEnergy +${quiet.de.toFixed(5)}, +${quiet.dp} packets`);
+  check('Audio=Receive for alice: she still hears bob', stillHears.de > 0, `alice: totalAudioEnergy +${stillHears.de.toFixed(5)}`);
+  await setAlice('SendReceive');
+  await sleep(1000);
+  const back = await energyOver(bob, 3000);
+  check('Audio=SendReceive again: bob hears alice again', back.de > 0, `bob: totalAudioEnergy +${back.de.toFixed(5)}, +${back.dp} packets`);
 }
 
 // 6. DeleteAttendee disconnects bob; DeleteMeeting disconnects alice.
