@@ -189,6 +189,8 @@ pub struct Signing {
     pub secret: String,
     pub time: std::time::SystemTime,
     pub presign_for: Option<Duration>,
+    /// The signing name (`chime` for this service).
+    pub service: String,
 }
 
 impl Signing {
@@ -200,6 +202,7 @@ impl Signing {
             secret: SECRET_KEY.into(),
             time: std::time::SystemTime::now(),
             presign_for: None,
+            service: "chime".into(),
         }
     }
 }
@@ -248,7 +251,7 @@ fn sign_parts(
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region(&s.region)
-        .name("chime")
+        .name(&s.service)
         .time(s.time)
         .settings(settings)
         .build()
