@@ -17,7 +17,9 @@ pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
 AWS CLI at it with an endpoint URL, for example:\n\n  \
 aws chime-sdk-meetings create-meeting --endpoint-url http://127.0.0.1:8080 --region us-east-1 \\\n    \
 --client-request-token t1 --media-region us-east-1 --external-meeting-id demo\n\n\
-Every flag can also be set through the environment variable named beside it."
+Requests must be signed with a configured key (see `convene serve --help`: \
+--credentials-file, CONVENE_ACCESS_KEY_ID / CONVENE_SECRET_ACCESS_KEY, or a key pair generated \
+on first start). Every flag can also be set through the environment variable named beside it."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -26,7 +28,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the API over HTTP on the embedded SQLite store.
+    /// Serve the API over HTTP (SigV4-signed requests) on the embedded SQLite store,
+    /// with the media plane (signaling WebSocket and WebRTC audio) beside it.
     Serve(ServeArgs),
 }
 
