@@ -142,7 +142,7 @@ pub fn canonical_uri(raw_path: &str, normalize: bool, encoding: PathEncoding) ->
 
 /// Query parameters, decoded; a `+` is a space, as form encoding (and the
 /// router) has it.
-fn split_query(raw: &str) -> Vec<(String, String)> {
+pub fn split_query(raw: &str) -> Vec<(String, String)> {
     let decode =
         |s: &str| String::from_utf8_lossy(&percent_decode(&s.replace('+', " "))).into_owned();
     raw.split('&')

@@ -1,5 +1,6 @@
 //! Typed routing: method + path + the `operation` query literal → [`Endpoint`].
 
+use crate::auth::sigv4::split_query;
 use crate::domain::{ApiError, ErrorKind};
 
 /// Every operation of the API, with its URI labels.
@@ -194,19 +195,12 @@ pub struct Query {
 }
 
 impl Query {
+    /// Parses a raw query string the way the signature verifier reads it (a
+    /// `+` is a space), so that what is routed is what was signed.
     pub fn parse(raw: Option<&str>) -> Query {
-        let pairs = raw
-            .map(|q| {
-                q.split('&')
-                    .filter(|p| !p.is_empty())
-                    .map(|p| {
-                        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                        (query_decode(k), query_decode(v))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Query { pairs }
+        Query {
+            pairs: raw.map(split_query).unwrap_or_default(),
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -214,15 +208,6 @@ impl Query {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
-    }
-}
-
-fn query_decode(s: &str) -> String {
-    // SDKs percent-encode query values (a space is %20); accept `+` as a space too.
-    let spaced = s.replace('+', " ");
-    match form_urlencoded_free_decode(spaced.as_bytes()) {
-        Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        None => s.to_string(),
     }
 }
 
