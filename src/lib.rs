@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod media;
+pub mod model;
 pub mod ops;
 pub mod store;
 pub mod wire;
