@@ -652,3 +652,297 @@ async fn audio_flows_between_two_peers_and_follows_capabilities() {
     // Bob's stream stays alive with silence.
     assert!(pb.received.iter().any(|r| r[..] == SILENCE_FRAME[..]));
 }
+
+// ---- the roster is the only way in (each of these was a hole) ----
+
+fn leave_frame() -> SdkSignalFrame {
+    let mut f = SdkSignalFrame::new(FrameType::Leave);
+    f.leave = Some(SdkLeaveFrame {});
+    f
+}
+
+fn subscribe_frame(offer: &str) -> SdkSignalFrame {
+    let mut f = SdkSignalFrame::new(FrameType::Subscribe);
+    f.sub = Some(SdkSubscribeFrame {
+        duplex: Some(1),
+        sdp_offer: Some(offer.to_string()),
+        audio_host: Some("audio-host".into()),
+        audio_checkin: Some(false),
+        audio_muted: Some(false),
+        ..Default::default()
+    });
+    f
+}
+
+/// The socket is closed (close frame, end of stream or reset) within `secs`;
+/// returns the close code (0 without a close frame) and the frames before it.
+async fn ends_within(ws: &mut Ws, secs: u64) -> Result<(u16, Vec<SdkSignalFrame>), String> {
+    let mut frames = Vec::new();
+    let end = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match tokio::time::timeout_at(end, ws.next()).await {
+            Err(_) => {
+                let kinds: Vec<_> = frames.iter().map(|f: &SdkSignalFrame| f.kind()).collect();
+                return Err(format!("still open after {secs} s; frames: {kinds:?}"));
+            }
+            Ok(Some(Ok(Message::Close(c)))) => {
+                return Ok((c.map_or(0, |c| u16::from(c.code)), frames))
+            }
+            Ok(Some(Ok(Message::Binary(b)))) => {
+                frames.push(SdkSignalFrame::from_message(&b).unwrap())
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(None) | Ok(Some(Err(_))) => return Ok((0, frames)),
+        }
+    }
+}
+
+fn has(frames: &[SdkSignalFrame], kind: FrameType) -> bool {
+    frames.iter().any(|f| f.kind() == Some(kind))
+}
+
+#[tokio::test]
+async fn after_leave_subscribe_gets_no_media() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let (mut ws, _) = connect(&m.signaling_url, &alice.token).await;
+    join(&mut ws).await;
+    send(&mut ws, &leave_frame()).await;
+    next_of(&mut ws, FrameType::LeaveAck).await;
+    send(&mut ws, &subscribe_frame(&chrome_offer(50000))).await;
+    let (code, frames) = ends_within(&mut ws, 10).await.unwrap();
+    assert!(
+        !has(&frames, FrameType::SubscribeAck),
+        "a session that left got an SDP answer"
+    );
+    assert_eq!(code, 4403);
+}
+
+#[tokio::test]
+async fn after_leave_delete_attendee_still_closes_the_socket() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let (mut ws, _) = connect(&m.signaling_url, &alice.token).await;
+    join(&mut ws).await;
+    send(&mut ws, &leave_frame()).await;
+    next_of(&mut ws, FrameType::LeaveAck).await;
+    c.delete_attendee()
+        .meeting_id(&m.id)
+        .attendee_id(&alice.id)
+        .send()
+        .await
+        .unwrap();
+    let (code, _) = ends_within(&mut ws, 10).await.unwrap();
+    assert_eq!(code, 4403);
+
+    // The same for DeleteMeeting.
+    let bob = attendee(&c, &m.id, "bob").await;
+    let (mut ws, _) = connect(&m.signaling_url, &bob.token).await;
+    join(&mut ws).await;
+    send(&mut ws, &leave_frame()).await;
+    next_of(&mut ws, FrameType::LeaveAck).await;
+    c.delete_meeting().meeting_id(&m.id).send().await.unwrap();
+    let (code, _) = ends_within(&mut ws, 10).await.unwrap();
+    assert_eq!(code, 4410);
+}
+
+#[tokio::test]
+async fn without_join_subscribe_gets_no_media() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let bob = attendee(&c, &m.id, "bob").await;
+    // Bob is on the roster with media.
+    let (mut b, _) = connect(&m.signaling_url, &bob.token).await;
+    join(&mut b).await;
+    subscribe(&mut b, &chrome_offer(50001)).await;
+
+    // Alice never joins.
+    let (mut a, _) = connect(&m.signaling_url, &alice.token).await;
+    send(&mut a, &subscribe_frame(&chrome_offer(50000))).await;
+    let (code, frames) = ends_within(&mut a, 10).await.unwrap();
+    assert!(
+        !has(&frames, FrameType::SubscribeAck),
+        "no JOIN, yet an SDP answer"
+    );
+    assert_eq!(code, 4403);
+
+    // A second socket of Bob's cannot open a second media session beside the first.
+    let (mut b2, _) = connect(&m.signaling_url, &bob.token).await;
+    send(&mut b2, &subscribe_frame(&chrome_offer(50002))).await;
+    let (code, frames) = ends_within(&mut b2, 10).await.unwrap();
+    assert!(!has(&frames, FrameType::SubscribeAck));
+    assert_eq!(code, 4403);
+}
+
+#[tokio::test]
+async fn a_frame_larger_than_the_message_cap_is_refused_at_its_header() {
+    use tokio::io::AsyncWriteExt;
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let (mut ws, _) = connect(&m.signaling_url, &alice.token).await;
+    join(&mut ws).await;
+    // A masked binary frame that announces 8 MiB, of which only 64 KiB arrive: a
+    // server that accepts the header reserves the whole frame and waits for the rest.
+    let len: u64 = 8 << 20;
+    let mut raw = vec![0x82u8, 0x80 | 127];
+    raw.extend_from_slice(&len.to_be_bytes());
+    raw.extend_from_slice(&[1, 2, 3, 4]);
+    raw.extend(std::iter::repeat_n(0u8, 64 * 1024));
+    let MaybeTlsStream::Plain(tcp) = ws.get_mut() else {
+        panic!("plain TCP")
+    };
+    tcp.write_all(&raw).await.unwrap();
+    tcp.flush().await.unwrap();
+    ends_within(&mut ws, 5)
+        .await
+        .expect("the oversized frame ends the connection");
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let bob = attendee(&c, &m.id, "bob").await;
+
+    // Alice joins with a small receive buffer, then stops reading.
+    let url = format!("{}?X-Chime-Control-Protocol-Version=3", m.signaling_url);
+    let mut req = url.as_str().into_client_request().unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        format!("_aws_wt_session, {}", alice.token).parse().unwrap(),
+    );
+    let host = url.trim_start_matches("ws://").split('/').next().unwrap();
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let tcp = sock.connect(host.parse().unwrap()).await.unwrap();
+    let (mut a, _) = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(tcp))
+        .await
+        .unwrap();
+    join(&mut a).await;
+
+    let (mut b, _) = connect(&m.signaling_url, &bob.token).await;
+    join(&mut b).await;
+    // Bob floods the meeting with mute changes; each one is a frame for Alice.
+    let (mut bw, mut br) = b.split();
+    let dropped = tokio::spawn(async move {
+        while let Some(Ok(m)) = br.next().await {
+            if let Message::Binary(b) = m {
+                let f = SdkSignalFrame::from_message(&b).unwrap();
+                for s in f
+                    .audio_stream_id_info
+                    .map(|i| i.streams)
+                    .unwrap_or_default()
+                {
+                    // Only Alice can drop.
+                    if s.dropped == Some(true) {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    });
+    let end = Instant::now() + Duration::from_secs(40);
+    let mut muted = false;
+    while !dropped.is_finished() && Instant::now() < end {
+        for _ in 0..200 {
+            muted = !muted;
+            let mut f = SdkSignalFrame::new(FrameType::AudioControl);
+            f.audio_control = Some(SdkAudioControlFrame { muted: Some(muted) });
+            bw.send(Message::Binary(f.to_message().into()))
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        dropped.is_finished(),
+        "alice, who stopped reading, is still on the roster after 40 s of traffic"
+    );
+    assert!(dropped.await.unwrap());
+    // What Alice had buffered ends in a closed stream, not in a wait.
+    let mut n = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), a.next()).await {
+            Err(_) => panic!("alice's socket is still open after {n} buffered frames"),
+            Ok(Some(Ok(Message::Binary(_)))) => n += 1,
+            Ok(_) => break,
+        }
+    }
+}
+
+#[tokio::test]
+async fn sockets_per_attendee_are_bounded() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let mut sockets = Vec::new();
+    for _ in 0..5 {
+        let (ws, _) = connect(&m.signaling_url, &alice.token).await;
+        sockets.push(ws);
+    }
+    // The oldest socket that never joined makes room for the newest.
+    let (code, _) = ends_within(&mut sockets[0], 10)
+        .await
+        .expect("five sockets of one attendee at once");
+    assert_eq!(code, 4429);
+    // The newest works.
+    join(sockets.last_mut().unwrap()).await;
+}
+
+#[tokio::test]
+async fn upgraded_sockets_count_against_the_connection_limit() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_in(tmp.path(), &["--max-connections", "3"]);
+    let (m, people) = {
+        let c = server.client();
+        let m = meeting(&c).await;
+        let mut people = Vec::new();
+        for u in ["ann", "ben", "cat"] {
+            people.push(attendee(&c, &m.id, u).await);
+        }
+        (m, people)
+    };
+    // Let the API client's pooled connection go.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut sockets = Vec::new();
+    for p in &people {
+        let (mut ws, _) = connect(&m.signaling_url, &p.token).await;
+        join(&mut ws).await;
+        sockets.push(ws);
+    }
+    let health = |secs: u64| {
+        let addr = server.addr.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(secs), async move {
+                let mut s = TcpStream::connect(&addr).await.unwrap();
+                s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .await
+                    .unwrap();
+                let mut out = Vec::new();
+                s.read_to_end(&mut out).await.unwrap();
+                String::from_utf8_lossy(&out).into_owned()
+            })
+            .await
+        }
+    };
+    assert!(
+        health(2).await.is_err(),
+        "three WebSockets are three connections: a fourth waits"
+    );
+    sockets.pop().unwrap().close(None).await.unwrap();
+    let r = health(10).await.expect("served once a socket closed");
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+}

@@ -20,11 +20,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, Notify};
 
 use crate::domain::types::{Capabilities, MediaCapability};
 use crate::events::DomainEvent;
-use crate::ops::join::{JoinGrant, JoinRefusal};
+use crate::ops::join::{attendee_id_of_token, JoinGrant, JoinRefusal};
 use crate::ops::Service;
 use protocol::{
     FrameType, SdkAudioStatusFrame, SdkAudioStreamIdInfo, SdkAudioStreamIdInfoFrame,
@@ -39,6 +39,13 @@ pub const CLOSE_FORBIDDEN: u16 = 4403;
 pub const CLOSE_MEETING_ENDED: u16 = 4410;
 /// WebSocket close code: the server could not serve the session.
 pub const CLOSE_INTERNAL: u16 = 4500;
+/// WebSocket close code: too many connections of one attendee (the oldest goes).
+pub const CLOSE_TOO_MANY: u16 = 4429;
+
+/// Frames queued for one connection before it counts as not reading.
+pub const OUTBOUND_QUEUE: usize = 256;
+/// Signaling sockets one attendee (or its content share) may hold at once.
+pub const MAX_SOCKETS_PER_ATTENDEE: usize = 4;
 
 /// Where the media plane listens.
 #[derive(Debug, Clone)]
@@ -64,17 +71,49 @@ struct Joined {
 
 struct Conn {
     meeting_id: String,
+    /// The attendee the token names (`<AttendeeId>#content` for a content share).
     attendee_id: Option<String>,
+    /// The attendee whose token it is (the content share's owner for `#content`).
+    base_attendee_id: Option<String>,
     token: String,
+    /// The attendee's capabilities: from the store at admission, then from events.
     capabilities: Option<Capabilities>,
+    /// The store admitted the token.
+    admitted: bool,
     joined: Option<Joined>,
-    /// Told to close (deleted, ended, replaced) or left with LEAVE.
-    ended: bool,
-    tx: mpsc::UnboundedSender<Outbound>,
+    /// Sent LEAVE: off the roster, no media, but still reachable by kicks.
+    left: bool,
+    /// Told to close (deleted, ended, replaced, evicted).
+    closing: bool,
+    tx: mpsc::Sender<Outbound>,
+    /// Wakes the connection's task to drop the socket at once.
+    abort: Arc<Notify>,
 }
 
-#[derive(Default)]
+impl Conn {
+    /// Queues a frame; a client whose queue is full has stopped reading and is dropped.
+    fn push(&mut self, o: Outbound) {
+        match self.tx.try_send(o) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.closing {
+                    tracing::info!(attendee_id = ?self.attendee_id, "signaling client is not reading; dropping it");
+                }
+                self.closing = true;
+                self.abort.notify_one();
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// On the roster: joined, not left, not closing.
+    fn live(&self) -> bool {
+        self.joined.is_some() && !self.left && !self.closing
+    }
+}
+
 struct Hub {
+    rtc: RtcHandle,
     next_session: u64,
     next_stream_id: u32,
     conns: HashMap<u64, Conn>,
@@ -113,26 +152,30 @@ fn audio_status(status: u32) -> SdkSignalFrame {
 
 impl Hub {
     /// Sends `frame` to every joined connection of the meeting but `except`.
-    fn broadcast(&self, meeting_id: &str, except: u64, frame: &SdkSignalFrame) {
-        for (&id, c) in &self.conns {
-            if id != except && c.meeting_id == meeting_id && c.joined.is_some() && !c.ended {
-                let _ = c.tx.send(Outbound::Frame(Box::new(frame.clone())));
+    fn broadcast(&mut self, meeting_id: &str, except: u64, frame: &SdkSignalFrame) {
+        for (&id, c) in self.conns.iter_mut() {
+            if id != except && c.meeting_id == meeting_id && c.live() {
+                c.push(Outbound::Frame(Box::new(frame.clone())));
             }
         }
     }
 
-    /// Ends a connection: AUDIO_STATUS (when joined) and then a close frame.
+    /// Ends a connection, whatever its state: AUDIO_STATUS (when on the
+    /// roster), then a close frame; its media stops at once.
     fn kick(&mut self, session: u64, status: u32, code: u16, reason: &'static str) {
-        if let Some(c) = self.conns.get_mut(&session) {
-            if c.ended {
-                return;
-            }
-            c.ended = true;
-            if c.joined.is_some() {
-                let _ = c.tx.send(Outbound::Frame(Box::new(audio_status(status))));
-            }
-            let _ = c.tx.send(Outbound::Close(code, reason));
+        let Some(c) = self.conns.get_mut(&session) else {
+            return;
+        };
+        if c.closing {
+            return;
         }
+        if c.live() {
+            c.push(Outbound::Frame(Box::new(audio_status(status))));
+        }
+        c.push(Outbound::Close(code, reason));
+        c.closing = true;
+        self.depart(session, false);
+        self.rtc.remove(session);
     }
 
     /// Takes the connection off the roster and tells the others.
@@ -143,6 +186,7 @@ impl Hub {
         let Some(j) = c.joined.take() else {
             return false;
         };
+
         let meeting_id = c.meeting_id.clone();
         let entry = SdkAudioStreamIdInfo {
             audio_stream_id: Some(j.audio_stream_id),
@@ -162,8 +206,13 @@ impl MediaPlane {
         let events = service.events().subscribe();
         let plane = Arc::new(MediaPlane {
             service,
-            rtc,
-            hub: Mutex::new(Hub::default()),
+            rtc: rtc.clone(),
+            hub: Mutex::new(Hub {
+                rtc,
+                next_session: 0,
+                next_stream_id: 0,
+                conns: HashMap::new(),
+            }),
         });
         tokio::spawn(plane.clone().follow(events));
         Ok(plane)
@@ -226,7 +275,8 @@ impl MediaPlane {
                     .conns
                     .iter()
                     .filter(|(_, c)| {
-                        c.meeting_id == meeting_id && c.attendee_id.as_deref() == Some(&attendee_id)
+                        c.meeting_id == meeting_id
+                            && c.base_attendee_id.as_deref() == Some(&attendee_id)
                     })
                     .map(|(&id, _)| id)
                     .collect();
@@ -244,15 +294,21 @@ impl MediaPlane {
                 attendees,
                 capabilities,
             } => {
-                for (&id, c) in hub.conns.iter_mut() {
-                    let hit = c.meeting_id == meeting_id
-                        && c.attendee_id
-                            .as_deref()
-                            .is_some_and(|a| attendees.contains(a));
-                    if hit && c.capabilities.is_some() {
-                        c.capabilities = Some(capabilities);
-                        self.rtc.set_audio(id, capabilities.audio);
-                    }
+                // Every socket of the attendee, admitted yet or not: an event
+                // is newer than what the store said at admission.
+                let ids: Vec<u64> = hub
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| {
+                        c.meeting_id == meeting_id
+                            && c.base_attendee_id
+                                .as_deref()
+                                .is_some_and(|a| attendees.contains(a))
+                    })
+                    .map(|(&id, _)| id)
+                    .collect();
+                for id in ids {
+                    hub.set_capabilities(id, capabilities);
                 }
             }
         }
@@ -264,20 +320,17 @@ impl MediaPlane {
             .hub()
             .conns
             .iter()
+            .filter(|(_, c)| !c.closing)
             .map(|(&id, c)| (id, c.meeting_id.clone(), c.token.clone()))
             .collect();
         for (id, meeting_id, token) in all {
-            let verdict = self.service.authorize_join(&meeting_id, &token).await;
+            let verdict = self
+                .service
+                .authorize_join(&meeting_id, base_token(&token))
+                .await;
             let mut hub = self.hub();
             match verdict {
-                Ok(grant) => {
-                    if let Some(c) = hub.conns.get_mut(&id) {
-                        if c.capabilities.is_some() {
-                            c.capabilities = Some(grant.capabilities);
-                            self.rtc.set_audio(id, grant.capabilities.audio);
-                        }
-                    }
-                }
+                Ok(grant) => hub.set_capabilities(id, grant.capabilities),
                 Err(JoinRefusal::MeetingEnded) => hub.kick(
                     id,
                     AUDIO_STATUS_MEETING_ENDED,
@@ -302,10 +355,18 @@ impl MediaPlane {
     fn open(
         &self,
         meeting_id: &str,
-        attendee_id: Option<String>,
         token: &str,
-        tx: mpsc::UnboundedSender<Outbound>,
+        tx: mpsc::Sender<Outbound>,
+        abort: Arc<Notify>,
     ) -> u64 {
+        let base = attendee_id_of_token(base_token(token));
+        let attendee_id = base.as_ref().map(|b| {
+            if is_content_token(token) {
+                format!("{b}{CONTENT_SUFFIX}")
+            } else {
+                b.clone()
+            }
+        });
         let mut hub = self.hub();
         hub.next_session += 1;
         let id = hub.next_session;
@@ -314,48 +375,97 @@ impl MediaPlane {
             Conn {
                 meeting_id: meeting_id.to_string(),
                 attendee_id,
+                base_attendee_id: base,
                 token: token.to_string(),
                 capabilities: None,
+                admitted: false,
                 joined: None,
-                ended: false,
+                left: false,
+                closing: false,
                 tx,
+                abort,
             },
         );
         id
     }
 
-    /// Records what the store said about the connection's attendee.
-    fn admit(&self, session: u64, grant: &JoinGrant) {
-        if let Some(c) = self.hub().conns.get_mut(&session) {
+    /// Records what the store said about the connection's attendee, and makes
+    /// room: an attendee holds at most [`MAX_SOCKETS_PER_ATTENDEE`] sockets
+    /// (per modality); past that the oldest one that is not on the roster goes.
+    /// Returns false when the connection was closed meanwhile.
+    fn admit(&self, session: u64, grant: &JoinGrant) -> bool {
+        let mut hub = self.hub();
+        let Some(c) = hub.conns.get_mut(&session) else {
+            return false;
+        };
+        if c.closing {
+            return false;
+        }
+        c.admitted = true;
+        if c.capabilities.is_none() {
             c.capabilities = Some(grant.capabilities);
         }
+        let attendee_id = c.attendee_id.clone();
+        let meeting_id = c.meeting_id.clone();
+        let mut mine: Vec<(u64, bool)> = hub
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.admitted
+                    && !c.closing
+                    && c.meeting_id == meeting_id
+                    && c.attendee_id == attendee_id
+            })
+            .map(|(&id, c)| (id, c.live()))
+            .collect();
+        mine.sort_unstable();
+        let mut extra = mine.len().saturating_sub(MAX_SOCKETS_PER_ATTENDEE);
+        for (id, live) in mine {
+            if extra == 0 {
+                break;
+            }
+            if id != session && !live {
+                hub.kick(
+                    id,
+                    0,
+                    CLOSE_TOO_MANY,
+                    "too many connections for this attendee",
+                );
+                extra -= 1;
+            }
+        }
+        true
     }
 
     /// Puts the connection on the roster (replacing any other connection of
-    /// the same attendee) and returns the roster it must be sent.
-    fn join(&self, session: u64, grant: &JoinGrant) -> Vec<SdkAudioStreamIdInfo> {
+    /// the same attendee) and returns the roster it must be sent; None when
+    /// the connection may not join (it left, or is closing).
+    fn join(&self, session: u64, grant: &JoinGrant) -> Option<Vec<SdkAudioStreamIdInfo>> {
         let mut hub = self.hub();
+        let me = hub.conns.get(&session)?;
+        if me.left || me.closing || !me.admitted {
+            return None;
+        }
+        let attendee_id = me.attendee_id.clone()?;
         let replaced: Vec<u64> = hub
             .conns
             .iter()
             .filter(|(&id, c)| {
                 id != session
                     && c.meeting_id == grant.meeting_id
-                    && c.attendee_id.as_deref() == Some(&grant.attendee_id)
-                    && !c.ended
+                    && c.attendee_id.as_deref() == Some(&attendee_id)
+                    && c.joined.is_some()
             })
             .map(|(&id, _)| id)
             .collect();
         for id in replaced {
-            tracing::info!(session = id, attendee_id = %grant.attendee_id, "replaced by a new connection");
+            tracing::info!(session = id, %attendee_id, "replaced by a new connection");
             hub.kick(
                 id,
                 AUDIO_STATUS_JOINED_FROM_ANOTHER_DEVICE,
                 1000,
                 "replaced by a new connection",
             );
-            hub.depart(id, false);
-            self.rtc.remove(id);
         }
         let already = hub
             .conns
@@ -368,12 +478,17 @@ impl MediaPlane {
                 hub.next_stream_id
             }
         };
+        let external_user_id = if attendee_id.ends_with(CONTENT_SUFFIX) {
+            format!("{}{CONTENT_SUFFIX}", grant.external_user_id)
+        } else {
+            grant.external_user_id.clone()
+        };
         let joined = Joined {
             audio_stream_id,
-            external_user_id: grant.external_user_id.clone(),
+            external_user_id,
             muted: false,
         };
-        let entry = roster_entry(&joined, &grant.attendee_id);
+        let entry = roster_entry(&joined, &attendee_id);
         if let Some(c) = hub.conns.get_mut(&session) {
             c.joined = Some(joined);
         }
@@ -383,7 +498,7 @@ impl MediaPlane {
         let mut roster: Vec<(u32, SdkAudioStreamIdInfo)> = hub
             .conns
             .values()
-            .filter(|c| c.meeting_id == grant.meeting_id && !c.ended)
+            .filter(|c| c.meeting_id == grant.meeting_id && c.live())
             .filter_map(|c| {
                 let j = c.joined.as_ref()?;
                 Some((
@@ -393,7 +508,7 @@ impl MediaPlane {
             })
             .collect();
         roster.sort_by_key(|(s, _)| *s);
-        roster.into_iter().map(|(_, e)| e).collect()
+        Some(roster.into_iter().map(|(_, e)| e).collect())
     }
 
     /// The attendee's mute state changed (AUDIO_CONTROL): everyone is told.
@@ -402,6 +517,9 @@ impl MediaPlane {
         let Some(c) = hub.conns.get_mut(&session) else {
             return;
         };
+        if c.left || c.closing {
+            return;
+        }
         let Some(j) = c.joined.as_mut() else { return };
         if j.muted == muted {
             return;
@@ -416,19 +534,24 @@ impl MediaPlane {
         hub.broadcast(&meeting_id, 0, &stream_info(vec![entry]));
     }
 
-    fn audio_capability(&self, session: u64) -> Option<MediaCapability> {
-        self.hub()
-            .conns
-            .get(&session)
-            .and_then(|c| c.capabilities.map(|c| c.audio))
+    /// What the connection may do with media now: None unless it is on the
+    /// roster (joined, not left, not closing) with a live attendee.
+    fn media_rights(&self, session: u64) -> Option<MediaCapability> {
+        let hub = self.hub();
+        let c = hub.conns.get(&session)?;
+        if !c.live() || !c.admitted {
+            return None;
+        }
+        c.capabilities.map(|caps| effective(c, caps).audio)
     }
 
-    /// LEAVE: off the roster, media stopped; the socket stays until the client closes it.
+    /// LEAVE: off the roster, media stopped; the socket stays until the client
+    /// closes it, and deletions still reach it.
     fn leave(&self, session: u64) {
         let mut hub = self.hub();
         hub.depart(session, false);
         if let Some(c) = hub.conns.get_mut(&session) {
-            c.ended = true;
+            c.left = true;
         }
         self.rtc.remove(session);
     }
@@ -436,9 +559,64 @@ impl MediaPlane {
     /// The socket is gone.
     fn close(&self, session: u64) {
         let mut hub = self.hub();
-        let dropped = hub.conns.get(&session).is_some_and(|c| !c.ended);
+        // Still on the roster when the socket went: it dropped (a kick or a
+        // LEAVE has already taken it off).
+        let dropped = hub
+            .conns
+            .get(&session)
+            .is_some_and(|c| c.joined.is_some() && !c.left);
         hub.depart(session, dropped);
         hub.conns.remove(&session);
         self.rtc.remove(session);
+    }
+}
+
+/// The attendee-id suffix (and token suffix) of a content share.
+pub const CONTENT_SUFFIX: &str = "#content";
+
+fn is_content_token(token: &str) -> bool {
+    token.ends_with(CONTENT_SUFFIX)
+}
+
+/// The attendee's own JoinToken inside a content share's `<JoinToken>#content`.
+pub fn base_token(token: &str) -> &str {
+    token.strip_suffix(CONTENT_SUFFIX).unwrap_or(token)
+}
+
+/// What a connection may do, from its attendee's capabilities: a content
+/// share sends (audio and video) only when its attendee's Content capability
+/// sends, and receives nothing.
+fn effective(c: &Conn, caps: Capabilities) -> Capabilities {
+    let content = c
+        .attendee_id
+        .as_deref()
+        .is_some_and(|a| a.ends_with(CONTENT_SUFFIX));
+    if !content {
+        return caps;
+    }
+    let send = if matches!(
+        caps.content,
+        MediaCapability::Send | MediaCapability::SendReceive
+    ) {
+        MediaCapability::Send
+    } else {
+        MediaCapability::None
+    };
+    Capabilities {
+        audio: send,
+        video: send,
+        content: send,
+    }
+}
+
+impl Hub {
+    /// New capabilities for one connection, applied to its live media.
+    fn set_capabilities(&mut self, session: u64, caps: Capabilities) {
+        let Some(c) = self.conns.get_mut(&session) else {
+            return;
+        };
+        c.capabilities = Some(caps);
+        let eff = effective(c, caps);
+        self.rtc.set_audio(session, eff.audio);
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use super::protocol::{
     FrameType, PingPongType, SdkIndexFrame, SdkJoinAckFrame, SdkLeaveAckFrame, SdkPingPongFrame,
@@ -19,15 +19,23 @@ use super::protocol::{
 };
 use super::rtc::PeerSpec;
 use super::{
-    stream_info, MediaPlane, Outbound, CLOSE_FORBIDDEN, CLOSE_INTERNAL, CLOSE_MEETING_ENDED,
+    base_token, stream_info, MediaPlane, Outbound, CLOSE_FORBIDDEN, CLOSE_INTERNAL,
+    CLOSE_MEETING_ENDED, OUTBOUND_QUEUE,
 };
-use crate::ops::join::{attendee_id_of_token, JoinGrant, JoinRefusal};
+use crate::ops::join::{JoinGrant, JoinRefusal};
 
 /// The subprotocol the clients offer first, and that must be echoed.
 pub const SUBPROTOCOL: &str = "_aws_wt_session";
 
 /// A client that sends nothing for this long is gone (clients ping every 10 s).
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
+
+/// The largest signaling message (and WebSocket frame) accepted. SDP offers
+/// are the largest frames clients send, a few tens of kilobytes at most.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// A write to a client that takes longer than this means it stopped reading.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The JoinToken from a `Sec-WebSocket-Protocol` header value
 /// (`_aws_wt_session, <JoinToken>`).
@@ -63,9 +71,14 @@ pub async fn serve(
     token: Option<String>,
 ) {
     let token = token.unwrap_or_default();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let id = plane.open(&meeting_id, attendee_id_of_token(&token), &token, tx);
-    let grant = match plane.service.authorize_join(&meeting_id, &token).await {
+    let (tx, mut rx) = mpsc::channel(OUTBOUND_QUEUE);
+    let abort = Arc::new(Notify::new());
+    let id = plane.open(&meeting_id, &token, tx, abort.clone());
+    let grant = match plane
+        .service
+        .authorize_join(&meeting_id, base_token(&token))
+        .await
+    {
         Ok(g) => g,
         Err(refusal) => {
             let (code, reason) = match refusal {
@@ -79,7 +92,11 @@ pub async fn serve(
             return;
         }
     };
-    plane.admit(id, &grant);
+    if !plane.admit(id, &grant) {
+        close(&mut socket, CLOSE_FORBIDDEN, "closed").await;
+        plane.close(id);
+        return;
+    }
     tracing::info!(session = id, meeting_id = %grant.meeting_id, attendee_id = %grant.attendee_id, "signaling connected");
     let session = Session {
         plane: plane.clone(),
@@ -88,6 +105,10 @@ pub async fn serve(
     };
     loop {
         tokio::select! {
+            () = abort.notified() => {
+                tracing::info!(session = id, "signaling client dropped (not reading)");
+                break;
+            }
             m = tokio::time::timeout(IDLE_LIMIT, socket.recv()) => {
                 let step = match m {
                     Err(_) => Step::Close(1001, "idle"),
@@ -133,19 +154,28 @@ pub async fn serve(
     tracing::info!(session = id, "signaling closed");
 }
 
-async fn send(socket: &mut WebSocket, frame: &SdkSignalFrame) -> Result<(), axum::Error> {
-    socket
-        .send(Message::Binary(frame.to_message().into()))
-        .await
+/// Writes one frame; a client that does not take it within [`SEND_TIMEOUT`] is gone.
+async fn send(socket: &mut WebSocket, frame: &SdkSignalFrame) -> Result<(), ()> {
+    match tokio::time::timeout(
+        SEND_TIMEOUT,
+        socket.send(Message::Binary(frame.to_message().into())),
+    )
+    .await
+    {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
 }
 
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
+    let _ = tokio::time::timeout(
+        SEND_TIMEOUT,
+        socket.send(Message::Close(Some(CloseFrame {
             code,
             reason: reason.into(),
-        })))
-        .await;
+        }))),
+    )
+    .await;
     // Give the client a moment to answer the close, then drop the socket.
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         while let Some(Ok(m)) = socket.recv().await {
@@ -163,7 +193,9 @@ impl Session {
         tracing::debug!(session = self.id, ?kind, "signaling frame");
         let replies = match kind {
             Some(FrameType::Join) => {
-                let roster = self.plane.join(self.id, &self.grant);
+                let Some(roster) = self.plane.join(self.id, &self.grant) else {
+                    return Step::Close(CLOSE_FORBIDDEN, "JOIN after LEAVE");
+                };
                 let mut ack = SdkSignalFrame::new(FrameType::JoinAck);
                 ack.joinack = Some(SdkJoinAckFrame::default());
                 let mut index = SdkSignalFrame::new(FrameType::Index);
@@ -175,8 +207,9 @@ impl Session {
                 let Some(offer) = sub.sdp_offer.filter(|o| !o.is_empty()) else {
                     return Step::Close(4400, "SUBSCRIBE without an SDP offer");
                 };
-                let Some(audio) = self.plane.audio_capability(self.id) else {
-                    return Step::Close(CLOSE_FORBIDDEN, "not admitted");
+                // Media only for a session on the roster: JOINed, not LEFT.
+                let Some(audio) = self.plane.media_rights(self.id) else {
+                    return Step::Close(CLOSE_FORBIDDEN, "SUBSCRIBE without JOIN or after LEAVE");
                 };
                 let spec = PeerSpec {
                     session: self.id,
@@ -190,9 +223,13 @@ impl Session {
                         return Step::Close(CLOSE_INTERNAL, "cannot answer the SDP offer");
                     }
                 };
-                // A capability change while the answer was made is applied now.
-                if let Some(audio) = self.plane.audio_capability(self.id) {
-                    self.plane.rtc.set_audio(self.id, audio);
+                // A capability change (or a kick) while the answer was made is applied now.
+                match self.plane.media_rights(self.id) {
+                    Some(audio) => self.plane.rtc.set_audio(self.id, audio),
+                    None => {
+                        self.plane.rtc.remove(self.id);
+                        return Step::Close(CLOSE_FORBIDDEN, "no longer on the roster");
+                    }
                 }
                 if let Some(muted) = sub.audio_muted {
                     self.plane.set_muted(self.id, muted);

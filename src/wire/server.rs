@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -18,7 +18,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::router::{Endpoint, Query};
 use super::{dispatch, Reply};
@@ -55,6 +55,11 @@ pub struct ConnectionLimits {
     pub shutdown_grace: Duration,
 }
 
+/// A connection's place under `max_connections`, shared by its requests: a
+/// WebSocket keeps it after the upgrade, until the socket closes.
+#[derive(Clone)]
+pub struct ConnectionSlot(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
@@ -74,7 +79,7 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = TowerToHyperService::new(router(state));
+    let app = router(state);
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     // Graceful shutdown by hand: hyper-util's GracefulShutdown cannot watch a
     // connection with upgrades. `stop` tells connections to finish; each holds
@@ -107,9 +112,12 @@ pub async fn serve(
             .header_read_timeout(limits.header_timeout)
             .keep_alive(true)
             .max_buf_size(256 * 1024);
-        // With upgrades: the signaling route turns its connection into a WebSocket.
+        // With upgrades: the signaling route turns its connection into a WebSocket,
+        // which takes the connection's slot along.
+        let slot = ConnectionSlot(Arc::new(permit));
+        let service = TowerToHyperService::new(app.clone().layer(Extension(slot)));
         let conn = builder
-            .serve_connection(TokioIo::new(stream), service.clone())
+            .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
         let mut stop = stop_rx.clone();
         let done = done_tx.clone();
@@ -132,7 +140,6 @@ pub async fn serve(
             if let Err(e) = result {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-            drop(permit);
             drop(done);
         });
     }
@@ -167,6 +174,7 @@ async fn control(
     State(state): State<Arc<AppState>>,
     Path(meeting_id): Path<String>,
     headers: HeaderMap,
+    slot: Option<Extension<ConnectionSlot>>,
     ws: WebSocketUpgrade,
 ) -> Response<Body> {
     let Some(plane) = state.media.clone() else {
@@ -181,8 +189,12 @@ async fn control(
         .and_then(|v| v.to_str().ok())
         .and_then(signaling::token_from_protocols);
     ws.protocols([signaling::SUBPROTOCOL])
-        .max_message_size(1 << 20)
-        .on_upgrade(move |socket| signaling::serve(plane, socket, meeting_id, token))
+        .max_message_size(signaling::MAX_MESSAGE_BYTES)
+        .max_frame_size(signaling::MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            signaling::serve(plane, socket, meeting_id, token).await
+        })
         .into_response()
 }
 
