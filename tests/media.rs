@@ -946,3 +946,46 @@ async fn upgraded_sockets_count_against_the_connection_limit() {
     let r = health(10).await.expect("served once a socket closed");
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
 }
+
+#[tokio::test]
+async fn a_second_join_with_the_same_token_ends_the_first_with_status_301() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let bob = attendee(&c, &m.id, "bob").await;
+    let (mut b, _) = connect(&m.signaling_url, &bob.token).await;
+    join(&mut b).await;
+    let (mut a1, _) = connect(&m.signaling_url, &alice.token).await;
+    join(&mut a1).await;
+    next_of(&mut b, FrameType::AudioStreamIdInfo).await;
+    let (mut a2, _) = connect(&m.signaling_url, &alice.token).await;
+    let roster = join(&mut a2).await;
+    assert_eq!(roster, vec![bob.id.clone(), alice.id.clone()], "alice once");
+    let (code, frames) = ends_within(&mut a1, 10).await.unwrap();
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.audio_status.as_ref().and_then(|s| s.audio_status) == Some(301)),
+        "AUDIO_STATUS 301 (AudioJoinedFromAnotherDevice)"
+    );
+    assert_eq!(code, 1000);
+    // Bob sees alice's old stream go (not dropped) and her new one arrive.
+    let mut gone = false;
+    let mut back = false;
+    while !(gone && back) {
+        let f = next_of(&mut b, FrameType::AudioStreamIdInfo).await;
+        for s in f.audio_stream_id_info.unwrap().streams {
+            match s.attendee_id {
+                None => {
+                    assert_eq!(s.dropped, None);
+                    gone = true
+                }
+                Some(id) => {
+                    assert_eq!(id, alice.id);
+                    back = true
+                }
+            }
+        }
+    }
+}
