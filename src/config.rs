@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::ops::lifecycle::LifecycleRules;
+
 /// The account used when none is configured.
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
 
@@ -76,9 +78,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CONVENE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
-    /// Quota defaults: `dev` (generous, so a test suite is never throttled by
-    /// surprise: 1000 requests/s per operation, 10000 meetings) or `aws` (AWS's
-    /// published defaults: 10 requests/s per operation, 250 concurrent meetings).
+    /// Quota and lifecycle defaults: `dev` (generous, so a test suite is never
+    /// surprised: 1000 requests/s per operation, 10000 meetings, meetings end
+    /// after 24 hours but never for being idle) or `aws` (AWS's published
+    /// defaults: 10 requests/s per operation, 250 concurrent meetings, meetings
+    /// end after 24 hours or 5 minutes with nobody connected).
     #[arg(long, env = "CONVENE_LIMITS", value_enum, default_value_t = LimitsProfile::Dev)]
     pub limits: LimitsProfile,
 
@@ -94,6 +98,35 @@ pub struct ServeArgs {
     /// Meetings (replicas included) an account may hold at once [default: from --limits].
     #[arg(long, env = "CONVENE_MAX_MEETINGS")]
     pub max_meetings: Option<u64>,
+
+    /// Minutes after its creation at which a meeting ends (0: never)
+    /// [default: 1440, one day, under both --limits].
+    #[arg(long, env = "CONVENE_MEETING_MAX_MINUTES")]
+    pub meeting_max_minutes: Option<u64>,
+
+    /// Minutes without any attendee connected after which a meeting that is
+    /// not a replica ends (0: never) [default: from --limits: dev 0, aws 5].
+    #[arg(long, env = "CONVENE_MEETING_IDLE_MINUTES")]
+    pub meeting_idle_minutes: Option<u64>,
+
+    /// Minutes an ended meeting is remembered, so that its join tokens are told
+    /// "meeting ended" (WebSocket close 4410); then it is forgotten.
+    #[arg(
+        long,
+        env = "CONVENE_ENDED_MEETINGS_RETENTION_MINUTES",
+        default_value_t = 1440
+    )]
+    pub ended_meetings_retention_minutes: u64,
+
+    /// Serve the test controls under /_convene/ (fault injection, latency,
+    /// the meeting clock). For test environments only. Off a loopback
+    /// address they also need a token in CONVENE_TEST_CONTROLS_TOKEN.
+    #[arg(long, env = "CONVENE_TEST_CONTROLS")]
+    pub test_controls: bool,
+
+    /// Bearer token of the test controls; only from the environment, never a flag.
+    #[arg(skip = std::env::var("CONVENE_TEST_CONTROLS_TOKEN").ok().filter(|t| !t.is_empty()))]
+    pub test_controls_token: Option<String>,
 
     /// Connections served at once; more wait to be accepted.
     #[arg(long, env = "CONVENE_MAX_CONNECTIONS", default_value_t = 1024)]
@@ -150,6 +183,23 @@ impl ServeArgs {
         (rate, burst)
     }
 
+    /// When meetings end by themselves.
+    pub fn lifecycle(&self) -> LifecycleRules {
+        let base = match self.limits {
+            LimitsProfile::Dev => LifecycleRules::DEV,
+            LimitsProfile::Aws => LifecycleRules::AWS,
+        };
+        let minutes = |m: u64| (m > 0).then(|| (m as i64).saturating_mul(60_000));
+        LifecycleRules {
+            max_duration_ms: self
+                .meeting_max_minutes
+                .map_or(base.max_duration_ms, minutes),
+            idle_end_ms: self.meeting_idle_minutes.map_or(base.idle_end_ms, minutes),
+            ended_retention_ms: (self.ended_meetings_retention_minutes as i64)
+                .saturating_mul(60_000),
+        }
+    }
+
     pub fn meetings_limit(&self) -> u64 {
         self.max_meetings.unwrap_or(match self.limits {
             LimitsProfile::Dev => 10_000,
@@ -180,6 +230,16 @@ impl ServeArgs {
         }
         if self.rate_burst.is_some_and(|b| !(1.0..=1e9).contains(&b)) {
             return Err("--rate-burst must be between 1 and 1e9".into());
+        }
+        if self.test_controls
+            && !self.listen.ip().is_loopback()
+            && self.test_controls_token.is_none()
+        {
+            return Err(format!(
+                "--test-controls on {}, which is not a loopback address, needs a token: \
+                 set CONVENE_TEST_CONTROLS_TOKEN (clients send it as `Authorization: Bearer <token>`)",
+                self.listen
+            ));
         }
         if self.account_id.len() != 12 || !self.account_id.chars().all(|c| c.is_ascii_digit()) {
             return Err(format!(

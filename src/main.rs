@@ -9,6 +9,7 @@ use convene::domain::placement::PublicBase;
 use convene::media::{MediaConfig, MediaPlane};
 use convene::ops::{Limits, Service};
 use convene::store::sqlite::SqliteStore;
+use convene::wire::controls::TestControls;
 use convene::wire::server::{serve, AppState, ConnectionLimits};
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
@@ -65,9 +66,11 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         Limits {
             default_page_size: args.default_page_size,
             max_meetings: args.meetings_limit(),
+            lifecycle: args.lifecycle(),
             ..Limits::default()
         },
     );
+    convene::ops::lifecycle::spawn(service.clone(), Duration::from_secs(1));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -96,14 +99,28 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     }
     let base = PublicBase::parse(&public_url)?.with_media_addr(media.public_addr());
     let (rate, burst) = args.rate();
+    let lifecycle = args.lifecycle();
     tracing::info!(
         requests_per_second = rate,
         burst,
         max_meetings = args.meetings_limit(),
         max_connections = args.max_connections,
+        meeting_max_minutes = lifecycle.max_duration_ms.map_or(0, |ms| ms / 60_000),
+        meeting_idle_minutes = lifecycle.idle_end_ms.map_or(0, |ms| ms / 60_000),
         "limits"
     );
+    let controls = args.test_controls.then(|| {
+        tracing::warn!(
+            token_required = args.test_controls_token.is_some(),
+            "test controls are on: /_convene/ can inject faults, add latency and move the meeting clock"
+        );
+        Arc::new(TestControls::new(
+            service.clone(),
+            args.test_controls_token.clone(),
+        ))
+    });
     let state = Arc::new(AppState {
+        controls,
         service,
         base,
         auth: Authenticator::new(credentials.keys),

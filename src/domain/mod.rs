@@ -1,5 +1,6 @@
 //! Domain types, identifiers and validation: what the API means, with no HTTP and no SQL.
 
+pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod placement;

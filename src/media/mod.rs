@@ -114,6 +114,8 @@ impl Conn {
 
 struct Hub {
     rtc: RtcHandle,
+    /// Told when a meeting's roster gains or loses someone (the idle rule).
+    service: Service,
     next_session: u64,
     next_stream_id: u32,
     conns: HashMap<u64, Conn>,
@@ -188,6 +190,7 @@ impl Hub {
         };
 
         let meeting_id = c.meeting_id.clone();
+        self.service.attendee_disconnected(&meeting_id);
         let entry = SdkAudioStreamIdInfo {
             audio_stream_id: Some(j.audio_stream_id),
             dropped: dropped.then_some(true),
@@ -205,10 +208,11 @@ impl MediaPlane {
         let rtc = rtc::start(config.listen, config.public_addr)?;
         let events = service.events().subscribe();
         let plane = Arc::new(MediaPlane {
-            service,
+            service: service.clone(),
             rtc: rtc.clone(),
             hub: Mutex::new(Hub {
                 rtc,
+                service,
                 next_session: 0,
                 next_stream_id: 0,
                 conns: HashMap::new(),
@@ -493,6 +497,7 @@ impl MediaPlane {
             c.joined = Some(joined);
         }
         if already.is_none() {
+            hub.service.attendee_connected(&grant.meeting_id);
             hub.broadcast(&grant.meeting_id, session, &stream_info(vec![entry]));
         }
         let mut roster: Vec<(u32, SdkAudioStreamIdInfo)> = hub

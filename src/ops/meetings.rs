@@ -1,13 +1,13 @@
 //! CreateMeeting, CreateMeetingWithAttendees, GetMeeting, DeleteMeeting.
 
 use super::attendees::{create_in_meeting, AttendeeRequest, BatchOutcome};
+use super::lifecycle::{end_meeting, EndReason};
 use super::{meeting_of, Limits, Service};
 use crate::domain::ids::new_meeting_id;
 use crate::domain::types::{
     Caller, Meeting, MeetingFeatures, NetworkType, NotificationsConfiguration, Tag,
 };
 use crate::domain::{validate, ApiError, ApiResult};
-use crate::events::DomainEvent;
 use crate::store::{self, Tx};
 
 /// The members shared by CreateMeeting and CreateMeetingWithAttendees.
@@ -89,6 +89,7 @@ fn create_or_replay(
     caller: &Caller,
     input: CreateMeetingInput,
     limits: &Limits,
+    now_ms: i64,
 ) -> ApiResult<Meeting> {
     if let Some(existing) = tx.meeting_by_token(&caller.account_id, &input.client_request_token)? {
         return Ok(existing);
@@ -132,7 +133,7 @@ fn create_or_replay(
         notifications: input.notifications,
         network_type: input.network_type,
         client_request_token: input.client_request_token,
-        created_at_ms: crate::now_ms(),
+        created_at_ms: now_ms,
     };
     tx.insert_meeting(&meeting)?;
     if let Some(tags) = &input.tags {
@@ -150,10 +151,17 @@ impl Service {
         input.validate()?;
         let caller = caller.clone();
         let limits = self.limits.clone();
-        store::write(self.store(), move |tx| {
-            create_or_replay(tx, &caller, input, &limits)
+        let now = self.clock().now_ms(&caller.account_id);
+        let meeting = store::write(self.store(), move |tx| {
+            create_or_replay(tx, &caller, input, &limits, now)
         })
-        .await
+        .await?;
+        self.meeting_created(
+            &meeting.account_id,
+            &meeting.meeting_id,
+            meeting.created_at_ms,
+        );
+        Ok(meeting)
     }
 
     pub async fn create_meeting_with_attendees(
@@ -167,12 +175,19 @@ impl Service {
         super::attendees::check_items(&attendees)?;
         let caller = caller.clone();
         let limits = self.limits.clone();
-        store::write(self.store(), move |tx| {
-            let meeting = create_or_replay(tx, &caller, input, &limits)?;
+        let now = self.clock().now_ms(&caller.account_id);
+        let r = store::write(self.store(), move |tx| {
+            let meeting = create_or_replay(tx, &caller, input, &limits, now)?;
             let outcome = create_in_meeting(tx, &meeting, attendees)?;
             Ok(MeetingWithAttendees { meeting, outcome })
         })
-        .await
+        .await?;
+        self.meeting_created(
+            &r.meeting.account_id,
+            &r.meeting.meeting_id,
+            r.meeting.created_at_ms,
+        );
+        Ok(r)
     }
 
     pub async fn get_meeting(&self, caller: &Caller, meeting_id: String) -> ApiResult<Meeting> {
@@ -185,21 +200,14 @@ impl Service {
     pub async fn delete_meeting(&self, caller: &Caller, meeting_id: String) -> ApiResult<()> {
         validate::guid("MeetingId", &meeting_id)?;
         let caller = caller.clone();
+        let clock = self.clock().clone();
         let ended = store::write(self.store(), move |tx| {
             meeting_of(tx, &caller, &meeting_id)?;
-            let mut ended = tx.replica_ids(&caller.account_id, &meeting_id)?;
-            ended.push(meeting_id);
-            let now = crate::now_ms();
-            for id in &ended {
-                tx.delete_meeting(&caller.account_id, id)?;
-                tx.record_meeting_ended(&caller.account_id, id, now)?;
-            }
-            Ok(ended)
+            let now = clock.now_ms(&caller.account_id);
+            end_meeting(tx, &caller.account_id, &meeting_id, EndReason::Deleted, now)
         })
         .await?;
-        for meeting_id in ended {
-            self.publish(DomainEvent::MeetingDeleted { meeting_id });
-        }
+        self.announce_ended(&ended);
         Ok(())
     }
 }

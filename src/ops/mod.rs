@@ -4,12 +4,14 @@
 pub mod attendees;
 pub mod capabilities;
 pub mod join;
+pub mod lifecycle;
 pub mod meetings;
 pub mod tags;
 pub mod transcription;
 
 use std::sync::Arc;
 
+use crate::domain::clock::MeetingClock;
 use crate::domain::ids::PageTokens;
 use crate::domain::types::{Caller, Meeting};
 use crate::domain::{ApiError, ApiResult};
@@ -25,6 +27,8 @@ pub struct Limits {
     pub max_replicas: u64,
     /// Meetings (replicas included) one account may hold at once.
     pub max_meetings: u64,
+    /// When meetings end by themselves.
+    pub lifecycle: lifecycle::LifecycleRules,
 }
 
 impl Default for Limits {
@@ -33,6 +37,7 @@ impl Default for Limits {
             default_page_size: 100,
             max_replicas: 4,
             max_meetings: 10_000,
+            lifecycle: lifecycle::LifecycleRules::default(),
         }
     }
 }
@@ -44,6 +49,8 @@ pub struct Service {
     page_tokens: PageTokens,
     limits: Limits,
     events: EventBus,
+    clock: MeetingClock,
+    presence: Arc<lifecycle::Presence>,
 }
 
 impl Service {
@@ -54,6 +61,8 @@ impl Service {
             page_tokens,
             limits,
             events: EventBus::new(),
+            clock: MeetingClock::new(),
+            presence: Arc::default(),
         }
     }
 

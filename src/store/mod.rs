@@ -33,6 +33,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// What the lifecycle rules need to know of a live meeting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeetingBrief {
+    pub account_id: String,
+    pub meeting_id: String,
+    pub primary_meeting_id: Option<String>,
+    pub created_at_ms: i64,
+}
+
 /// The primitives an operation may use inside one transaction.
 pub trait Tx {
     fn meeting_by_token(&mut self, account_id: &str, token: &str) -> StoreResult<Option<Meeting>>;
@@ -55,6 +64,15 @@ pub trait Tx {
     ) -> StoreResult<()>;
     /// True when the meeting was deleted.
     fn meeting_ended(&mut self, meeting_id: &str) -> StoreResult<bool>;
+    /// Every live meeting of every account, briefly.
+    fn meeting_briefs(&mut self) -> StoreResult<Vec<MeetingBrief>>;
+    /// Forgets meetings that ended before `ended_before_ms` (of one account, or
+    /// of all); returns how many.
+    fn prune_ended_meetings(
+        &mut self,
+        account_id: Option<&str>,
+        ended_before_ms: i64,
+    ) -> StoreResult<u64>;
 
     /// Inserts the attendee and sets its `seq` (its place in the roster).
     fn insert_attendee(&mut self, attendee: &mut Attendee) -> StoreResult<()>;

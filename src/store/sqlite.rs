@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{BoxFuture, Store, StoreError, StoreResult, Tx, TxJob};
+use super::{BoxFuture, MeetingBrief, Store, StoreError, StoreResult, Tx, TxJob};
 use crate::domain::types::{
     Attendee, Capabilities, MediaCapability, Meeting, NetworkType, StringEnum, Tag,
 };
@@ -22,6 +22,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../migrations/sqlite/0002_ended_meetings.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_ended_meetings_by_time.sql"),
     ),
 ];
 
@@ -444,6 +448,44 @@ impl Tx for SqliteTx<'_> {
             "SELECT COUNT(*) FROM ended_meetings WHERE meeting_id = ?1",
             meeting_id,
         )? > 0)
+    }
+
+    fn meeting_briefs(&mut self) -> StoreResult<Vec<MeetingBrief>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT account_id, meeting_id, primary_meeting_id, created_at_ms FROM meetings",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(MeetingBrief {
+                    account_id: r.get(0)?,
+                    meeting_id: r.get(1)?,
+                    primary_meeting_id: r.get(2)?,
+                    created_at_ms: r.get(3)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+    }
+
+    fn prune_ended_meetings(
+        &mut self,
+        account_id: Option<&str>,
+        ended_before_ms: i64,
+    ) -> StoreResult<u64> {
+        let n = match account_id {
+            None => self.exec(
+                "DELETE FROM ended_meetings WHERE ended_at_ms < ?1",
+                params![ended_before_ms],
+            )?,
+            Some(a) => self.exec(
+                "DELETE FROM ended_meetings WHERE account_id = ?1 AND ended_at_ms < ?2",
+                params![a, ended_before_ms],
+            )?,
+        };
+        Ok(n as u64)
     }
 
     fn count_attendees(&mut self, meeting_id: &str) -> StoreResult<u64> {

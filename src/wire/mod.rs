@@ -1,5 +1,6 @@
 //! The wire layer: routes, request parsing, response and error encoding.
 
+pub mod controls;
 pub mod decode;
 pub mod encode;
 pub mod fuzzing;

@@ -73,6 +73,28 @@ impl Endpoint {
         }
     }
 
+    /// The MeetingId the request addresses, for operations that have one.
+    pub fn meeting_id(&self) -> Option<&str> {
+        match self {
+            Endpoint::GetMeeting { meeting_id }
+            | Endpoint::DeleteMeeting { meeting_id }
+            | Endpoint::CreateAttendee { meeting_id }
+            | Endpoint::BatchCreateAttendee { meeting_id }
+            | Endpoint::GetAttendee { meeting_id, .. }
+            | Endpoint::ListAttendees { meeting_id }
+            | Endpoint::DeleteAttendee { meeting_id, .. }
+            | Endpoint::UpdateAttendeeCapabilities { meeting_id, .. }
+            | Endpoint::BatchUpdateAttendeeCapabilitiesExcept { meeting_id }
+            | Endpoint::StartMeetingTranscription { meeting_id }
+            | Endpoint::StopMeetingTranscription { meeting_id } => Some(meeting_id),
+            Endpoint::CreateMeeting
+            | Endpoint::CreateMeetingWithAttendees
+            | Endpoint::TagResource
+            | Endpoint::UntagResource
+            | Endpoint::ListTagsForResource => None,
+        }
+    }
+
     /// True when the operation has members in the request body.
     pub fn has_body(&self) -> bool {
         !matches!(

@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::controls::{self, faults::Call, TestControls};
 use super::router::{Endpoint, Query};
 use super::{dispatch, Reply};
 use crate::auth::sigv4::SignedRequest;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub body_timeout: Duration,
     /// The media plane behind the signaling route, when there is one.
     pub media: Option<Arc<MediaPlane>>,
+    /// The test controls under `/_convene/`, only with `--test-controls`.
+    pub controls: Option<Arc<TestControls>>,
 }
 
 /// Limits on connections, independent of what they carry.
@@ -321,8 +324,16 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
 
 async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<Body> {
     let started = Instant::now();
+    // The test controls come before signature checking; without them their
+    // paths are routed like any other unknown path.
+    if let Some(c) = &state.controls {
+        if controls::is_control_path(request.uri().path()) {
+            return c.handle(request).await;
+        }
+    }
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
+    let retry_after = std::sync::Mutex::new(None::<u32>);
     let method = parts.method.to_string();
     let query = Query::parse(parts.uri.query());
     let endpoint = Endpoint::parse(&method, parts.uri.path(), &query);
@@ -361,6 +372,19 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
         };
         let caller = state.auth.authenticate(&signed, crate::now_ms() / 1000)?;
         let endpoint = endpoint?;
+        // A fault rule answers before the operation runs, so it changes nothing.
+        if let Some(c) = &state.controls {
+            let call = Call {
+                region: &caller.region,
+                account: &caller.account_id,
+                operation: endpoint.name(),
+                meeting_id: endpoint.meeting_id(),
+            };
+            if let Some(fault) = c.faults().take(&call) {
+                *retry_after.lock().unwrap_or_else(|p| p.into_inner()) = fault.retry_after_seconds;
+                return Err(fault.error);
+            }
+        }
         if !state.throttle.allow(&caller.account_id, endpoint.name()) {
             return Err(ApiError::new(
                 ErrorKind::Throttling,
@@ -394,10 +418,21 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
     }
     .await;
 
-    let response = match result {
+    let mut response = match result {
         Ok(reply) => reply_response(reply, &request_id),
         Err(e) => error_response(&e, &request_id),
     };
+    if let Some(seconds) = *retry_after.lock().unwrap_or_else(|p| p.into_inner()) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if let Some(c) = &state.controls {
+        let delay = c.latency(operation);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
     let status = response.status().as_u16();
     let elapsed_us = started.elapsed().as_micros() as u64;
     if status >= 500 {

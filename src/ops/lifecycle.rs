@@ -1,0 +1,343 @@
+//! How meetings end: on DeleteMeeting, and by themselves.
+//!
+//! The rules AWS applies (see the README, "Meetings that end by themselves"):
+//! a meeting ends when it reaches its maximum duration, a non-replica meeting
+//! ends when no attendee has been connected for the idle limit, and replicas
+//! end with their primary. Every rule is judged by the meeting clock
+//! ([`MeetingClock`]), never by the wall clock directly, so that test controls
+//! can move time forward.
+//!
+//! [`end_meeting`] is the single place where a meeting ends, inside the
+//! transaction that ends it; [`Service::announce_ended`] is the single place
+//! that tells the rest of the server afterwards. A durable `MeetingEnded`
+//! event belongs in the first (same transaction as the change).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::Service;
+use crate::domain::clock::MeetingClock;
+use crate::domain::ApiResult;
+use crate::events::DomainEvent;
+use crate::store::{self, MeetingBrief, Tx};
+
+/// When meetings end by themselves, and how long their tombstones are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleRules {
+    /// A meeting ends this long after it was created (`None`: never).
+    pub max_duration_ms: Option<i64>,
+    /// A non-replica meeting ends after this long with no attendee connected
+    /// (`None`: never).
+    pub idle_end_ms: Option<i64>,
+    /// How long an ended meeting is remembered (its sockets answer 4410 rather
+    /// than 4403 for that long).
+    pub ended_retention_ms: i64,
+}
+
+impl LifecycleRules {
+    /// AWS's rules: 24 hours at most, 5 idle minutes.
+    pub const AWS: LifecycleRules = LifecycleRules {
+        max_duration_ms: Some(24 * 3600 * 1000),
+        idle_end_ms: Some(5 * 60 * 1000),
+        ended_retention_ms: 24 * 3600 * 1000,
+    };
+    /// The `dev` rules: 24 hours at most, but no idle end, so that a test
+    /// suite that creates a meeting and never connects to it is not surprised.
+    pub const DEV: LifecycleRules = LifecycleRules {
+        max_duration_ms: Some(24 * 3600 * 1000),
+        idle_end_ms: None,
+        ended_retention_ms: 24 * 3600 * 1000,
+    };
+}
+
+impl Default for LifecycleRules {
+    fn default() -> Self {
+        LifecycleRules::DEV
+    }
+}
+
+/// Why a meeting ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// DeleteMeeting.
+    Deleted,
+    /// It reached the maximum duration.
+    MaxDuration,
+    /// No attendee was connected for the idle limit.
+    Idle,
+    /// It was a replica and its primary ended.
+    PrimaryEnded,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Deleted => "deleted",
+            EndReason::MaxDuration => "max-duration",
+            EndReason::Idle => "idle",
+            EndReason::PrimaryEnded => "primary-ended",
+        }
+    }
+}
+
+/// One meeting that ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeetingEnd {
+    pub account_id: String,
+    pub meeting_id: String,
+    pub reason: EndReason,
+    /// Meeting time of the end, in milliseconds since the epoch.
+    pub at_ms: i64,
+}
+
+/// Ends a meeting and its replicas inside the caller's transaction: removes
+/// them (attendees, tags and transcription go with them) and leaves a
+/// tombstone for each. The meeting comes first in the result, then its replicas.
+pub(crate) fn end_meeting(
+    tx: &mut dyn Tx,
+    account_id: &str,
+    meeting_id: &str,
+    reason: EndReason,
+    now_ms: i64,
+) -> ApiResult<Vec<MeetingEnd>> {
+    let mut ended = vec![MeetingEnd {
+        account_id: account_id.to_string(),
+        meeting_id: meeting_id.to_string(),
+        reason,
+        at_ms: now_ms,
+    }];
+    for replica in tx.replica_ids(account_id, meeting_id)? {
+        ended.push(MeetingEnd {
+            account_id: account_id.to_string(),
+            meeting_id: replica,
+            reason: EndReason::PrimaryEnded,
+            at_ms: now_ms,
+        });
+    }
+    for e in &ended {
+        tx.delete_meeting(account_id, &e.meeting_id)?;
+        tx.record_meeting_ended(account_id, &e.meeting_id, now_ms)?;
+    }
+    Ok(ended)
+}
+
+/// Who is connected to which meeting, and since when a meeting has had nobody:
+/// what the idle rule needs. Kept in memory: after a restart, every meeting's
+/// idle time starts again from the restart.
+#[derive(Debug, Default)]
+pub struct Presence {
+    meetings: Mutex<HashMap<String, PresenceEntry>>,
+}
+
+#[derive(Debug)]
+struct PresenceEntry {
+    account_id: Option<String>,
+    connections: u32,
+    /// Meeting time since which nobody has been connected.
+    idle_since_ms: i64,
+}
+
+impl Presence {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, PresenceEntry>> {
+        self.meetings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn created(&self, account_id: &str, meeting_id: &str, at_ms: i64) {
+        self.lock()
+            .entry(meeting_id.to_string())
+            .or_insert(PresenceEntry {
+                account_id: Some(account_id.to_string()),
+                connections: 0,
+                idle_since_ms: at_ms,
+            });
+    }
+
+    fn connected(&self, meeting_id: &str) {
+        let mut all = self.lock();
+        let e = all.entry(meeting_id.to_string()).or_insert(PresenceEntry {
+            account_id: None,
+            connections: 0,
+            idle_since_ms: 0,
+        });
+        e.connections += 1;
+    }
+
+    fn disconnected(&self, meeting_id: &str, clock: &MeetingClock) {
+        let mut all = self.lock();
+        if let Some(e) = all.get_mut(meeting_id) {
+            e.connections = e.connections.saturating_sub(1);
+            if e.connections == 0 {
+                e.idle_since_ms = match &e.account_id {
+                    Some(a) => clock.now_ms(a),
+                    None => clock.global_now_ms(),
+                };
+            }
+        }
+    }
+
+    /// Since when the meeting has had nobody connected (`None`: someone is).
+    /// A meeting seen for the first time starts its idle time now.
+    fn idle_since(&self, account_id: &str, meeting_id: &str, now_ms: i64) -> Option<i64> {
+        let mut all = self.lock();
+        let e = all.entry(meeting_id.to_string()).or_insert(PresenceEntry {
+            account_id: None,
+            connections: 0,
+            idle_since_ms: now_ms,
+        });
+        e.account_id.get_or_insert_with(|| account_id.to_string());
+        (e.connections == 0).then_some(e.idle_since_ms)
+    }
+
+    fn forget(&self, meeting_id: &str) {
+        self.lock().remove(meeting_id);
+    }
+}
+
+impl Service {
+    /// The clock meeting rules are judged by.
+    pub fn clock(&self) -> &MeetingClock {
+        &self.clock
+    }
+
+    /// The lifecycle rules in force.
+    pub fn lifecycle_rules(&self) -> &LifecycleRules {
+        &self.limits.lifecycle
+    }
+
+    /// A meeting was created: its idle time starts at its creation.
+    pub(crate) fn meeting_created(&self, account_id: &str, meeting_id: &str, at_ms: i64) {
+        self.presence.created(account_id, meeting_id, at_ms);
+    }
+
+    /// An attendee's media session joined the meeting.
+    pub fn attendee_connected(&self, meeting_id: &str) {
+        self.presence.connected(meeting_id);
+    }
+
+    /// An attendee's media session left the meeting (or was dropped).
+    pub fn attendee_disconnected(&self, meeting_id: &str) {
+        self.presence.disconnected(meeting_id, &self.clock);
+    }
+
+    /// After the transaction that ended them has committed: tells the rest of
+    /// the server (live connections close with 4410), and logs each end.
+    pub(crate) fn announce_ended(&self, ended: &[MeetingEnd]) {
+        for e in ended {
+            tracing::info!(
+                account_id = %e.account_id,
+                meeting_id = %e.meeting_id,
+                reason = e.reason.as_str(),
+                "meeting ended"
+            );
+            self.presence.forget(&e.meeting_id);
+            self.publish(DomainEvent::MeetingDeleted {
+                meeting_id: e.meeting_id.clone(),
+            });
+        }
+    }
+
+    fn due(&self, m: &MeetingBrief) -> Option<EndReason> {
+        let rules = &self.limits.lifecycle;
+        let now = self.clock.now_ms(&m.account_id);
+        if rules
+            .max_duration_ms
+            .is_some_and(|max| now - m.created_at_ms >= max)
+        {
+            return Some(EndReason::MaxDuration);
+        }
+        let idle = rules.idle_end_ms?;
+        if m.primary_meeting_id.is_some() {
+            return None;
+        }
+        let since = self
+            .presence
+            .idle_since(&m.account_id, &m.meeting_id, now)?;
+        (now - since >= idle).then_some(EndReason::Idle)
+    }
+
+    /// Ends every meeting whose time has come, by the meeting clock. Returns
+    /// what ended (replicas included).
+    pub async fn run_lifecycle(&self) -> ApiResult<Vec<MeetingEnd>> {
+        let rules = &self.limits.lifecycle;
+        if rules.max_duration_ms.is_none() && rules.idle_end_ms.is_none() {
+            return Ok(Vec::new());
+        }
+        let all = store::read(self.store(), |tx| Ok(tx.meeting_briefs()?)).await?;
+        let due: Vec<(MeetingBrief, EndReason)> = all
+            .into_iter()
+            .filter_map(|m| self.due(&m).map(|r| (m, r)))
+            .collect();
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let this = self.clone();
+        let ended = store::write(self.store(), move |tx| {
+            let mut ended = Vec::new();
+            for (m, reason) in due {
+                // Deleted meanwhile, ended just now as a replica, or joined since.
+                if tx.get_meeting(&m.account_id, &m.meeting_id)?.is_none()
+                    || this.due(&m) != Some(reason)
+                {
+                    continue;
+                }
+                let now = this.clock.now_ms(&m.account_id);
+                ended.extend(end_meeting(tx, &m.account_id, &m.meeting_id, reason, now)?);
+            }
+            Ok(ended)
+        })
+        .await?;
+        self.announce_ended(&ended);
+        Ok(ended)
+    }
+
+    /// Forgets meetings that ended longer ago than the retention time. Returns how many.
+    pub async fn prune_ended(&self) -> ApiResult<u64> {
+        let keep = self.limits.lifecycle.ended_retention_ms;
+        let global_cutoff = self.clock.global_now_ms() - keep;
+        let accounts: Vec<(String, i64)> = self
+            .clock
+            .account_offsets()
+            .into_iter()
+            .map(|(a, _)| {
+                let cutoff = self.clock.now_ms(&a) - keep;
+                (a, cutoff)
+            })
+            .collect();
+        let pruned = store::write(self.store(), move |tx| {
+            let mut n = tx.prune_ended_meetings(None, global_cutoff)?;
+            for (account, cutoff) in &accounts {
+                n += tx.prune_ended_meetings(Some(account), *cutoff)?;
+            }
+            Ok(n)
+        })
+        .await?;
+        if pruned > 0 {
+            tracing::info!(pruned, "forgot ended meetings past the retention time");
+        }
+        Ok(pruned)
+    }
+}
+
+/// Applies the lifecycle rules every `tick` (and prunes tombstones every
+/// minute) until the runtime stops.
+pub fn spawn(service: Service, tick: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let prune_every = (Duration::from_secs(60).as_millis() / tick.as_millis().max(1)).max(1);
+        let mut n: u128 = 0;
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            if let Err(e) = service.run_lifecycle().await {
+                tracing::warn!(error = %e, "lifecycle rules could not be applied; trying again");
+            }
+            if n % prune_every == 0 {
+                if let Err(e) = service.prune_ended().await {
+                    tracing::warn!(error = %e, "ended meetings could not be pruned; trying again");
+                }
+            }
+            n += 1;
+        }
+    })
+}
