@@ -11,8 +11,8 @@ use std::sync::{Mutex, MutexGuard};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::model;
 use crate::domain::{ApiError, ErrorKind};
+use crate::model::{Exception, Operation};
 
 /// The service name rules may give (the one boto3 and the AWS CLI use).
 pub const SERVICE: &str = "chime-sdk-meetings";
@@ -70,16 +70,38 @@ pub struct Fault {
     pub retry_after_seconds: Option<u32>,
 }
 
-/// `ServiceUnavailable` → `ServiceUnavailableException`: LocalStack users
-/// often write the short code; the shape name is what is kept.
-fn shape_name(code: &str) -> String {
-    if model::exception_status(code).is_none() {
-        let long = format!("{code}Exception");
-        if model::exception_status(&long).is_some() {
-            return long;
-        }
+/// The exception named `code`: its shape name (`ThrottlingException`) or,
+/// as LocalStack users often write it, the name without `Exception`.
+fn exception_named(code: &str) -> Option<Exception> {
+    Exception::from_shape_name(code)
+        .or_else(|| Exception::from_shape_name(&format!("{code}Exception")))
+}
+
+/// The exceptions the model lists for `operation` (`None`: no such operation).
+fn listed_for(operation: &str) -> Option<&'static [Exception]> {
+    Operation::from_name(operation).map(Operation::errors)
+}
+
+/// The error kind that answers with `exception`.
+fn kind_of(exception: Exception) -> ErrorKind {
+    match exception {
+        Exception::BadRequest => ErrorKind::BadRequest,
+        Exception::Conflict => ErrorKind::Conflict,
+        Exception::Forbidden => ErrorKind::Forbidden,
+        Exception::LimitExceeded => ErrorKind::LimitExceeded,
+        Exception::NotFound => ErrorKind::NotFound,
+        Exception::ResourceNotFound => ErrorKind::ResourceNotFound,
+        Exception::ServiceFailure => ErrorKind::ServiceFailure,
+        Exception::ServiceUnavailable => ErrorKind::ServiceUnavailable,
+        Exception::Throttling => ErrorKind::Throttling,
+        Exception::TooManyTags => ErrorKind::TooManyTags,
+        Exception::Unauthorized => ErrorKind::Unauthorized,
+        Exception::UnprocessableEntity => ErrorKind::UnprocessableEntity,
     }
-    code.to_string()
+}
+
+fn names(list: impl IntoIterator<Item = &'static str>) -> String {
+    list.into_iter().collect::<Vec<_>>().join(", ")
 }
 
 fn default_message(kind: ErrorKind) -> &'static str {
@@ -113,10 +135,10 @@ impl FaultRule {
             return Err("region must not be empty; leave it out to match every region".into());
         }
         if let Some(op) = &self.operation {
-            if model::operation_errors(op).is_none() {
+            if Operation::from_name(op).is_none() {
                 return Err(format!(
                     "operation {op:?} is not an operation of {SERVICE}; it is one of: {}",
-                    model::operations().collect::<Vec<_>>().join(", ")
+                    names(Operation::ALL.iter().map(|o| o.name()))
                 ));
             }
         }
@@ -144,41 +166,37 @@ impl FaultRule {
             message: None,
             retry_after_seconds: None,
         });
-        let code = shape_name(
-            error
-                .code
-                .as_deref()
-                .unwrap_or("ServiceUnavailableException"),
-        );
-        let Some(status) = model::exception_status(&code) else {
+        let given = error
+            .code
+            .as_deref()
+            .unwrap_or("ServiceUnavailableException");
+        let Some(exception) = exception_named(given) else {
             return Err(format!(
-                "error code {code:?} is not an exception of the {SERVICE} model; it has: {}",
-                model::EXCEPTION_STATUS
-                    .iter()
-                    .map(|(s, _)| *s)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "error code {given:?} is not an exception of the {SERVICE} model; it has: {}",
+                names(Exception::ALL.iter().map(|e| e.shape_name()))
             ));
         };
+        let code = exception.shape_name();
         match &self.operation {
             Some(op) => {
-                let listed = model::operation_errors(op).unwrap_or_default();
-                if !listed.contains(&code.as_str()) {
+                let listed = listed_for(op).unwrap_or_default();
+                if !listed.contains(&exception) {
                     return Err(format!(
                         "{op} cannot raise {code}: the model lists only {}",
-                        listed.join(", ")
+                        names(listed.iter().map(|e| e.shape_name()))
                     ));
                 }
             }
             None => {
-                if !model::OPERATION_ERRORS
+                if !Operation::ALL
                     .iter()
-                    .any(|(_, errors)| errors.contains(&code.as_str()))
+                    .any(|o| o.errors().contains(&exception))
                 {
                     return Err(format!("no operation of the model raises {code}"));
                 }
             }
         }
+        let status = exception.status();
         if let Some(given) = error.status_code {
             if given != status {
                 return Err(format!(
@@ -186,14 +204,14 @@ impl FaultRule {
                 ));
             }
         }
-        if error.retry_after_seconds.is_some() && code != "ServiceUnavailableException" {
+        if error.retry_after_seconds.is_some() && exception != Exception::ServiceUnavailable {
             return Err(format!(
                 "retryAfterSeconds applies only to ServiceUnavailableException (the model's \
                  Retry-After header), not to {code}"
             ));
         }
         error.status_code = Some(status);
-        error.code = Some(code);
+        error.code = Some(code.to_string());
         self.error = Some(error);
         Ok(self)
     }
@@ -211,9 +229,13 @@ impl FaultRule {
 
     /// True when the rule's filters match the call (the probability aside).
     fn matches(&self, call: &Call<'_>) -> bool {
-        let code = self.error.as_ref().and_then(|e| e.code.as_deref());
-        let raisable = model::operation_errors(call.operation)
-            .is_some_and(|errors| code.is_some_and(|c| errors.contains(&c)));
+        let exception = self
+            .error
+            .as_ref()
+            .and_then(|e| e.code.as_deref())
+            .and_then(Exception::from_shape_name);
+        let raisable = listed_for(call.operation)
+            .is_some_and(|errors| exception.is_some_and(|e| errors.contains(&e)));
         raisable
             && self.region.as_deref().is_none_or(|r| r == call.region)
             && self
@@ -229,8 +251,10 @@ impl FaultRule {
 
     fn fault(&self) -> Fault {
         let e = self.error.as_ref();
-        let code = e.and_then(|e| e.code.as_deref()).unwrap_or_default();
-        let kind = model::kind_of(code).unwrap_or(ErrorKind::ServiceUnavailable);
+        let kind = e
+            .and_then(|e| e.code.as_deref())
+            .and_then(Exception::from_shape_name)
+            .map_or(ErrorKind::ServiceUnavailable, kind_of);
         let message = e
             .and_then(|e| e.message.clone())
             .unwrap_or_else(|| default_message(kind).to_string());
@@ -323,6 +347,14 @@ mod tests {
         operation: "CreateAttendee",
         meeting_id: Some("m1"),
     };
+
+    #[test]
+    fn every_exception_answers_with_its_modeled_status() {
+        for e in Exception::ALL {
+            assert_eq!(kind_of(e).status(), e.status(), "{e}");
+            assert_eq!(kind_of(e).shape(), e.shape_name());
+        }
+    }
 
     #[test]
     fn defaults_are_filled_in() {

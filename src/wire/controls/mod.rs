@@ -14,7 +14,6 @@
 #![allow(clippy::result_large_err)]
 
 pub mod faults;
-pub mod model;
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -30,6 +29,7 @@ use subtle::ConstantTimeEq;
 
 use super::router::Query;
 use crate::domain::clock::iso8601;
+use crate::model::Operation;
 use crate::ops::lifecycle::MeetingEnd;
 use crate::ops::Service;
 use faults::FaultRules;
@@ -243,7 +243,7 @@ impl TestControls {
                     )));
                 }
                 if let Some(op) = &input.operation {
-                    if model::operation_errors(op).is_none() {
+                    if Operation::from_name(op).is_none() {
                         return Err(bad_request(format!(
                             "operation {op:?} is not an operation of {}",
                             faults::SERVICE
