@@ -1,4 +1,6 @@
-//! Server configuration, from flags and the environment.
+//! Server configuration: flags, the environment and a TOML file ([`file`]).
+
+pub mod file;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,10 +35,45 @@ pub enum Command {
     /// Serve the API over HTTP (SigV4-signed requests) on the embedded SQLite store,
     /// with the media plane (signaling WebSocket and WebRTC audio) beside it.
     Serve(ServeArgs),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a configuration (the file given by --config or CONVENE_CONFIG, the
+    /// environment and these flags, as `serve` would take them) and print the
+    /// effective settings on stdout as TOML, secrets masked. Exits non-zero on
+    /// an invalid setting.
+    Check(ServeArgs),
+}
+
+impl Command {
+    /// Takes the secrets the environment did not give from the file.
+    pub fn fill_secrets(&mut self, f: &file::FileSettings) {
+        let (Command::Serve(args) | Command::Config(ConfigCommand::Check(args))) = self;
+        if args.secret_access_key.is_none() {
+            args.secret_access_key = f.secret("secret_access_key");
+        }
+        if args.metrics_token.is_none() {
+            args.metrics_token = f.secret("metrics_token");
+        }
+        if args.test_controls_token.is_none() {
+            args.test_controls_token = f.secret("test_controls_token");
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
+    /// TOML file of settings: keys are the long flag names with `_` between
+    /// words (`data_dir = "/var/lib/convene"`), plus the secrets
+    /// `secret_access_key`, `metrics_token` and `test_controls_token`. The environment and flags
+    /// override it. See convene.example.toml.
+    #[arg(long, env = "CONVENE_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// Address and port to listen on (use port 0 to pick a free one).
     #[arg(long, env = "CONVENE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -151,6 +188,30 @@ pub struct ServeArgs {
     /// bound to 0.0.0.0].
     #[arg(long, env = "CONVENE_MEDIA_PUBLIC_ADDR", value_parser = parse_media_addr)]
     pub media_public_addr: Option<SocketAddr>,
+
+    /// Log format on stderr: `text` (for people; coloured only on a terminal)
+    /// or `json` (one object per line).
+    #[arg(long, env = "CONVENE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Milliseconds requests in flight may take to finish after SIGTERM/SIGINT
+    /// (signaling sockets are closed at once with a code that makes clients
+    /// reconnect).
+    #[arg(long, env = "CONVENE_SHUTDOWN_GRACE_MS", default_value_t = 20_000)]
+    pub shutdown_grace_ms: u64,
+
+    /// Bearer token that GET /metrics requires (none: /metrics is open); only
+    /// from CONVENE_METRICS_TOKEN or the configuration file, never a flag.
+    #[arg(skip = std::env::var("CONVENE_METRICS_TOKEN").ok().filter(|t| !t.is_empty()))]
+    pub metrics_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `ip:port`, or `ip` alone (port 0: the bound port).

@@ -12,6 +12,7 @@ pub mod media;
 pub mod model;
 pub mod ops;
 pub mod store;
+pub mod telemetry;
 pub mod wire;
 
 /// Milliseconds since the Unix epoch.

@@ -1,10 +1,9 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use convene::auth::throttle::{Rate, Throttle};
 use convene::auth::{credentials, Authenticator};
-use convene::config::{Cli, Command, ServeArgs};
+use convene::config::{file, Command, ConfigCommand, ServeArgs};
 use convene::domain::placement::PublicBase;
 use convene::media::{MediaConfig, MediaPlane};
 use convene::ops::{Limits, Service};
@@ -12,16 +11,22 @@ use convene::store::sqlite::SqliteStore;
 use convene::wire::controls::TestControls;
 use convene::wire::server::{serve, AppState, ConnectionLimits};
 use std::time::Duration;
-use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("CONVENE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let parsed = match file::parse() {
+        Ok(p) => p,
+        Err(message) => {
+            eprintln!("convene: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let args = match &parsed.cli.command {
+        Command::Serve(args) => args.clone(),
+        Command::Config(ConfigCommand::Check(args)) => {
+            return config_check(&parsed, args);
+        }
+    };
+    convene::telemetry::init_logging(args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -32,9 +37,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = match cli.command {
-        Command::Serve(args) => runtime.block_on(run(args)),
-    };
+    let result = runtime.block_on(run(args));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -44,8 +47,37 @@ fn main() -> ExitCode {
     }
 }
 
+/// `convene config check`: the effective configuration on stdout, or what is wrong on stderr.
+fn config_check(parsed: &file::Parsed, args: &ServeArgs) -> ExitCode {
+    let checked = args.check().and_then(|()| match &args.credentials_file {
+        Some(path) => credentials::load(&credentials::Sources {
+            file: Some(path),
+            account_id: &args.account_id,
+            access_key_id: None,
+            secret_access_key: None,
+            data_dir: &args.data_dir,
+        })
+        .map(|_| ()),
+        None => Ok(()),
+    });
+    if let Err(message) = checked {
+        eprintln!("convene: invalid configuration: {message}");
+        return ExitCode::FAILURE;
+    }
+    print!(
+        "{}",
+        parsed.effective(&[
+            ("secret_access_key", args.secret_access_key.is_some()),
+            ("metrics_token", args.metrics_token.is_some()),
+            ("test_controls_token", args.test_controls_token.is_some()),
+        ])
+    );
+    ExitCode::SUCCESS
+}
+
 async fn run(args: ServeArgs) -> Result<(), String> {
     args.check()?;
+    convene::telemetry::metrics();
     let credentials = credentials::load(&credentials::Sources {
         file: args.credentials_file.as_deref(),
         account_id: &args.account_id,
@@ -61,6 +93,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     );
     let store = SqliteStore::open(&args.data_dir).map_err(|e| e.to_string())?;
     tracing::info!(path = %store.path().display(), "store open");
+    let console_key = convene::wire::console::session_key(&convene::store::Store::token_key(&store));
     let service = Service::new(
         Arc::new(store),
         Limits {
@@ -131,13 +164,21 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         max_body_bytes: args.max_body_bytes,
         body_timeout: Duration::from_millis(args.body_timeout_ms),
         media: Some(media),
+        metrics_token: args.metrics_token.clone(),
+        console_key,
+        shutting_down: Default::default(),
     });
     let connection_limits = ConnectionLimits {
         max_connections: args.max_connections,
         header_timeout: Duration::from_millis(args.header_timeout_ms),
-        shutdown_grace: Duration::from_secs(30),
+        shutdown_grace: Duration::from_millis(args.shutdown_grace_ms),
     };
-    tracing::info!(%public_url, "convene listening on http://{local}");
+    tracing::info!(
+        %public_url,
+        metrics_protected = args.metrics_token.is_some(),
+        console = %format!("{public_url}/console"),
+        "convene listening on http://{local}"
+    );
     serve(listener, state, connection_limits, shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;

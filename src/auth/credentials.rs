@@ -214,13 +214,14 @@ pub fn load(src: &Sources<'_>) -> Result<Credentials, String> {
         src.account_id
     );
     write_private(&path, &text)?;
-    // Shown once, at creation, so that the operator can configure clients.
-    eprintln!(
-        "\nconvene: no credentials were configured, so one key pair was generated and saved in {}:\n\n  \
-         export AWS_ACCESS_KEY_ID={id}\n  export AWS_SECRET_ACCESS_KEY={secret}\n\n\
-         Use them with any AWS SDK or the AWS CLI. They will not be printed again.\n",
-        path.display()
+    // Shown once, at creation, so that the operator can configure clients: the
+    // secret on stdout (as shell lines), never in the log stream on stderr.
+    tracing::warn!(
+        path = %path.display(),
+        "no credentials were configured: generated a key pair, saved it in the data \
+         directory and printed it once on stdout (it will not be printed again)"
     );
+    println!("export AWS_ACCESS_KEY_ID={id}\nexport AWS_SECRET_ACCESS_KEY={secret}");
     Ok(Credentials {
         keys: parse_file(&path)?,
         source: format!("generated credentials in {}", path.display()),

@@ -38,6 +38,26 @@ impl Authenticator {
     }
 }
 
+impl Authenticator {
+    /// The account of a key pair given in person (the console's sign-in),
+    /// the secret compared in constant time.
+    pub fn account_of_key_pair(&self, access_key_id: &str, secret: &str) -> Option<String> {
+        use subtle::ConstantTimeEq;
+        let key = self.verifier.key(access_key_id)?;
+        let same: bool = key
+            .secret_access_key
+            .as_bytes()
+            .ct_eq(secret.as_bytes())
+            .into();
+        same.then(|| key.account_id.clone())
+    }
+
+    /// The account a configured key belongs to.
+    pub fn account_of_key(&self, access_key_id: &str) -> Option<String> {
+        self.verifier.key(access_key_id).map(|k| k.account_id.clone())
+    }
+}
+
 fn auth_error(f: AuthFailure) -> ApiError {
     match f {
         AuthFailure::Missing => ApiError::new(

@@ -458,6 +458,11 @@ pub struct Verifier {
 const MAX_CACHED_KEYS: usize = 4096;
 
 impl Verifier {
+    /// The configured key with this id.
+    pub fn key(&self, access_key_id: &str) -> Option<&KeyInfo> {
+        self.keys.get(access_key_id)
+    }
+
     pub fn new(service: &str, keys: HashMap<String, KeyInfo>) -> Self {
         Verifier {
             service: service.to_string(),

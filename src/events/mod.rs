@@ -63,7 +63,20 @@ impl EventBus {
     /// Announces a committed change. Nobody listening is fine.
     pub fn publish(&self, event: DomainEvent) {
         tracing::debug!(?event, "domain event");
-        let _ = self.tx.send(event);
+        let kind = match &event {
+            DomainEvent::MeetingDeleted { .. } => "MeetingDeleted",
+            DomainEvent::AttendeeDeleted { .. } => "AttendeeDeleted",
+            DomainEvent::CapabilitiesChanged { .. } => "CapabilitiesChanged",
+        };
+        metrics::counter!("convene_events_published_total", "event" => kind).increment(1);
+        if let Ok(receivers) = self.tx.send(event) {
+            metrics::counter!("convene_events_delivered_total").increment(receivers as u64);
+        }
+    }
+
+    /// Events published but not yet received by every subscriber.
+    pub fn pending(&self) -> usize {
+        self.tx.len()
     }
 
     /// A receiver of every event published from now on.

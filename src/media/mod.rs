@@ -11,6 +11,7 @@
 //! new capabilities apply to live connections.
 
 pub mod mixer;
+pub mod observe;
 pub mod opus;
 pub mod protocol;
 pub mod rtc;
@@ -241,6 +242,7 @@ impl MediaPlane {
             match events.recv().await {
                 Ok(e) => self.apply(e),
                 Err(broadcast::error::RecvError::Lagged(n)) => {
+                    metrics::counter!("convene_events_missed_total").increment(n);
                     tracing::warn!(
                         missed = n,
                         "media plane missed events; checking every connection"

@@ -82,6 +82,11 @@ impl RtcHandle {
     pub fn remove(&self, session: u64) {
         let _ = self.tx.send(Command::Remove { session });
     }
+
+    /// True while the media loop runs.
+    pub fn alive(&self) -> bool {
+        !self.tx.is_closed()
+    }
 }
 
 /// Binds the media socket and starts the media loop on its own thread.
@@ -197,6 +202,7 @@ impl MediaLoop {
                         break;
                     }
                     Ok(Output::Transmit(t)) => {
+                        metrics::counter!("convene_media_packets_sent_total").increment(1);
                         if let Err(e) = self.socket.try_send_to(&t.contents, t.destination) {
                             tracing::debug!(error = %e, to = %t.destination, "media send failed");
                         }
@@ -220,10 +226,12 @@ impl MediaLoop {
             self.peers.remove(&id);
             self.mixer.remove(id);
         }
+        metrics::gauge!("convene_media_webrtc_sessions").set(self.peers.len() as f64);
         next
     }
 
     fn receive(&mut self, data: &[u8], source: SocketAddr) {
+        metrics::counter!("convene_media_packets_received_total").increment(1);
         let Ok(contents) = data.try_into() else {
             return;
         };

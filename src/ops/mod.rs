@@ -6,6 +6,7 @@ pub mod capabilities;
 pub mod join;
 pub mod lifecycle;
 pub mod meetings;
+pub mod overview;
 pub mod tags;
 pub mod transcription;
 

@@ -124,6 +124,12 @@ pub trait Tx {
         now_ms: i64,
     ) -> StoreResult<()>;
     fn clear_transcription(&mut self, meeting_id: &str) -> StoreResult<bool>;
+
+    /// The account's meetings, newest first, at most `limit` (Convene's own
+    /// view for the console: the API has no ListMeetings).
+    fn list_meetings(&mut self, account_id: &str, limit: u32) -> StoreResult<Vec<Meeting>>;
+    /// Meetings and attendees held, over every account (for metrics).
+    fn totals(&mut self) -> StoreResult<(u64, u64)>;
 }
 
 /// A unit of work run inside one transaction. It answers whether to commit.
@@ -140,7 +146,8 @@ pub trait Store: Send + Sync + 'static {
     fn write(&self, job: TxJob) -> BoxFuture<'_, StoreResult<()>>;
     /// A secret shared by every node using this store (signs page tokens).
     fn token_key(&self) -> Vec<u8>;
-    /// True when the store answers.
+    /// True when the store answers: a real, durable write (so a stuck
+    /// writer or a full disk shows) and the schema is up to date.
     fn ping(&self) -> BoxFuture<'_, bool>;
 }
 
@@ -157,11 +164,16 @@ async fn run<T: Send + 'static>(
         *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
         Ok(commit)
     });
-    if write {
-        store.write(job).await?;
+    let started = std::time::Instant::now();
+    let outcome = if write {
+        store.write(job).await
     } else {
-        store.read(job).await?;
-    }
+        store.read(job).await
+    };
+    metrics::histogram!("convene_store_transaction_duration_seconds",
+        "kind" => if write { "write" } else { "read" })
+    .record(started.elapsed().as_secs_f64());
+    outcome?;
     let result = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
     result.unwrap_or_else(|| {
         Err(ApiError::service_failure(

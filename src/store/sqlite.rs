@@ -184,7 +184,37 @@ impl Store for SqliteStore {
     }
 
     fn ping(&self) -> BoxFuture<'_, bool> {
-        Box::pin(async move { self.read(Box::new(|_| Ok(false))).await.is_ok() })
+        let writer = self.writer.clone();
+        Box::pin(async move {
+            let checked = blocking(move || {
+                let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(backend)?;
+                let newest = MIGRATIONS.last().map_or(0, |m| m.0);
+                // Rewrites the newest migration's row with its own value: a
+                // real page write and a synced commit, which changes nothing.
+                let touched = tx
+                    .execute(
+                        "UPDATE schema_migrations SET applied_at = applied_at WHERE version = ?1",
+                        params![newest],
+                    )
+                    .map_err(backend)?;
+                tx.commit().map_err(backend)?;
+                if touched == 1 {
+                    Ok(())
+                } else {
+                    Err(StoreError::Backend(format!(
+                        "schema migration {newest} is not applied"
+                    )))
+                }
+            })
+            .await;
+            if let Err(e) = &checked {
+                tracing::warn!(error = %e, "store readiness check failed");
+            }
+            checked.is_ok()
+        })
     }
 }
 
@@ -298,6 +328,30 @@ impl SqliteTx<'_> {
 }
 
 impl Tx for SqliteTx<'_> {
+    fn list_meetings(&mut self, account_id: &str, limit: u32) -> StoreResult<Vec<Meeting>> {
+        let sql = format!(
+            "SELECT {MEETING_COLUMNS} FROM meetings WHERE account_id = ?1 \
+             ORDER BY created_at_ms DESC, meeting_id LIMIT ?2"
+        );
+        let mut stmt = self.tx.prepare_cached(&sql).map_err(backend)?;
+        let rows = stmt
+            .query_map(params![account_id, limit], meeting_from_row)
+            .map_err(backend)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+    }
+
+    fn totals(&mut self) -> StoreResult<(u64, u64)> {
+        let (m, a): (i64, i64) = self
+            .tx
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM meetings), (SELECT COUNT(*) FROM attendees)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(backend)?;
+        Ok((m as u64, a as u64))
+    }
+
     fn meeting_by_token(&mut self, account_id: &str, token: &str) -> StoreResult<Option<Meeting>> {
         self.one_meeting(
             "account_id = ?1 AND client_request_token = ?2",

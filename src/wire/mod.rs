@@ -1,5 +1,7 @@
 //! The wire layer: routes, request parsing, response and error encoding.
 
+pub mod admin;
+pub mod console;
 pub mod controls;
 pub mod decode;
 pub mod encode;

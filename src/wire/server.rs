@@ -44,6 +44,12 @@ pub struct AppState {
     pub media: Option<Arc<MediaPlane>>,
     /// The test controls under `/_convene/`, only with `--test-controls`.
     pub controls: Option<Arc<TestControls>>,
+    /// The bearer token GET /metrics requires, if any.
+    pub metrics_token: Option<String>,
+    /// Signs the console's session cookies.
+    pub console_key: Vec<u8>,
+    /// Set once a shutdown began (/ready then answers 503).
+    pub shutting_down: std::sync::atomic::AtomicBool,
 }
 
 /// Limits on connections, independent of what they carry.
@@ -65,7 +71,8 @@ pub struct ConnectionSlot(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/health", get(health))
+        .merge(super::admin::routes())
+        .merge(super::console::routes())
         .route("/control/{meeting_id}", get(control))
         .route(
             "/v1/client-events",
@@ -82,7 +89,7 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state);
+    let app = router(state.clone());
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     // Graceful shutdown by hand: hyper-util's GracefulShutdown cannot watch a
     // connection with upgrades. `stop` tells connections to finish; each holds
@@ -147,6 +154,18 @@ pub async fn serve(
         });
     }
     drop(listener);
+    state
+        .shutting_down
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(media) = &state.media {
+        // Close frames first, so that clients reconnect (elsewhere) at once.
+        let closed = media
+            .close_all(limits.shutdown_grace.min(Duration::from_secs(2)))
+            .await;
+        if closed > 0 {
+            tracing::info!(connections = closed, "signaling connections closed");
+        }
+    }
     let _ = stop_tx.send(true);
     drop(done_tx);
     tokio::select! {
@@ -156,18 +175,6 @@ pub async fn serve(
         }
     }
     Ok(())
-}
-
-async fn health(State(state): State<Arc<AppState>>) -> Response<Body> {
-    if state.service.store().ping().await {
-        json_response(StatusCode::OK, &json!({"status": "ok"}), None)
-    } else {
-        json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"status": "store unavailable"}),
-            None,
-        )
-    }
 }
 
 /// The signaling WebSocket of a meeting (`MediaPlacement.SignalingUrl`). Its
@@ -246,7 +253,7 @@ fn cors(r: &mut Response<Body>) {
     );
 }
 
-fn json_response(status: StatusCode, body: &Value, request_id: Option<&str>) -> Response<Body> {
+pub(crate) fn json_response(status: StatusCode, body: &Value, request_id: Option<&str>) -> Response<Body> {
     let mut r = Response::new(Body::from(serde_json::to_vec(body).unwrap_or_default()));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -338,6 +345,12 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
     let query = Query::parse(parts.uri.query());
     let endpoint = Endpoint::parse(&method, parts.uri.path(), &query);
     let operation = endpoint.as_ref().map_or("Unknown", Endpoint::name);
+    let mut meeting_id = endpoint
+        .as_ref()
+        .ok()
+        .and_then(Endpoint::meeting_id)
+        .map(str::to_string);
+    let mut account_id: Option<String> = None;
 
     let result = async {
         let bytes = tokio::time::timeout(
@@ -371,6 +384,7 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
             body: &bytes,
         };
         let caller = state.auth.authenticate(&signed, crate::now_ms() / 1000)?;
+        account_id = Some(caller.account_id.clone());
         let endpoint = endpoint?;
         // A fault rule answers before the operation runs, so it changes nothing.
         if let Some(c) = &state.controls {
@@ -418,9 +432,23 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
     }
     .await;
 
+    let mut error_type = None;
     let mut response = match result {
-        Ok(reply) => reply_response(reply, &request_id),
-        Err(e) => error_response(&e, &request_id),
+        Ok(reply) => {
+            if meeting_id.is_none() {
+                meeting_id = reply
+                    .body
+                    .as_ref()
+                    .and_then(|b| b.pointer("/Meeting/MeetingId"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+            }
+            reply_response(reply, &request_id)
+        }
+        Err(e) => {
+            error_type = Some(e.kind.shape());
+            error_response(&e, &request_id)
+        }
     };
     if let Some(seconds) = *retry_after.lock().unwrap_or_else(|p| p.into_inner()) {
         response
@@ -434,11 +462,22 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
         }
     }
     let status = response.status().as_u16();
-    let elapsed_us = started.elapsed().as_micros() as u64;
+    let elapsed = started.elapsed();
+    let latency_ms = (elapsed.as_micros() as f64) / 1000.0;
+    metrics::counter!("convene_http_requests_total",
+        "operation" => operation, "status" => status.to_string())
+    .increment(1);
+    metrics::histogram!("convene_http_request_duration_seconds", "operation" => operation)
+        .record(elapsed.as_secs_f64());
+    // One line per request. Never a body: no secret, JoinToken or ExternalUserId.
+    let account_id = account_id.as_deref();
+    let meeting_id = meeting_id.as_deref();
     if status >= 500 {
-        tracing::error!(%request_id, operation, status, elapsed_us, "request failed");
+        tracing::error!(target: "convene::request", %request_id, operation, account_id, meeting_id,
+            status, error_type, latency_ms, "request failed");
     } else {
-        tracing::info!(%request_id, operation, status, elapsed_us, "request");
+        tracing::info!(target: "convene::request", %request_id, operation, account_id, meeting_id,
+            status, error_type, latency_ms, "request");
     }
     response
 }

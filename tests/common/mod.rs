@@ -85,6 +85,21 @@ impl Server {
         }
     }
 
+    /// A handle on a server started some other way (not stopped when dropped).
+    pub fn attach(addr: &str) -> Server {
+        Server {
+            child: None,
+            addr: addr.to_string(),
+            data_dir: PathBuf::new(),
+            _tmp: None,
+        }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }

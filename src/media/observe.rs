@@ -1,0 +1,78 @@
+//! What the rest of the server sees of the media plane: the live sessions (for
+//! the console and metrics), whether the media thread runs (for readiness), and
+//! closing every signaling socket when the server shuts down.
+
+use std::time::{Duration, Instant};
+
+use super::{MediaPlane, Outbound};
+
+/// WebSocket close code sent when the server shuts down. The SDK treats 4500–4599
+/// as a server failure that is not terminal and reconnects (in a cluster, to
+/// another node).
+pub const CLOSE_GOING_AWAY: u16 = 4503;
+
+/// One signaling connection, as a person looking at the server sees it.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    pub session: u64,
+    pub meeting_id: String,
+    pub attendee_id: Option<String>,
+    /// On the roster (JOIN done, not left).
+    pub joined: bool,
+    pub muted: bool,
+    /// The attendee's capabilities as applied to the live connection, once admitted.
+    pub audio: Option<&'static str>,
+    pub video: Option<&'static str>,
+    pub content: Option<&'static str>,
+}
+
+impl MediaPlane {
+    /// Every open signaling connection.
+    pub fn live_sessions(&self) -> Vec<LiveSession> {
+        let hub = self.hub();
+        let mut out: Vec<LiveSession> = hub
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.closing)
+            .map(|(&id, c)| LiveSession {
+                session: id,
+                meeting_id: c.meeting_id.clone(),
+                attendee_id: c.attendee_id.clone(),
+                joined: c.joined.is_some(),
+                muted: c.joined.as_ref().is_some_and(|j| j.muted),
+                audio: c.capabilities.map(|k| k.audio.as_str()),
+                video: c.capabilities.map(|k| k.video.as_str()),
+                content: c.capabilities.map(|k| k.content.as_str()),
+            })
+            .collect();
+        out.sort_by_key(|s| s.session);
+        out
+    }
+
+    /// True while the media thread runs.
+    pub fn alive(&self) -> bool {
+        self.rtc.alive()
+    }
+
+    /// Sends every signaling connection a close frame ([`CLOSE_GOING_AWAY`]) and
+    /// waits up to `wait` for them to go.
+    pub async fn close_all(&self, wait: Duration) -> usize {
+        let count = {
+            let mut hub = self.hub();
+            let mut n = 0;
+            for c in hub.conns.values_mut() {
+                if !c.closing {
+                    n += 1;
+                    c.push(Outbound::Close(CLOSE_GOING_AWAY, "server shutting down"));
+                    c.closing = true;
+                }
+            }
+            n
+        };
+        let deadline = Instant::now() + wait;
+        while !self.hub().conns.is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        count
+    }
+}

@@ -1,0 +1,112 @@
+//! What the server tells the people running it: Prometheus metrics (the
+//! `metrics` facade, rendered by `metrics-exporter-prometheus` into the text
+//! format on `GET /metrics`) and the log subscriber (text or JSON on stderr).
+
+use std::io::IsTerminal;
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Bucket bounds (seconds) of the latency histograms: 0.5 ms to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process's metrics recorder (once) and returns its handle.
+pub fn metrics() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+        }
+        describe();
+        metrics::gauge!("convene_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "convene_http_requests_total",
+        "API requests answered, by operation and HTTP status"
+    );
+    describe_histogram!(
+        "convene_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer an API request, by operation"
+    );
+    describe_histogram!(
+        "convene_store_transaction_duration_seconds",
+        Unit::Seconds,
+        "Time of one store transaction, by kind (read or write)"
+    );
+    describe_gauge!("convene_meetings", "Meetings held (every account)");
+    describe_gauge!("convene_attendees", "Attendees held (every account)");
+    describe_gauge!(
+        "convene_media_signaling_sessions",
+        "Open signaling WebSocket connections"
+    );
+    describe_gauge!(
+        "convene_media_joined_sessions",
+        "Signaling connections on a meeting's roster"
+    );
+    describe_gauge!(
+        "convene_media_webrtc_sessions",
+        "WebRTC sessions of the media loop"
+    );
+    describe_counter!(
+        "convene_media_packets_received_total",
+        "UDP datagrams received by the media endpoint"
+    );
+    describe_counter!(
+        "convene_media_packets_sent_total",
+        "UDP datagrams sent by the media endpoint"
+    );
+    describe_counter!(
+        "convene_events_published_total",
+        "Domain events published after a committed change, by event"
+    );
+    describe_counter!(
+        "convene_events_delivered_total",
+        "Domain events handed to subscribers (one per subscriber)"
+    );
+    describe_counter!(
+        "convene_events_missed_total",
+        "Domain events a subscriber missed because it fell behind"
+    );
+    describe_gauge!(
+        "convene_events_pending",
+        "Domain events published and not yet read by every subscriber"
+    );
+    describe_gauge!("convene_build_info", "Always 1; the version as a label");
+}
+
+/// Installs the log subscriber on stderr. Colour only when stderr is a
+/// terminal (and NO_COLOR is unset); `CONVENE_LOG` filters (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_env("CONVENE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(ansi).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
+}
