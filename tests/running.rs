@@ -762,4 +762,9 @@ async fn the_console_api_is_account_scoped_and_acts_through_the_operations() {
         .send()
         .await
         .is_err());
+    // The page itself.
+    let page = s.send("GET", "/console", &[], b"");
+    assert_eq!(page.status, 200);
+    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert!(page.header("content-security-policy").is_some());
 }

@@ -30,13 +30,15 @@ use crate::domain::types::Caller;
 use crate::domain::ApiError;
 use crate::media::observe::LiveSession;
 
+const PAGE: &str = include_str!("console/index.html");
 const COOKIE: &str = "convene_console";
 /// How long a console session lasts.
 const SESSION_SECONDS: i64 = 12 * 3600;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        // The page (GET /console) comes with the next change.
+        .route("/console", get(page))
+        .route("/console/", get(page))
         .route(
             "/console/api/session",
             get(session_info).post(sign_in).delete(sign_out),
@@ -129,6 +131,24 @@ fn no_store(mut r: Response<Body>) -> Response<Body> {
 /// State-changing requests must come from the console's own script.
 fn from_console(headers: &HeaderMap) -> bool {
     headers.contains_key("x-convene-console")
+}
+
+async fn page() -> Response<Body> {
+    let mut r = Response::new(Body::from(PAGE));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+             connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    no_store(r)
 }
 
 async fn session_info(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response<Body> {
