@@ -13,8 +13,8 @@ use chime::types::{AttendeeCapabilities, MediaCapabilities};
 use common::{new_token, Server};
 use convene::media::opus::{Encoder, FRAME_SAMPLES, SILENCE_FRAME};
 use convene::media::protocol::{
-    FrameType, PingPongType, SdkAudioControlFrame, SdkJoinFrame, SdkLeaveFrame, SdkPingPongFrame,
-    SdkSignalFrame, SdkSubscribeFrame,
+    FrameType, PingPongType, SdkAudioControlFrame, SdkDataMessageFrame, SdkDataMessagePayload,
+    SdkJoinFrame, SdkLeaveFrame, SdkPingPongFrame, SdkSignalFrame, SdkSubscribeFrame,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -105,18 +105,31 @@ async fn next(ws: &mut Ws) -> SdkSignalFrame {
             .expect("the socket is open")
             .unwrap();
         match m {
-            Message::Binary(b) => return SdkSignalFrame::from_message(&b).unwrap(),
+            Message::Binary(b) => {
+                let f = SdkSignalFrame::from_message(&b).unwrap();
+                // Volume reports arrive every 250 ms; tests that want them use next_of.
+                if f.kind() == Some(FrameType::AudioMetadata) && !WANT_METADATA.with(|w| w.get()) {
+                    continue;
+                }
+                return f;
+            }
             Message::Close(c) => panic!("closed: {c:?}"),
             _ => continue,
         }
     }
 }
 
+thread_local! {
+    static WANT_METADATA: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// The next frame of this type, skipping others.
 async fn next_of(ws: &mut Ws, kind: FrameType) -> SdkSignalFrame {
+    WANT_METADATA.with(|w| w.set(kind == FrameType::AudioMetadata));
     loop {
         let f = next(ws).await;
         if f.kind() == Some(kind) {
+            WANT_METADATA.with(|w| w.set(false));
             return f;
         }
     }
@@ -396,7 +409,7 @@ async fn subscribe(ws: &mut Ws, offer: &str) -> String {
         audio_host: Some("audio-host".into()),
         audio_checkin: Some(false),
         audio_muted: Some(false),
-        compressed_sdp_offer: None,
+        ..Default::default()
     });
     send(ws, &f).await;
     let ack = next_of(ws, FrameType::SubscribeAck).await;
@@ -988,4 +1001,292 @@ async fn a_second_join_with_the_same_token_ends_the_first_with_status_301() {
             }
         }
     }
+}
+
+// ---- data messages, presence, volumes ----
+
+fn data_frame(messages: Vec<SdkDataMessagePayload>) -> SdkSignalFrame {
+    let mut f = SdkSignalFrame::new(FrameType::DataMessage);
+    f.data_message = Some(SdkDataMessageFrame { messages });
+    f
+}
+
+fn data(topic: &str, body: &[u8], lifetime_ms: u32) -> SdkDataMessagePayload {
+    SdkDataMessagePayload {
+        topic: Some(topic.into()),
+        data: Some(body.to_vec()),
+        lifetime_ms: Some(lifetime_ms),
+        ..Default::default()
+    }
+}
+
+async fn next_data(ws: &mut Ws) -> Vec<SdkDataMessagePayload> {
+    next_of(ws, FrameType::DataMessage)
+        .await
+        .data_message
+        .unwrap()
+        .messages
+}
+
+/// Nothing of this kind arrives within `ms`.
+async fn none_of(ws: &mut Ws, kind: FrameType, ms: u64) {
+    let r = tokio::time::timeout(Duration::from_millis(ms), next_of(ws, kind)).await;
+    assert!(r.is_err(), "unexpected {kind:?}: {:?}", r.unwrap());
+}
+
+#[tokio::test]
+async fn data_messages_reach_the_others_stamped_and_are_replayed_within_their_lifetime() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let bob = attendee(&c, &m.id, "bob").await;
+    let carol = attendee(&c, &m.id, "carol").await;
+    let dave = attendee(&c, &m.id, "dave").await;
+    let (mut a, _) = connect(&m.signaling_url, &alice.token).await;
+    join(&mut a).await;
+    let (mut b, _) = connect(&m.signaling_url, &bob.token).await;
+    join(&mut b).await;
+    let (mut cc, _) = connect(&m.signaling_url, &carol.token).await;
+    join(&mut cc).await;
+
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    send(&mut a, &data_frame(vec![data("chat", b"hello", 0)])).await;
+    send(&mut a, &data_frame(vec![data("chat", b"kept", 60_000)])).await;
+    for ws in [&mut b, &mut cc] {
+        let mut got = next_data(ws).await;
+        got.extend(next_data(ws).await);
+        assert_eq!(got.len(), 2);
+        for (g, body) in got.iter().zip([&b"hello"[..], b"kept"]) {
+            assert_eq!(g.topic.as_deref(), Some("chat"));
+            assert_eq!(g.data.as_deref(), Some(body));
+            assert_eq!(g.sender_attendee_id.as_deref(), Some(alice.id.as_str()));
+            assert_eq!(g.sender_external_user_id.as_deref(), Some("alice"));
+            assert!(g.ingest_time_ns.unwrap() >= before, "ingest time in ns");
+        }
+        assert!(got[1].ingest_time_ns > got[0].ingest_time_ns);
+    }
+    // The sender does not get its own messages back.
+    none_of(&mut a, FrameType::DataMessage, 300).await;
+    // Bob answers; Alice gets it.
+    send(&mut b, &data_frame(vec![data("chat", b"hi alice", 0)])).await;
+    let got = next_data(&mut a).await;
+    assert_eq!(got[0].sender_attendee_id.as_deref(), Some(bob.id.as_str()));
+
+    // Dave joins later: the message with a lifetime is replayed, the other is not.
+    let (mut d, _) = connect(&m.signaling_url, &dave.token).await;
+    join(&mut d).await;
+    let replay = next_data(&mut d).await;
+    assert_eq!(replay.len(), 1, "{replay:?}");
+    assert_eq!(replay[0].data.as_deref(), Some(&b"kept"[..]));
+    assert_eq!(
+        replay[0].sender_attendee_id.as_deref(),
+        Some(alice.id.as_str())
+    );
+}
+
+#[tokio::test]
+async fn data_messages_over_the_limits_come_back_throttled() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let bob = attendee(&c, &m.id, "bob").await;
+    let (mut a, _) = connect(&m.signaling_url, &alice.token).await;
+    join(&mut a).await;
+    let (mut b, _) = connect(&m.signaling_url, &bob.token).await;
+    join(&mut b).await;
+
+    // 2048 bytes pass; 2049 bytes, a bad topic or a 37-character topic come back
+    // to the sender with ingest time 0 (the SDK's `throttled`).
+    send(&mut a, &data_frame(vec![data("t", &[1; 2048], 0)])).await;
+    assert_eq!(
+        next_data(&mut b).await[0].data.as_ref().unwrap().len(),
+        2048
+    );
+    for m in [
+        data("t", &[1; 2049], 0),
+        data("no spaces", b"x", 0),
+        data(&"x".repeat(37), b"x", 0),
+        data("", b"x", 0),
+    ] {
+        let topic = m.topic.clone();
+        send(&mut a, &data_frame(vec![m])).await;
+        let back = next_data(&mut a).await;
+        assert_eq!(back[0].ingest_time_ns, Some(0), "{topic:?}");
+        assert_eq!(back[0].topic, topic);
+        assert_eq!(
+            back[0].sender_attendee_id.as_deref(),
+            Some(alice.id.as_str())
+        );
+    }
+    none_of(&mut b, FrameType::DataMessage, 300).await;
+
+    // The rate: a burst of 200, then 100 a second. 300 at once: about 200 pass.
+    let burst: Vec<_> = (0..300)
+        .map(|i| data("t", format!("{i}").as_bytes(), 0))
+        .collect();
+    send(&mut a, &data_frame(burst)).await;
+    let back = next_data(&mut a).await;
+    assert!(back.iter().all(|m| m.ingest_time_ns == Some(0)));
+    let mut delivered = 0;
+    while delivered < 300 - back.len() {
+        delivered += next_data(&mut b).await.len();
+    }
+    assert!(
+        (95..=110).contains(&back.len()),
+        "{} of 300 came back throttled",
+        back.len()
+    );
+
+    // Past the hard limit (a burst of 10,000) the connection is closed.
+    let (mut w, mut r) = a.split();
+    let reader = tokio::spawn(async move {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(20), r.next()).await {
+                Ok(Some(Ok(Message::Close(c)))) => return c.map(|c| u16::from(c.code)),
+                Ok(Some(Ok(_))) => {}
+                _ => return None,
+            }
+        }
+    });
+    for _ in 0..120 {
+        let batch: Vec<_> = (0..100).map(|_| data("t", b"x", 0)).collect();
+        if w.send(Message::Binary(data_frame(batch).to_message().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    assert_eq!(reader.await.unwrap(), Some(4429));
+}
+
+#[tokio::test]
+async fn presence_includes_the_content_share_in_order() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let bob = attendee(&c, &m.id, "bob").await;
+    let (mut b, _) = connect(&m.signaling_url, &bob.token).await;
+    join(&mut b).await;
+    let (mut a, _) = connect(&m.signaling_url, &alice.token).await;
+    join(&mut a).await;
+    let content_id = format!("{}#content", alice.id);
+    let (mut ac, proto) = connect(&m.signaling_url, &format!("{}#content", alice.token)).await;
+    assert_eq!(proto.as_deref(), Some("_aws_wt_session"));
+    let roster = join(&mut ac).await;
+    assert_eq!(
+        roster,
+        vec![bob.id.clone(), alice.id.clone(), content_id.clone()]
+    );
+    // Bob saw alice, then her content share, in that order.
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let f = next_of(&mut b, FrameType::AudioStreamIdInfo).await;
+        for s in f.audio_stream_id_info.unwrap().streams {
+            seen.push((s.attendee_id.clone(), s.external_user_id.clone()));
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (Some(alice.id.clone()), Some("alice".to_string())),
+            (Some(content_id.clone()), Some("alice#content".to_string())),
+        ]
+    );
+    // The share ends: bob sees it leave, not drop.
+    send(&mut ac, &leave_frame()).await;
+    next_of(&mut ac, FrameType::LeaveAck).await;
+    let f = next_of(&mut b, FrameType::AudioStreamIdInfo).await;
+    let s = &f.audio_stream_id_info.unwrap().streams[0];
+    assert_eq!((s.attendee_id.as_ref(), s.dropped), (None, None));
+    // A content token of someone else's attendee id does not pass.
+    let mut forged = bob.token.clone();
+    forged.push_str("#contentx");
+    let (mut x, _) = connect(&m.signaling_url, &forged).await;
+    assert_eq!(closed(&mut x).await.0, 4403);
+    // Deleting alice ends her content session too.
+    let (mut ac, _) = connect(&m.signaling_url, &format!("{}#content", alice.token)).await;
+    join(&mut ac).await;
+    c.delete_attendee()
+        .meeting_id(&m.id)
+        .attendee_id(&alice.id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ends_within(&mut ac, 10).await.unwrap().0, 4403);
+    assert_eq!(ends_within(&mut a, 10).await.unwrap().0, 4403);
+}
+
+#[tokio::test]
+async fn volumes_and_mute_reach_everyone() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let bob = attendee(&c, &m.id, "bob").await;
+    let (mut wa, mut pa) = media_peer(&m.signaling_url, &alice.token).await;
+    let (mut wb, mut pb) = media_peer(&m.signaling_url, &bob.token).await;
+    // Alice talks at -20 dBov for a while.
+    let mut enc = Encoder::new().unwrap();
+    let mut t = 0u64;
+    let end = Instant::now() + Duration::from_secs(2);
+    let mut next_frame = Instant::now();
+    while Instant::now() < end {
+        pa.step();
+        pb.step();
+        if pa.connected && Instant::now() >= next_frame {
+            let pkt = enc.encode(&tone(440.0, t as usize)).unwrap();
+            let mid = pa.mid.unwrap();
+            let w = pa.rtc.writer(mid).unwrap().audio_level(-20, true);
+            let pt = w
+                .payload_params()
+                .find(|p| p.spec().codec == str0m::format::Codec::Opus)
+                .unwrap()
+                .pt();
+            w.write(
+                pt,
+                Instant::now(),
+                str0m::media::MediaTime::new(t, str0m::media::Frequency::FORTY_EIGHT_KHZ),
+                pkt,
+            )
+            .unwrap();
+            t += FRAME_SAMPLES as u64;
+            next_frame += Duration::from_millis(20);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // Bob's AUDIO_METADATA: alice at volume 20 with full signal, bob silent.
+    let f = next_of(&mut wb, FrameType::AudioMetadata).await;
+    let states = f.audio_metadata.unwrap().attendee_states;
+    assert_eq!(states.len(), 2, "{states:?}");
+    assert_eq!(states[0].volume, Some(20), "{states:?}");
+    assert_eq!(states[0].signal_strength, Some(2));
+    assert_eq!(states[0].muted, Some(false));
+    assert_eq!(states[1].volume, Some(127));
+    let alice_stream = states[0].audio_stream_id;
+
+    // Alice mutes: bob is told at once (AUDIO_STREAM_ID_INFO) and in the volume reports.
+    let mut mute = SdkSignalFrame::new(FrameType::AudioControl);
+    mute.audio_control = Some(SdkAudioControlFrame { muted: Some(true) });
+    send(&mut wa, &mute).await;
+    let info = next_of(&mut wb, FrameType::AudioStreamIdInfo).await;
+    let s = &info.audio_stream_id_info.unwrap().streams[0];
+    assert_eq!((s.audio_stream_id, s.muted), (alice_stream, Some(true)));
+    let f = next_of(&mut wb, FrameType::AudioMetadata).await;
+    let st = &f.audio_metadata.unwrap().attendee_states[0];
+    assert_eq!((st.muted, st.volume), (Some(true), Some(127)));
+    // And unmutes.
+    mute.audio_control = Some(SdkAudioControlFrame { muted: Some(false) });
+    send(&mut wa, &mute).await;
+    let info = next_of(&mut wb, FrameType::AudioStreamIdInfo).await;
+    assert_eq!(
+        info.audio_stream_id_info.unwrap().streams[0].muted,
+        Some(false)
+    );
 }

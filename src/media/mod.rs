@@ -10,6 +10,7 @@
 //! events, so that deleting an attendee or a meeting disconnects at once and
 //! new capabilities apply to live connections.
 
+pub mod data;
 pub mod mixer;
 pub mod observe;
 pub mod opus;
@@ -28,7 +29,8 @@ use crate::events::DomainEvent;
 use crate::ops::join::{attendee_id_of_token, JoinGrant, JoinRefusal};
 use crate::ops::Service;
 use protocol::{
-    FrameType, SdkAudioStatusFrame, SdkAudioStreamIdInfo, SdkAudioStreamIdInfoFrame,
+    FrameType, SdkAudioAttendeeState, SdkAudioMetadataFrame, SdkAudioStatusFrame,
+    SdkAudioStreamIdInfo, SdkAudioStreamIdInfoFrame, SdkDataMessageFrame, SdkDataMessagePayload,
     SdkSignalFrame, AUDIO_STATUS_ATTENDEE_REMOVED, AUDIO_STATUS_JOINED_FROM_ANOTHER_DEVICE,
     AUDIO_STATUS_MEETING_ENDED,
 };
@@ -89,6 +91,8 @@ struct Conn {
     tx: mpsc::Sender<Outbound>,
     /// Wakes the connection's task to drop the socket at once.
     abort: Arc<Notify>,
+    /// Data-message rate limits.
+    limiter: data::Limiter,
 }
 
 impl Conn {
@@ -120,6 +124,10 @@ struct Hub {
     next_session: u64,
     next_stream_id: u32,
     conns: HashMap<u64, Conn>,
+    /// Data messages kept for later joiners, by meeting.
+    retained: HashMap<String, data::Retained>,
+    /// The last ingest time given (ns since the epoch), kept increasing.
+    last_ingest_ns: i64,
 }
 
 /// The media plane of one server.
@@ -217,9 +225,12 @@ impl MediaPlane {
                 next_session: 0,
                 next_stream_id: 0,
                 conns: HashMap::new(),
+                retained: HashMap::new(),
+                last_ingest_ns: 0,
             }),
         });
         tokio::spawn(plane.clone().follow(events));
+        tokio::spawn(plane.clone().report_volumes());
         Ok(plane)
     }
 
@@ -258,6 +269,7 @@ impl MediaPlane {
         let mut hub = self.hub();
         match event {
             DomainEvent::MeetingDeleted { meeting_id } => {
+                hub.retained.remove(&meeting_id);
                 let ids: Vec<u64> = hub
                     .conns
                     .iter()
@@ -390,6 +402,7 @@ impl MediaPlane {
                 closing: false,
                 tx,
                 abort,
+                limiter: data::Limiter::new(std::time::Instant::now()),
             },
         );
         id
@@ -446,7 +459,7 @@ impl MediaPlane {
     /// Puts the connection on the roster (replacing any other connection of
     /// the same attendee) and returns the roster it must be sent; None when
     /// the connection may not join (it left, or is closing).
-    fn join(&self, session: u64, grant: &JoinGrant) -> Option<Vec<SdkAudioStreamIdInfo>> {
+    fn join(&self, session: u64, grant: &JoinGrant) -> Option<Joining> {
         let mut hub = self.hub();
         let me = hub.conns.get(&session)?;
         if me.left || me.closing || !me.admitted {
@@ -515,7 +528,149 @@ impl MediaPlane {
             })
             .collect();
         roster.sort_by_key(|(s, _)| *s);
-        Some(roster.into_iter().map(|(_, e)| e).collect())
+        let replay = hub
+            .retained
+            .get_mut(&grant.meeting_id)
+            .map(|r| r.live(std::time::Instant::now()))
+            .unwrap_or_default();
+        Some(Joining {
+            roster: roster.into_iter().map(|(_, e)| e).collect(),
+            replay,
+        })
+    }
+
+    /// DATA_MESSAGE from a client: each message is delivered to the meeting's
+    /// other attendees (stamped with its sender and ingest time) and kept for
+    /// its lifetime, or returned to the sender marked throttled. Returns false
+    /// when the client went past the hard rate limit.
+    fn data_message(&self, session: u64, frame: SdkDataMessageFrame) -> bool {
+        let mut hub = self.hub();
+        let now = std::time::Instant::now();
+        let Some(c) = hub.conns.get_mut(&session) else {
+            return true;
+        };
+        if !c.live() {
+            return true;
+        }
+        let sender = c.attendee_id.clone().unwrap_or_default();
+        let external = c
+            .joined
+            .as_ref()
+            .map(|j| j.external_user_id.clone())
+            .unwrap_or_default();
+        let meeting_id = c.meeting_id.clone();
+        let mut deliver = Vec::new();
+        let mut refused = Vec::new();
+        let mut over = false;
+        for mut m in frame.messages {
+            m.sender_attendee_id = Some(sender.clone());
+            m.sender_external_user_id = Some(external.clone());
+            match c.limiter.check(now, &m) {
+                data::Verdict::Deliver => deliver.push(m),
+                data::Verdict::Refuse => {
+                    m.ingest_time_ns = Some(0);
+                    refused.push(m);
+                }
+                data::Verdict::Close => {
+                    over = true;
+                    break;
+                }
+            }
+        }
+        if !refused.is_empty() {
+            let mut f = SdkSignalFrame::new(FrameType::DataMessage);
+            f.data_message = Some(SdkDataMessageFrame { messages: refused });
+            c.push(Outbound::Frame(Box::new(f)));
+        }
+        if over {
+            return false;
+        }
+        if deliver.is_empty() {
+            return true;
+        }
+        for m in &mut deliver {
+            let wall = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i64);
+            hub.last_ingest_ns = wall.max(hub.last_ingest_ns + 1);
+            m.ingest_time_ns = Some(hub.last_ingest_ns);
+            if m.lifetime_ms.unwrap_or(0) > 0 {
+                hub.retained
+                    .entry(meeting_id.clone())
+                    .or_default()
+                    .keep(now, m);
+            }
+        }
+        let mut f = SdkSignalFrame::new(FrameType::DataMessage);
+        f.data_message = Some(SdkDataMessageFrame { messages: deliver });
+        hub.broadcast(&meeting_id, session, &f);
+        true
+    }
+
+    /// AUDIO_METADATA every [`VOLUME_INTERVAL`]: the volume, mute state and
+    /// signal strength of every attendee on the roster, to everyone in the
+    /// meeting, so volume indicators and active-speaker detection work.
+    async fn report_volumes(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(VOLUME_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let levels = self.rtc.levels();
+            let now = std::time::Instant::now();
+            let mut hub = self.hub();
+            let mut meetings: HashMap<String, Vec<SdkAudioAttendeeState>> = HashMap::new();
+            for (id, c) in &hub.conns {
+                if !c.live() {
+                    continue;
+                }
+                let Some(j) = c.joined.as_ref() else { continue };
+                let sends = c.capabilities.is_some_and(|caps| {
+                    matches!(
+                        effective(c, caps).audio,
+                        MediaCapability::Send | MediaCapability::SendReceive
+                    )
+                });
+                let mut state = SdkAudioAttendeeState {
+                    audio_stream_id: Some(j.audio_stream_id),
+                    muted: Some(j.muted),
+                    ..Default::default()
+                };
+                if sends {
+                    match levels.get(id) {
+                        Some(l) if now.duration_since(l.at) < LEVEL_FRESH => {
+                            state.volume = Some(if j.muted { 127 } else { u32::from(l.dbov) });
+                            state.signal_strength = Some(2);
+                        }
+                        // Allowed to send, yet nothing arrives: no signal.
+                        Some(_) => {
+                            state.volume = Some(127);
+                            state.signal_strength = Some(0);
+                        }
+                        None => state.volume = Some(127),
+                    }
+                } else {
+                    state.volume = Some(127);
+                }
+                meetings
+                    .entry(c.meeting_id.clone())
+                    .or_default()
+                    .push(state);
+            }
+            for (meeting_id, mut states) in meetings {
+                states.sort_by_key(|s| s.audio_stream_id);
+                let mut f = SdkSignalFrame::new(FrameType::AudioMetadata);
+                f.audio_metadata = Some(SdkAudioMetadataFrame {
+                    attendee_states: states,
+                });
+                hub.broadcast(&meeting_id, 0, &f);
+            }
+            // Meetings nobody is in keep their messages only while they live.
+            let now = std::time::Instant::now();
+            hub.retained.retain(|_, r| {
+                r.live(now);
+                !r.is_empty()
+            });
+        }
     }
 
     /// The attendee's mute state changed (AUDIO_CONTROL): everyone is told.
@@ -577,6 +732,19 @@ impl MediaPlane {
         self.rtc.remove(session);
     }
 }
+
+/// What a JOIN is answered with besides JOIN_ACK and INDEX.
+pub struct Joining {
+    /// Everyone on the roster (AUDIO_STREAM_ID_INFO).
+    pub roster: Vec<SdkAudioStreamIdInfo>,
+    /// Data messages still within their lifetime.
+    pub replay: Vec<SdkDataMessagePayload>,
+}
+
+/// How often AUDIO_METADATA (volumes) is sent.
+pub const VOLUME_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+/// An audio level older than this means the attendee's audio stopped.
+const LEVEL_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The attendee-id suffix (and token suffix) of a content share.
 pub const CONTENT_SUFFIX: &str = "#content";

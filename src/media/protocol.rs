@@ -58,6 +58,8 @@ pub struct SdkSignalFrame {
     pub suback: Option<SdkSubscribeAckFrame>,
     #[prost(message, optional, tag = "8")]
     pub index: Option<SdkIndexFrame>,
+    #[prost(message, optional, tag = "10")]
+    pub pause: Option<SdkPauseResumeFrame>,
     #[prost(message, optional, tag = "11")]
     pub leave: Option<SdkLeaveFrame>,
     #[prost(message, optional, tag = "12")]
@@ -72,6 +74,8 @@ pub struct SdkSignalFrame {
     pub ping_pong: Option<SdkPingPongFrame>,
     #[prost(message, optional, tag = "21")]
     pub audio_status: Option<SdkAudioStatusFrame>,
+    #[prost(message, optional, tag = "23")]
+    pub data_message: Option<SdkDataMessageFrame>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -123,6 +127,13 @@ pub enum Duplex {
 pub struct SdkSubscribeFrame {
     #[prost(enumeration = "Duplex", optional, tag = "1")]
     pub duplex: Option<i32>,
+    /// What the client sends (audio, and its camera while it is on).
+    #[prost(message, repeated, tag = "2")]
+    pub send_streams: Vec<SdkStreamDescriptor>,
+    /// The video sources wanted, aligned with the offer's video m-lines after
+    /// the first (the camera slot); 0 means none.
+    #[prost(uint32, repeated, packed = "false", tag = "3")]
+    pub receive_stream_ids: Vec<u32>,
     #[prost(string, optional, tag = "4")]
     pub sdp_offer: Option<String>,
     #[prost(string, optional, tag = "5")]
@@ -139,16 +150,115 @@ pub struct SdkSubscribeFrame {
 pub struct SdkSubscribeAckFrame {
     #[prost(enumeration = "Duplex", optional, tag = "1")]
     pub duplex: Option<i32>,
+    /// The global ids given to what the client sends.
+    #[prost(message, repeated, tag = "2")]
+    pub allocations: Vec<SdkStreamAllocation>,
     #[prost(string, optional, tag = "3")]
     pub sdp_answer: Option<String>,
+    /// Which answer track (by msid stream id) carries which source.
+    #[prost(message, repeated, tag = "4")]
+    pub tracks: Vec<SdkTrackMapping>,
 }
 
-/// INDEX: the video sources. Audio-only for now, so it is sent empty (its
-/// presence is what completes the client's join).
+/// `SdkStreamMediaType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum MediaType {
+    Audio = 1,
+    Video = 2,
+}
+
+/// One stream: a client's send stream in SUBSCRIBE, a source in INDEX.
+#[derive(Clone, PartialEq, Message)]
+pub struct SdkStreamDescriptor {
+    #[prost(uint32, optional, tag = "1")]
+    pub stream_id: Option<u32>,
+    #[prost(uint32, optional, tag = "2")]
+    pub framerate: Option<u32>,
+    #[prost(uint32, optional, tag = "3")]
+    pub max_bitrate_kbps: Option<u32>,
+    #[prost(string, optional, tag = "4")]
+    pub track_label: Option<String>,
+    #[prost(uint32, optional, tag = "6")]
+    pub group_id: Option<u32>,
+    #[prost(uint32, optional, tag = "7")]
+    pub avg_bitrate_bps: Option<u32>,
+    #[prost(string, optional, tag = "8")]
+    pub attendee_id: Option<String>,
+    #[prost(enumeration = "MediaType", optional, tag = "9")]
+    pub media_type: Option<i32>,
+    #[prost(string, optional, tag = "10")]
+    pub external_user_id: Option<String>,
+    #[prost(uint32, optional, tag = "11")]
+    pub width: Option<u32>,
+    #[prost(uint32, optional, tag = "12")]
+    pub height: Option<u32>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct SdkStreamAllocation {
+    #[prost(string, optional, tag = "1")]
+    pub track_label: Option<String>,
+    #[prost(uint32, optional, tag = "2")]
+    pub stream_id: Option<u32>,
+    #[prost(uint32, optional, tag = "3")]
+    pub group_id: Option<u32>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct SdkTrackMapping {
+    #[prost(uint32, optional, tag = "1")]
+    pub stream_id: Option<u32>,
+    #[prost(uint32, optional, tag = "2")]
+    pub ssrc: Option<u32>,
+    #[prost(string, optional, tag = "3")]
+    pub track_label: Option<String>,
+}
+
+/// INDEX: the video sources a client may subscribe to. The first one
+/// completes the client's join, so it is sent even when empty.
 #[derive(Clone, PartialEq, Message)]
 pub struct SdkIndexFrame {
     #[prost(bool, optional, tag = "1")]
     pub at_capacity: Option<bool>,
+    #[prost(message, repeated, tag = "2")]
+    pub sources: Vec<SdkStreamDescriptor>,
+    #[prost(uint32, optional, tag = "4")]
+    pub num_participants: Option<u32>,
+}
+
+/// PAUSE / RESUME: remote videos the client paused or resumed.
+#[derive(Clone, PartialEq, Message)]
+pub struct SdkPauseResumeFrame {
+    #[prost(uint32, repeated, packed = "false", tag = "1")]
+    pub stream_ids: Vec<u32>,
+    #[prost(uint32, repeated, packed = "false", tag = "2")]
+    pub group_ids: Vec<u32>,
+}
+
+/// DATA_MESSAGE, both ways.
+#[derive(Clone, PartialEq, Message)]
+pub struct SdkDataMessageFrame {
+    #[prost(message, repeated, tag = "1")]
+    pub messages: Vec<SdkDataMessagePayload>,
+}
+
+/// One data message. The server stamps the sender and the ingest time; an
+/// ingest time of 0 tells the sender its message was throttled or refused.
+#[derive(Clone, PartialEq, Message)]
+pub struct SdkDataMessagePayload {
+    #[prost(string, optional, tag = "1")]
+    pub topic: Option<String>,
+    #[prost(bytes = "vec", optional, tag = "2")]
+    pub data: Option<Vec<u8>>,
+    #[prost(uint32, optional, tag = "3")]
+    pub lifetime_ms: Option<u32>,
+    #[prost(string, optional, tag = "4")]
+    pub sender_attendee_id: Option<String>,
+    #[prost(int64, optional, tag = "5")]
+    pub ingest_time_ns: Option<i64>,
+    #[prost(string, optional, tag = "6")]
+    pub sender_external_user_id: Option<String>,
 }
 
 #[derive(Clone, PartialEq, Message)]

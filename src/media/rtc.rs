@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use str0m::change::SdpOffer;
@@ -46,12 +46,24 @@ enum Command {
     },
 }
 
+/// The last audio level heard from one session (RFC 6464: dB below full
+/// scale, 0 loudest, 127 silence), and when.
+#[derive(Debug, Clone, Copy)]
+pub struct AudioLevel {
+    pub dbov: u8,
+    pub at: Instant,
+}
+
+/// Audio levels by session, written by the media loop.
+pub type Levels = Arc<Mutex<HashMap<u64, AudioLevel>>>;
+
 /// The signaling side's handle on the media loop.
 #[derive(Clone)]
 pub struct RtcHandle {
     tx: mpsc::UnboundedSender<Command>,
     local_addr: SocketAddr,
     public_addr: SocketAddr,
+    levels: Levels,
 }
 
 impl RtcHandle {
@@ -87,6 +99,14 @@ impl RtcHandle {
     pub fn alive(&self) -> bool {
         !self.tx.is_closed()
     }
+
+    /// The last audio level of every session that sends audio.
+    pub fn levels(&self) -> HashMap<u64, AudioLevel> {
+        self.levels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 /// Binds the media socket and starts the media loop on its own thread.
@@ -109,6 +129,8 @@ pub fn start(listen: SocketAddr, public: Option<SocketAddr>) -> std::io::Result<
         public_addr.set_port(local_addr.port());
     }
     let (tx, rx) = mpsc::unbounded_channel();
+    let levels: Levels = Arc::default();
+    let loop_levels = levels.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -117,7 +139,11 @@ pub fn start(listen: SocketAddr, public: Option<SocketAddr>) -> std::io::Result<
         .spawn(move || {
             runtime.block_on(async move {
                 match UdpSocket::from_std(socket) {
-                    Ok(socket) => MediaLoop::new(socket, public_addr).run(rx).await,
+                    Ok(socket) => {
+                        MediaLoop::new(socket, public_addr, loop_levels)
+                            .run(rx)
+                            .await
+                    }
                     Err(e) => tracing::error!(error = %e, "media socket unusable"),
                 }
             })
@@ -126,6 +152,7 @@ pub fn start(listen: SocketAddr, public: Option<SocketAddr>) -> std::io::Result<
         tx,
         local_addr,
         public_addr,
+        levels,
     })
 }
 
@@ -148,16 +175,26 @@ struct MediaLoop {
     public_addr: SocketAddr,
     peers: HashMap<u64, Peer>,
     mixer: Mixer,
+    levels: Levels,
 }
 
 impl MediaLoop {
-    fn new(socket: UdpSocket, public_addr: SocketAddr) -> Self {
+    fn new(socket: UdpSocket, public_addr: SocketAddr, levels: Levels) -> Self {
         MediaLoop {
             socket,
             public_addr,
             peers: HashMap::new(),
             mixer: Mixer::new(),
+            levels,
         }
+    }
+
+    fn forget(&mut self, session: u64) {
+        self.mixer.remove(session);
+        self.levels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&session);
     }
 
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
@@ -207,7 +244,7 @@ impl MediaLoop {
                             tracing::debug!(error = %e, to = %t.destination, "media send failed");
                         }
                     }
-                    Ok(Output::Event(e)) => on_event(id, p, e, &mut self.mixer),
+                    Ok(Output::Event(e)) => on_event(id, p, e, &mut self.mixer, &self.levels),
                     Err(e) => {
                         tracing::debug!(session = id, error = %e, "media session failed");
                         p.rtc.disconnect();
@@ -224,7 +261,7 @@ impl MediaLoop {
         for id in dead {
             tracing::info!(session = id, "media session closed");
             self.peers.remove(&id);
-            self.mixer.remove(id);
+            self.forget(id);
         }
         metrics::gauge!("convene_media_webrtc_sessions").set(self.peers.len() as f64);
         next
@@ -270,7 +307,7 @@ impl MediaLoop {
                 if let Some(mut p) = self.peers.remove(&session) {
                     p.rtc.disconnect();
                 }
-                self.mixer.remove(session);
+                self.forget(session);
             }
         }
     }
@@ -353,7 +390,7 @@ impl MediaLoop {
     }
 }
 
-fn on_event(id: u64, p: &mut Peer, e: Event, mixer: &mut Mixer) {
+fn on_event(id: u64, p: &mut Peer, e: Event, mixer: &mut Mixer, levels: &Levels) {
     match e {
         Event::Connected => {
             tracing::info!(session = id, "media connected (ICE and DTLS)");
@@ -378,6 +415,16 @@ fn on_event(id: u64, p: &mut Peer, e: Event, mixer: &mut Mixer) {
                 && sends(p.audio)
                 && d.params.spec().codec == Codec::Opus =>
         {
+            if let Some(level) = d.ext_vals.audio_level {
+                let dbov = level.unsigned_abs().min(127);
+                levels.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                    id,
+                    AudioLevel {
+                        dbov,
+                        at: Instant::now(),
+                    },
+                );
+            }
             mixer.push(id, Arc::clone(&d.data));
         }
         _ => {}

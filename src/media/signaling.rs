@@ -14,13 +14,13 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use tokio::sync::{mpsc, Notify};
 
 use super::protocol::{
-    FrameType, PingPongType, SdkIndexFrame, SdkJoinAckFrame, SdkLeaveAckFrame, SdkPingPongFrame,
-    SdkSignalFrame, SdkSubscribeAckFrame,
+    FrameType, PingPongType, SdkDataMessageFrame, SdkIndexFrame, SdkJoinAckFrame, SdkLeaveAckFrame,
+    SdkPingPongFrame, SdkSignalFrame, SdkSubscribeAckFrame,
 };
 use super::rtc::PeerSpec;
 use super::{
     base_token, stream_info, MediaPlane, Outbound, CLOSE_FORBIDDEN, CLOSE_INTERNAL,
-    CLOSE_MEETING_ENDED, OUTBOUND_QUEUE,
+    CLOSE_MEETING_ENDED, CLOSE_TOO_MANY, OUTBOUND_QUEUE,
 };
 use crate::ops::join::{JoinGrant, JoinRefusal};
 
@@ -193,14 +193,22 @@ impl Session {
         tracing::debug!(session = self.id, ?kind, "signaling frame");
         let replies = match kind {
             Some(FrameType::Join) => {
-                let Some(roster) = self.plane.join(self.id, &self.grant) else {
+                let Some(joining) = self.plane.join(self.id, &self.grant) else {
                     return Step::Close(CLOSE_FORBIDDEN, "JOIN after LEAVE");
                 };
                 let mut ack = SdkSignalFrame::new(FrameType::JoinAck);
                 ack.joinack = Some(SdkJoinAckFrame::default());
                 let mut index = SdkSignalFrame::new(FrameType::Index);
                 index.index = Some(SdkIndexFrame::default());
-                vec![ack, index, stream_info(roster)]
+                let mut replies = vec![ack, index, stream_info(joining.roster)];
+                if !joining.replay.is_empty() {
+                    let mut f = SdkSignalFrame::new(FrameType::DataMessage);
+                    f.data_message = Some(SdkDataMessageFrame {
+                        messages: joining.replay,
+                    });
+                    replies.push(f);
+                }
+                replies
             }
             Some(FrameType::Subscribe) => {
                 let sub = frame.sub.unwrap_or_default();
@@ -238,6 +246,7 @@ impl Session {
                 ack.suback = Some(SdkSubscribeAckFrame {
                     duplex: sub.duplex,
                     sdp_answer: Some(answer),
+                    ..Default::default()
                 });
                 vec![ack]
             }
@@ -255,6 +264,14 @@ impl Session {
             Some(FrameType::AudioControl) => {
                 if let Some(muted) = frame.audio_control.and_then(|a| a.muted) {
                     self.plane.set_muted(self.id, muted);
+                }
+                vec![]
+            }
+            Some(FrameType::DataMessage) => {
+                if let Some(d) = frame.data_message {
+                    if !self.plane.data_message(self.id, d) {
+                        return Step::Close(CLOSE_TOO_MANY, "data messages over the rate limit");
+                    }
                 }
                 vec![]
             }
