@@ -93,7 +93,8 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     );
     let store = SqliteStore::open(&args.data_dir).map_err(|e| e.to_string())?;
     tracing::info!(path = %store.path().display(), "store open");
-    let console_key = convene::wire::console::session_key(&convene::store::Store::token_key(&store));
+    let console_key =
+        convene::wire::console::session_key(&convene::store::Store::token_key(&store));
     let service = Service::new(
         Arc::new(store),
         Limits {

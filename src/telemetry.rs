@@ -94,8 +94,7 @@ fn describe() {
 /// Installs the log subscriber on stderr. Colour only when stderr is a
 /// terminal (and NO_COLOR is unset); `CONVENE_LOG` filters (default `info`).
 pub fn init_logging(format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_env("CONVENE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("CONVENE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -88,7 +88,10 @@ fn the_example_file_is_valid_and_names_every_setting() {
     let dir = tempfile::tempdir().unwrap();
     let again = dir.path().join("effective.toml");
     std::fs::write(&again, &out).unwrap();
-    let o = convene(&["config", "check", "--config", again.to_str().unwrap()], &[]);
+    let o = convene(
+        &["config", "check", "--config", again.to_str().unwrap()],
+        &[],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
@@ -112,7 +115,10 @@ fn file_then_environment_then_flags() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    assert_eq!(setting(&out, "body_timeout_ms"), "body_timeout_ms = 1234  # file");
+    assert_eq!(
+        setting(&out, "body_timeout_ms"),
+        "body_timeout_ms = 1234  # file"
+    );
     assert_eq!(setting(&out, "limits"), "limits = \"aws\"  # file");
     assert_eq!(
         setting(&out, "max_connections"),
@@ -150,7 +156,10 @@ fn bad_configurations_are_refused_with_a_reason() {
     let check = |text: &str| {
         let file = dir.path().join("bad.toml");
         std::fs::write(&file, text).unwrap();
-        let o = convene(&["config", "check", "--config", file.to_str().unwrap()], &[]);
+        let o = convene(
+            &["config", "check", "--config", file.to_str().unwrap()],
+            &[],
+        );
         assert!(!o.status.success(), "{text:?} was accepted");
         stderr(&o)
     };
@@ -160,7 +169,10 @@ fn bad_configurations_are_refused_with_a_reason() {
     assert!(check("this is not toml").contains("not valid TOML"));
     assert!(check("account_id = \"12\"\n").contains("12 digits"));
     assert!(check("rate_limit = -1\n").contains("rate-limit"));
-    let o = convene(&["config", "check", "--config", "/nonexistent/convene.toml"], &[]);
+    let o = convene(
+        &["config", "check", "--config", "/nonexistent/convene.toml"],
+        &[],
+    );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("cannot read"));
 }
@@ -183,14 +195,20 @@ impl Logged {
                 cmd.env_remove(k);
             }
         }
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--media-listen", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(dir.path().join("db"))
-            .args(args)
-            .envs(env.iter().copied())
-            .env("CONVENE_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--media-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("db"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env("CONVENE_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
         let child = cmd.spawn().expect("start convene");
         let deadline = Instant::now() + Duration::from_secs(20);
         let addr = loop {
@@ -203,7 +221,10 @@ impl Logged {
                     .unwrap()
                     .to_string();
             }
-            assert!(Instant::now() < deadline, "the server did not start:\n{text}");
+            assert!(
+                Instant::now() < deadline,
+                "the server did not start:\n{text}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         Logged {
@@ -279,7 +300,10 @@ async fn json_logs_have_one_line_per_request_and_no_secrets() {
     let log = s.stop();
 
     assert!(!log.contains(&token), "the JoinToken is in the log");
-    assert!(!log.contains("very-private-user-7f3a"), "an ExternalUserId is in the log");
+    assert!(
+        !log.contains("very-private-user-7f3a"),
+        "an ExternalUserId is in the log"
+    );
     assert!(!log.contains(SECRET_KEY), "the secret is in the log");
     let lines: Vec<Value> = log
         .lines()
@@ -317,7 +341,13 @@ async fn json_logs_have_one_line_per_request_and_no_secrets() {
 fn text_logs_have_no_colour_off_a_terminal_and_the_generated_secret_goes_to_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--media-listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--media-listen",
+            "127.0.0.1:0",
+        ])
         .arg("--data-dir")
         .arg(dir.path().join("db"))
         .env_remove("CONVENE_ACCESS_KEY_ID")
@@ -350,7 +380,10 @@ fn text_logs_have_no_colour_off_a_terminal_and_the_generated_secret_goes_to_stdo
         .unwrap();
     assert_eq!(secret.len(), 40);
     assert!(!log.contains(secret), "the generated secret is in the log");
-    assert!(!log.contains('\u{1b}'), "colour codes in a log that is not a terminal");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log that is not a terminal"
+    );
     assert!(log.contains("generated a key pair"));
 }
 
@@ -391,22 +424,39 @@ async fn metrics_count_requests_and_hold_gauges() {
         .starts_with("text/plain; version=0.0.4"));
     let t = &r.body;
     assert_eq!(
-        metric(t, "convene_http_requests_total{operation=\"CreateMeeting\",status=\"200\"}"),
+        metric(
+            t,
+            "convene_http_requests_total{operation=\"CreateMeeting\",status=\"200\"}"
+        ),
         Some(1.0),
         "{t}"
     );
     assert_eq!(
-        metric(t, "convene_http_requests_total{operation=\"GetMeeting\",status=\"400\"}"),
+        metric(
+            t,
+            "convene_http_requests_total{operation=\"GetMeeting\",status=\"400\"}"
+        ),
         Some(1.0),
         "{t}"
     );
     assert!(
-        metric(t, "convene_http_request_duration_seconds_count{operation=\"CreateAttendee\"}")
-            == Some(1.0),
+        metric(
+            t,
+            "convene_http_request_duration_seconds_count{operation=\"CreateAttendee\"}"
+        ) == Some(1.0),
         "{t}"
     );
-    assert!(t.contains("convene_http_request_duration_seconds_bucket{operation=\"CreateMeeting\",le=\"0.005\"}"));
-    assert!(metric(t, "convene_store_transaction_duration_seconds_count{kind=\"write\"}").unwrap() >= 2.0);
+    assert!(t.contains(
+        "convene_http_request_duration_seconds_bucket{operation=\"CreateMeeting\",le=\"0.005\"}"
+    ));
+    assert!(
+        metric(
+            t,
+            "convene_store_transaction_duration_seconds_count{kind=\"write\"}"
+        )
+        .unwrap()
+            >= 2.0
+    );
     assert_eq!(metric(t, "convene_meetings"), Some(1.0));
     assert_eq!(metric(t, "convene_attendees"), Some(1.0));
     assert_eq!(metric(t, "convene_media_signaling_sessions"), Some(0.0));
@@ -471,7 +521,9 @@ async fn a_configuration_file_sets_keys_and_the_metrics_token() {
     )];
     assert_eq!(srv.send("GET", "/metrics", &auth, b"").status, 200);
     let log = s.stop();
-    assert!(log.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()));
+    assert!(log
+        .lines()
+        .all(|l| serde_json::from_str::<Value>(l).is_ok()));
 }
 
 #[test]
@@ -606,7 +658,10 @@ fn sign_in(s: &Server, key: &str, secret: &str) -> Option<String> {
         return None;
     }
     let set = r.header("set-cookie").expect("a session cookie");
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
     Some(set.split(';').next().unwrap().to_string())
 }
 
@@ -677,19 +732,33 @@ async fn the_console_api_is_account_scoped_and_acts_through_the_operations() {
     let meetings = v["Meetings"].as_array().unwrap();
     assert_eq!(meetings.len(), 1);
     assert_eq!(meetings[0]["Meeting"]["MeetingId"], meeting_id.as_str());
-    assert_eq!(meetings[0]["Attendees"][0]["AttendeeId"], attendee_id.as_str());
-    assert_eq!(meetings[0]["Attendees"][0]["Capabilities"]["Audio"], "SendReceive");
+    assert_eq!(
+        meetings[0]["Attendees"][0]["AttendeeId"],
+        attendee_id.as_str()
+    );
+    assert_eq!(
+        meetings[0]["Attendees"][0]["Capabilities"]["Audio"],
+        "SendReceive"
+    );
     assert!(!v.to_string().contains(a.join_token.as_deref().unwrap()));
     // Bob sees nothing of Alice's, and cannot act on it.
-    assert_eq!(overview(&bob_cookie)["Meetings"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        overview(&bob_cookie)["Meetings"].as_array().unwrap().len(),
+        0
+    );
     let target = format!("/console/api/meetings/{meeting_id}/attendees/{attendee_id}");
     let r = s.send("DELETE", &target, &console_headers(Some(&bob_cookie)), b"");
     assert_eq!(r.status, 404);
     // A forged or altered cookie is no session.
     let forged = format!("{}x", alice_cookie);
     assert_eq!(
-        s.send("GET", "/console/api/overview", &console_headers(Some(&forged)), b"")
-            .status,
+        s.send(
+            "GET",
+            "/console/api/overview",
+            &console_headers(Some(&forged)),
+            b""
+        )
+        .status,
         401
     );
 
@@ -715,7 +784,8 @@ async fn the_console_api_is_account_scoped_and_acts_through_the_operations() {
         .unwrap();
     assert_eq!(got.audio.as_str(), "Receive");
     // Invalid capabilities get the API's own error.
-    let bad = serde_json::json!({"Capabilities": {"Audio": "Loud", "Video": "None", "Content": "None"}});
+    let bad =
+        serde_json::json!({"Capabilities": {"Audio": "Loud", "Video": "None", "Content": "None"}});
     let r = s.send(
         "PUT",
         &format!("{target}/capabilities"),
@@ -732,7 +802,12 @@ async fn the_console_api_is_account_scoped_and_acts_through_the_operations() {
         b"",
     );
     assert_eq!(r.status, 403);
-    let r = s.send("DELETE", &target, &console_headers(Some(&alice_cookie)), b"");
+    let r = s.send(
+        "DELETE",
+        &target,
+        &console_headers(Some(&alice_cookie)),
+        b"",
+    );
     assert_eq!(r.status, 204, "{}", r.body);
     let gone = alice
         .get_attendee()

@@ -54,7 +54,9 @@ impl Authenticator {
 
     /// The account a configured key belongs to.
     pub fn account_of_key(&self, access_key_id: &str) -> Option<String> {
-        self.verifier.key(access_key_id).map(|k| k.account_id.clone())
+        self.verifier
+            .key(access_key_id)
+            .map(|k| k.account_id.clone())
     }
 }
 

@@ -217,7 +217,11 @@ impl Parsed {
                 Some(ValueSource::CommandLine) => format!("flag --{long}"),
                 Some(ValueSource::EnvVariable) => format!("environment {env}"),
                 Some(ValueSource::DefaultValue) => {
-                    if self.file.as_ref().is_some_and(|f| f.values.contains_key(&key)) {
+                    if self
+                        .file
+                        .as_ref()
+                        .is_some_and(|f| f.values.contains_key(&key))
+                    {
                         "file".to_string()
                     } else {
                         "default".to_string()

@@ -46,7 +46,7 @@ pub const CLOSE_INTERNAL: u16 = 4500;
 pub const CLOSE_TOO_MANY: u16 = 4429;
 
 /// Frames queued for one connection before it counts as not reading.
-pub const OUTBOUND_QUEUE: usize = 256;
+pub const OUTBOUND_QUEUE: usize = 512;
 /// Signaling sockets one attendee (or its content share) may hold at once.
 pub const MAX_SOCKETS_PER_ATTENDEE: usize = 4;
 

@@ -189,7 +189,12 @@ async fn sign_in(
         );
     };
     tracing::info!(target: "convene::console", %account_id, "console sign-in");
-    let cookie = make_cookie(&state.console_key, &account_id, key_id, crate::now_ms() / 1000);
+    let cookie = make_cookie(
+        &state.console_key,
+        &account_id,
+        key_id,
+        crate::now_ms() / 1000,
+    );
     let mut r = json_response(
         StatusCode::OK,
         &json!({"AccountId": account_id, "AccessKeyId": key_id}),
@@ -323,7 +328,10 @@ fn done(
 ) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (r, error_type) = match result {
-        Ok(Some(body)) => (json_response(StatusCode::OK, &body, Some(&request_id)), None),
+        Ok(Some(body)) => (
+            json_response(StatusCode::OK, &body, Some(&request_id)),
+            None,
+        ),
         Ok(None) => {
             let mut r = Response::new(Body::empty());
             *r.status_mut() = StatusCode::NO_CONTENT;

@@ -253,7 +253,11 @@ fn cors(r: &mut Response<Body>) {
     );
 }
 
-pub(crate) fn json_response(status: StatusCode, body: &Value, request_id: Option<&str>) -> Response<Body> {
+pub(crate) fn json_response(
+    status: StatusCode,
+    body: &Value,
+    request_id: Option<&str>,
+) -> Response<Body> {
     let mut r = Response::new(Body::from(serde_json::to_vec(body).unwrap_or_default()));
     *r.status_mut() = status;
     r.headers_mut().insert(
