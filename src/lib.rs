@@ -11,6 +11,7 @@ pub mod events;
 pub mod media;
 pub mod model;
 pub mod ops;
+pub mod ready;
 pub mod store;
 pub mod telemetry;
 pub mod wire;

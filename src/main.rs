@@ -7,6 +7,7 @@ use convene::config::{file, Command, ConfigCommand, ServeArgs};
 use convene::domain::placement::PublicBase;
 use convene::media::{MediaConfig, MediaPlane};
 use convene::ops::{Limits, Service};
+use convene::ready;
 use convene::store::sqlite::SqliteStore;
 use convene::wire::controls::TestControls;
 use convene::wire::server::{serve, AppState, ConnectionLimits};
@@ -75,9 +76,25 @@ fn config_check(parsed: &file::Parsed, args: &ServeArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn run(args: ServeArgs) -> Result<(), String> {
+async fn run(mut args: ServeArgs) -> Result<(), String> {
     args.check()?;
     convene::telemetry::metrics();
+    if let Some(path) = &args.ready_file {
+        ready::clear(path)?;
+    }
+    // --ephemeral: the data lives in a temporary directory, removed when this
+    // guard drops (on return, after a signal too).
+    let _ephemeral = if args.ephemeral {
+        let dir = tempfile::Builder::new()
+            .prefix("convene-ephemeral-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a temporary data directory: {e}"))?;
+        tracing::info!(path = %dir.path().display(), "ephemeral: data in a temporary directory, removed at exit");
+        args.data_dir = dir.path().to_path_buf();
+        Some(dir)
+    } else {
+        None
+    };
     let credentials = credentials::load(&credentials::Sources {
         file: args.credentials_file.as_deref(),
         account_id: &args.account_id,
@@ -110,14 +127,15 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let public_url = args.public_url(local);
+    let media_listen = args.media_listen();
     let media = MediaPlane::start(
         service.clone(),
         &MediaConfig {
-            listen: args.media_listen,
+            listen: media_listen,
             public_addr: args.media_public_addr,
         },
     )
-    .map_err(|e| format!("cannot listen for media on udp {}: {e}", args.media_listen))?;
+    .map_err(|e| format!("cannot listen for media on udp {media_listen}: {e}"))?;
     tracing::info!(
         local = %media.local_addr(),
         advertised = %media.public_addr(),
@@ -132,6 +150,16 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         );
     }
     let base = PublicBase::parse(&public_url)?.with_media_addr(media.public_addr());
+    let announcement = ready::Ready {
+        endpoint: public_url.clone(),
+        media_address: media.public_addr().to_string(),
+        access_key_id: credentials.primary_key_id.clone(),
+        account_id: credentials.primary_account_id().to_string(),
+        secret_access_key: credentials
+            .generated
+            .as_ref()
+            .map(|g| g.secret_access_key.clone()),
+    };
     let (rate, burst) = args.rate();
     let lifecycle = args.lifecycle();
     tracing::info!(
@@ -180,11 +208,45 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         console = %format!("{public_url}/console"),
         "convene listening on http://{local}"
     );
-    serve(listener, state, connection_limits, shutdown_signal())
+    let server = tokio::spawn(serve(listener, state, connection_limits, shutdown_signal()));
+    // Announced once a request gets an answer: the ready file, then the same
+    // JSON as the last line on stdout.
+    let _ready_file = match announce(local, &announcement, args.ready_file.as_deref()).await {
+        Ok(f) => f,
+        Err(e) => {
+            server.abort();
+            return Err(e);
+        }
+    };
+    server
         .await
+        .map_err(|e| format!("server task failed: {e}"))?
         .map_err(|e| format!("server error: {e}"))?;
     tracing::info!("stopped: requests in flight finished, store closed");
     Ok(())
+}
+
+async fn announce(
+    local: std::net::SocketAddr,
+    announcement: &ready::Ready,
+    ready_file: Option<&std::path::Path>,
+) -> Result<Option<ready::ReadyFile>, String> {
+    ready::wait_until_answering(local).await?;
+    let json = announcement.to_json();
+    let file = match ready_file {
+        Some(path) => {
+            let f = ready::write(path, &json)?;
+            tracing::info!(path = %path.display(), "ready file written");
+            Some(f)
+        }
+        None => None,
+    };
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{json}").and_then(|()| out.flush());
+    }
+    Ok(file)
 }
 
 async fn shutdown_signal() {
