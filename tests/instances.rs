@@ -233,7 +233,7 @@ async fn signaling_session(url: &str, token: &str) -> (Ws, String) {
         audio_host: Some("audio-host".into()),
         audio_checkin: Some(false),
         audio_muted: Some(false),
-        compressed_sdp_offer: None,
+        ..Default::default()
     });
     send(&mut ws, &sub).await;
     let ack = next_of(&mut ws, FrameType::SubscribeAck).await;
