@@ -178,6 +178,13 @@ pub struct ServeArgs {
     #[arg(long, env = "CONVENE_BODY_TIMEOUT_MS", default_value_t = 10_000)]
     pub body_timeout_ms: u64,
 
+    /// Milliseconds the store may take to start a request's work (a busy
+    /// writer, a locked database); past it the answer is 503
+    /// ServiceUnavailableException with Retry-After.
+    #[arg(long, env = "CONVENE_STORE_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub store_timeout_ms: u64,
+
     /// UDP address of the WebRTC media endpoint (ICE-lite, DTLS-SRTP; port 0
     /// picks a free one) [default: 127.0.0.1:3478, or 127.0.0.1 on a free port
     /// when --listen has port 0].

@@ -10,6 +10,7 @@ use convene::ops::{Limits, Service};
 use convene::ready;
 use convene::store::sqlite::SqliteStore;
 use convene::wire::controls::TestControls;
+use convene::store::StoreOptions;
 use convene::wire::server::{serve, AppState, ConnectionLimits};
 use std::time::Duration;
 
@@ -108,7 +109,10 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
         accounts = %credentials.accounts().join(","),
         "credentials loaded"
     );
-    let store = SqliteStore::open(&args.data_dir).map_err(|e| e.to_string())?;
+    let store_options = StoreOptions {
+        timeout: std::time::Duration::from_millis(args.store_timeout_ms),
+    };
+    let store = SqliteStore::open_with(&args.data_dir, store_options).map_err(|e| e.to_string())?;
     tracing::info!(path = %store.path().display(), "store open");
     let console_key =
         convene::wire::console::session_key(&convene::store::Store::token_key(&store));

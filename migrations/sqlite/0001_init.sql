@@ -1,6 +1,6 @@
 -- Meetings, attendees, tags and transcription state.
--- Kept to SQL that PostgreSQL also accepts, apart from the attendee sequence
--- (INTEGER PRIMARY KEY AUTOINCREMENT here, BIGSERIAL there).
+-- SQLite dialect (AUTOINCREMENT, BLOB); the PostgreSQL backend keeps its own
+-- migrations in ../postgres/ (see ../README.md).
 
 CREATE TABLE meetings (
     meeting_id           TEXT PRIMARY KEY,

@@ -8,8 +8,8 @@ pub mod throttle;
 
 use std::collections::HashMap;
 
+use crate::domain::ids::AccountId;
 use crate::domain::types::Caller;
-use crate::domain::{ApiError, ErrorKind};
 use sigv4::{AuthFailure, KeyInfo, SignedRequest, Verifier};
 
 /// The signing name of the service.
@@ -26,15 +26,14 @@ impl Authenticator {
         }
     }
 
-    /// The caller of a request, or the authentication error AWS would give.
-    pub fn authenticate(&self, req: &SignedRequest<'_>, now: i64) -> Result<Caller, ApiError> {
-        match self.verifier.verify(req, now) {
-            Ok(v) => Ok(Caller {
-                account_id: v.account_id,
-                region: v.region,
-            }),
-            Err(f) => Err(auth_error(f)),
-        }
+    /// The caller of a request, or why the request is refused (the wire
+    /// layer answers each refusal as AWS does).
+    pub fn authenticate(&self, req: &SignedRequest<'_>, now: i64) -> Result<Caller, AuthFailure> {
+        let v = self.verifier.verify(req, now)?;
+        Ok(Caller {
+            account_id: AccountId::new(v.account_id),
+            region: v.region,
+        })
     }
 }
 
@@ -57,20 +56,5 @@ impl Authenticator {
         self.verifier
             .key(access_key_id)
             .map(|k| k.account_id.clone())
-    }
-}
-
-fn auth_error(f: AuthFailure) -> ApiError {
-    match f {
-        AuthFailure::Missing => ApiError::new(
-            ErrorKind::MissingAuthenticationToken,
-            "Missing Authentication Token",
-        ),
-        AuthFailure::Incomplete(m) => ApiError::new(ErrorKind::IncompleteSignature, m),
-        AuthFailure::Invalid(m) => ApiError::new(ErrorKind::InvalidSignature, m),
-        AuthFailure::Unrecognized => ApiError::new(
-            ErrorKind::UnrecognizedClient,
-            "The security token included in the request is invalid.",
-        ),
     }
 }

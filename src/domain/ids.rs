@@ -6,25 +6,152 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
-use super::error::{ApiError, ApiResult};
+use std::fmt;
 
-pub fn new_meeting_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+use super::error::{Checked, Invalid};
+use super::validate;
+
+/// Declares a string newtype with the conversions every id shares.
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// A value read back from the store, which only holds parsed values.
+            pub fn from_stored(raw: String) -> $name {
+                $name(raw)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
 }
 
-pub fn new_attendee_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+string_id!(
+    /// A meeting id: a GUID (the model's `GuidString`).
+    MeetingId
+);
+string_id!(
+    /// An attendee id: a GUID (the model's `GuidString`).
+    AttendeeId
+);
+string_id!(
+    /// The account that owns meetings: it comes from the caller's access key.
+    AccountId
+);
+string_id!(
+    /// `ExternalUserId`: 2 to 64 characters of the documented set, no reserved prefix.
+    ExternalUserId
+);
+
+impl MeetingId {
+    /// A fresh random (v4) id.
+    pub fn generate() -> MeetingId {
+        MeetingId(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Parses the member named `member`: a GUID, kept as it was spelled.
+    pub fn parse(member: &str, raw: &str) -> Checked<MeetingId> {
+        validate::guid(member, raw)?;
+        Ok(MeetingId(raw.to_string()))
+    }
 }
 
-/// A join token: base64url (no padding) of `<AttendeeId>:<128 random bits as a GUID>`,
-/// the same shape as the real service's tokens. The random part comes from the
-/// operating system's CSPRNG, so the token carries 128 bits that nobody can guess,
-/// and the attendee id in it makes it unique to one attendee.
-pub fn new_join_token(attendee_id: &str) -> String {
-    let mut secret = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut secret);
-    let s = uuid::Uuid::from_bytes(secret).to_string();
-    URL_SAFE_NO_PAD.encode(format!("{attendee_id}:{s}"))
+impl AttendeeId {
+    /// A fresh random (v4) id.
+    pub fn generate() -> AttendeeId {
+        AttendeeId(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Parses the member named `member`: a GUID, kept as it was spelled.
+    pub fn parse(member: &str, raw: &str) -> Checked<AttendeeId> {
+        validate::guid(member, raw)?;
+        Ok(AttendeeId(raw.to_string()))
+    }
+}
+
+impl AccountId {
+    /// An account id from configuration (credentials are checked when loaded).
+    pub fn new(raw: impl Into<String>) -> AccountId {
+        AccountId(raw.into())
+    }
+}
+
+impl ExternalUserId {
+    pub fn parse(member: &str, raw: &str) -> Checked<ExternalUserId> {
+        validate::external_id(member, raw)?;
+        Ok(ExternalUserId(raw.to_string()))
+    }
+}
+
+/// A join token: the credential an attendee's client presents to the media
+/// plane. `Debug` and `Display` never show it; [`JoinToken::expose`] does,
+/// for the one place that must (the operation's answer) and for comparison.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JoinToken(String);
+
+impl JoinToken {
+    /// A new token: base64url (no padding) of `<AttendeeId>:<128 random bits as a GUID>`,
+    /// the same shape as the real service's tokens. The random part comes from the
+    /// operating system's CSPRNG, so the token carries 128 bits that nobody can guess,
+    /// and the attendee id in it makes it unique to one attendee.
+    pub fn generate(attendee_id: &AttendeeId) -> JoinToken {
+        let mut secret = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        let s = uuid::Uuid::from_bytes(secret).to_string();
+        JoinToken(URL_SAFE_NO_PAD.encode(format!("{attendee_id}:{s}")))
+    }
+
+    /// A token read back from the store, or presented by a client.
+    pub fn from_stored(raw: String) -> JoinToken {
+        JoinToken(raw)
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Compares with a presented token in constant time.
+    pub fn matches(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.as_bytes().ct_eq(presented.as_bytes()).into()
+    }
+}
+
+impl fmt::Debug for JoinToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JoinToken(<redacted>)")
+    }
 }
 
 /// Signs and checks the opaque `NextToken` of ListAttendees.
@@ -60,9 +187,9 @@ impl PageTokens {
     }
 
     /// The position a token continues after, if the token is one we issued for this meeting.
-    pub fn verify(&self, meeting_id: &str, token: &str) -> ApiResult<i64> {
+    pub fn verify(&self, meeting_id: &str, token: &str) -> Checked<i64> {
         let invalid = || {
-            ApiError::bad_request(
+            Invalid::new(
                 "Invalid value for NextToken: the token is not valid for this request",
             )
         };
@@ -92,14 +219,28 @@ mod tests {
 
     #[test]
     fn join_tokens_are_unique_and_url_safe() {
-        let a = new_join_token("582e3b1f-115a-8024-a8dc-b3257e3e4856");
-        let b = new_join_token("582e3b1f-115a-8024-a8dc-b3257e3e4856");
+        let id = AttendeeId::parse("AttendeeId", "582e3b1f-115a-8024-a8dc-b3257e3e4856").unwrap();
+        let (a, b) = (JoinToken::generate(&id), JoinToken::generate(&id));
         assert_ne!(a, b);
+        assert!(a.matches(a.expose()) && !a.matches(b.expose()));
+        assert_eq!(format!("{a:?}"), "JoinToken(<redacted>)");
+        assert!(!format!("{:?}", Some(&a)).contains(a.expose()));
+        let a = a.expose().to_string();
         assert!(a
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         let decoded = String::from_utf8(URL_SAFE_NO_PAD.decode(&a).unwrap()).unwrap();
         assert!(decoded.starts_with("582e3b1f-115a-8024-a8dc-b3257e3e4856:"));
+    }
+
+    #[test]
+    fn ids_parse_once() {
+        assert!(MeetingId::parse("MeetingId", "not-a-guid").is_err());
+        let m = MeetingId::parse("MeetingId", "582E3B1F-115a-8024-a8dc-b3257e3e4856").unwrap();
+        assert_eq!(m.as_str(), "582E3B1F-115a-8024-a8dc-b3257e3e4856");
+        assert!(ExternalUserId::parse("ExternalUserId", "a").is_err());
+        assert!(ExternalUserId::parse("ExternalUserId", "aws:x").is_err());
+        assert_eq!(ExternalUserId::parse("ExternalUserId", "alice").unwrap(), "alice");
     }
 
     #[test]

@@ -8,4 +8,4 @@ pub mod transcription;
 pub mod types;
 pub mod validate;
 
-pub use error::{ApiError, ApiResult, ErrorKind};
+pub use error::{invalid, Checked, Invalid};

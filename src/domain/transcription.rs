@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{ApiError, ApiResult};
+use super::error::{Checked, Invalid};
 use super::validate;
 
 pub const LANGUAGE_CODES: &[&str] = &[
@@ -113,18 +113,18 @@ pub struct TranscriptionConfiguration {
     pub engine_transcribe_medical_settings: Option<EngineTranscribeMedicalSettings>,
 }
 
-fn one_of(member: &str, value: &str, allowed: &[&str]) -> ApiResult<()> {
+fn one_of(member: &str, value: &str, allowed: &[&str]) -> Checked<()> {
     if allowed.contains(&value) {
         Ok(())
     } else {
-        Err(ApiError::bad_request(format!(
+        Err(Invalid::new(format!(
             "Invalid value for {member}: {value:?} is not one of {}",
             allowed.join(", ")
         )))
     }
 }
 
-fn opt_one_of(member: &str, value: &Option<String>, allowed: &[&str]) -> ApiResult<()> {
+fn opt_one_of(member: &str, value: &Option<String>, allowed: &[&str]) -> Checked<()> {
     value
         .as_deref()
         .map_or(Ok(()), |v| one_of(member, v, allowed))
@@ -137,25 +137,25 @@ fn pattern(
     max: usize,
     allowed: fn(char) -> bool,
     described: &str,
-) -> ApiResult<()> {
+) -> Checked<()> {
     validate::length(member, value, min, max)?;
     match value.chars().find(|c| !allowed(*c)) {
         None => Ok(()),
-        Some(c) => Err(ApiError::bad_request(format!(
+        Some(c) => Err(Invalid::new(format!(
             "Invalid value for {member}: character {c:?} is not allowed; allowed: {described}"
         ))),
     }
 }
 
-fn conflict(message: String) -> ApiError {
-    ApiError::bad_request(message)
+fn conflict(message: String) -> Invalid {
+    Invalid::new(message)
 }
 
 const ENGINE: &str = "TranscriptionConfiguration.EngineTranscribeSettings";
 const MEDICAL: &str = "TranscriptionConfiguration.EngineTranscribeMedicalSettings";
 
 impl EngineTranscribeSettings {
-    pub fn validate(&self) -> ApiResult<()> {
+    pub fn validate(&self) -> Checked<()> {
         let m = |name: &str| format!("{ENGINE}.{name}");
         opt_one_of(&m("LanguageCode"), &self.language_code, LANGUAGE_CODES)?;
         opt_one_of(
@@ -282,7 +282,7 @@ impl EngineTranscribeSettings {
 }
 
 impl EngineTranscribeMedicalSettings {
-    pub fn validate(&self) -> ApiResult<()> {
+    pub fn validate(&self) -> Checked<()> {
         let m = |name: &str| format!("{MEDICAL}.{name}");
         one_of(
             &m("LanguageCode"),
@@ -304,11 +304,11 @@ impl EngineTranscribeMedicalSettings {
 }
 
 impl TranscriptionConfiguration {
-    pub fn validate(&self) -> ApiResult<()> {
+    pub fn validate(&self) -> Checked<()> {
         match (&self.engine_transcribe_settings, &self.engine_transcribe_medical_settings) {
             (Some(e), None) => e.validate(),
             (None, Some(m)) => m.validate(),
-            _ => Err(ApiError::bad_request(
+            _ => Err(Invalid::new(
                 "Invalid value for TranscriptionConfiguration: give exactly one of EngineTranscribeSettings and EngineTranscribeMedicalSettings",
             )),
         }
@@ -319,7 +319,7 @@ impl TranscriptionConfiguration {
 mod tests {
     use super::*;
 
-    fn engine(json: &str) -> ApiResult<()> {
+    fn engine(json: &str) -> Checked<()> {
         let e: EngineTranscribeSettings = serde_json::from_str(json).unwrap();
         e.validate()
     }

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ids::{AccountId, AttendeeId, ExternalUserId, JoinToken, MeetingId};
+
 /// A closed set of string values, as the model's enums are.
 pub trait StringEnum: Sized + Copy + 'static {
     /// Every value with its wire spelling.
@@ -198,21 +200,21 @@ pub struct Tag {
 /// Who is calling: the account and the control region of the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub region: String,
 }
 
 /// A meeting as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Meeting {
-    pub account_id: String,
-    pub meeting_id: String,
+    pub account_id: AccountId,
+    pub meeting_id: MeetingId,
     /// The control region the meeting was created through (part of its ARN).
     pub control_region: String,
     pub media_region: String,
     pub external_meeting_id: String,
     pub meeting_host_id: Option<String>,
-    pub primary_meeting_id: Option<String>,
+    pub primary_meeting_id: Option<MeetingId>,
     pub features: Option<MeetingFeatures>,
     pub tenant_ids: Vec<String>,
     pub notifications: Option<NotificationsConfiguration>,
@@ -224,7 +226,11 @@ pub struct Meeting {
 
 impl Meeting {
     pub fn arn(&self) -> String {
-        meeting_arn(&self.control_region, &self.account_id, &self.meeting_id)
+        meeting_arn(
+            &self.control_region,
+            self.account_id.as_str(),
+            self.meeting_id.as_str(),
+        )
     }
 
     pub fn features_or_default(&self) -> MeetingFeatures {
@@ -239,10 +245,10 @@ pub fn meeting_arn(region: &str, account_id: &str, meeting_id: &str) -> String {
 /// An attendee as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attendee {
-    pub meeting_id: String,
-    pub attendee_id: String,
-    pub external_user_id: String,
-    pub join_token: String,
+    pub meeting_id: MeetingId,
+    pub attendee_id: AttendeeId,
+    pub external_user_id: ExternalUserId,
+    pub join_token: JoinToken,
     pub capabilities: Capabilities,
     /// Position in the meeting's roster (creation order), used for paging.
     pub seq: i64,

@@ -7,7 +7,7 @@
 //! anchors; we read them the way the service applies them, as whole-value
 //! matches. Lengths count Unicode scalar values.
 
-use super::error::{ApiError, ApiResult};
+use super::error::{Checked, Invalid};
 use super::types::{
     Capabilities, ContentResolution, MediaCapability, MeetingFeatures, VideoResolution,
 };
@@ -36,12 +36,12 @@ pub const MEDIA_REGIONS: &[&str] = &[
     "us-gov-west-1",
 ];
 
-fn bad(member: &str, what: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request(format!("Invalid value for {member}: {what}"))
+fn bad(member: &str, what: impl std::fmt::Display) -> Invalid {
+    Invalid::new(format!("Invalid value for {member}: {what}"))
 }
 
 /// Checks a length (in characters) against the model's min/max.
-pub fn length(member: &str, value: &str, min: usize, max: usize) -> ApiResult<()> {
+pub fn length(member: &str, value: &str, min: usize, max: usize) -> Checked<()> {
     let n = value.chars().count();
     if n < min {
         return Err(bad(
@@ -59,7 +59,7 @@ pub fn length(member: &str, value: &str, min: usize, max: usize) -> ApiResult<()
 }
 
 /// Checks an element count of a list.
-pub fn count(member: &str, n: usize, min: usize, max: usize) -> ApiResult<()> {
+pub fn count(member: &str, n: usize, min: usize, max: usize) -> Checked<()> {
     if n < min || n > max {
         return Err(bad(
             member,
@@ -74,7 +74,7 @@ fn chars_allowed(
     value: &str,
     allowed: impl Fn(char) -> bool,
     described: &str,
-) -> ApiResult<()> {
+) -> Checked<()> {
     match value.chars().find(|c| !allowed(*c)) {
         None => Ok(()),
         Some(c) => Err(bad(
@@ -84,7 +84,7 @@ fn chars_allowed(
     }
 }
 
-fn reserved_prefix(member: &str, value: &str) -> ApiResult<()> {
+fn reserved_prefix(member: &str, value: &str) -> Checked<()> {
     if value.len() >= 4 && value.as_bytes()[..4].eq_ignore_ascii_case(b"aws:") {
         return Err(bad(member, "values beginning with \"aws:\" are reserved"));
     }
@@ -101,7 +101,7 @@ pub fn is_guid(value: &str) -> bool {
         })
 }
 
-pub fn guid(member: &str, value: &str) -> ApiResult<()> {
+pub fn guid(member: &str, value: &str) -> Checked<()> {
     if is_guid(value) {
         Ok(())
     } else {
@@ -124,14 +124,14 @@ fn external_id_char(c: char) -> bool {
 const EXTERNAL_ID_CHARS: &str = "letters, digits, À-ÿ, white space and -_&@+=,(){}[]/«».:|'\"#";
 
 /// ExternalUserId, ExternalMeetingId and MeetingHostId.
-pub fn external_id(member: &str, value: &str) -> ApiResult<()> {
+pub fn external_id(member: &str, value: &str) -> Checked<()> {
     length(member, value, 2, 64)?;
     chars_allowed(member, value, external_id_char, EXTERNAL_ID_CHARS)?;
     reserved_prefix(member, value)
 }
 
 /// `ClientRequestToken`: 2..64 of `[-_a-zA-Z0-9]`.
-pub fn client_request_token(member: &str, value: &str) -> ApiResult<()> {
+pub fn client_request_token(member: &str, value: &str) -> Checked<()> {
     length(member, value, 2, 64)?;
     chars_allowed(
         member,
@@ -141,7 +141,7 @@ pub fn client_request_token(member: &str, value: &str) -> ApiResult<()> {
     )
 }
 
-pub fn media_region(member: &str, value: &str) -> ApiResult<()> {
+pub fn media_region(member: &str, value: &str) -> Checked<()> {
     length(member, value, 2, 64)?;
     if MEDIA_REGIONS.contains(&value) {
         Ok(())
@@ -157,13 +157,13 @@ pub fn media_region(member: &str, value: &str) -> ApiResult<()> {
 }
 
 /// `PrimaryMeetingId`: 2..64 characters; a meeting id, so a GUID.
-pub fn primary_meeting_id(member: &str, value: &str) -> ApiResult<()> {
+pub fn primary_meeting_id(member: &str, value: &str) -> Checked<()> {
     length(member, value, 2, 64)?;
     guid(member, value)
 }
 
 /// `TenantId`: 2..256 of `[-_!@#$a-zA-Z0-9]`, and no character four or more times in a row.
-pub fn tenant_id(member: &str, value: &str) -> ApiResult<()> {
+pub fn tenant_id(member: &str, value: &str) -> Checked<()> {
     length(member, value, 2, 256)?;
     chars_allowed(
         member,
@@ -187,7 +187,7 @@ pub fn tenant_id(member: &str, value: &str) -> ApiResult<()> {
 }
 
 /// `Arn` of a notification target: 1..1024, `^arn[\/\:\-\_\.a-zA-Z0-9]+$`.
-pub fn notification_arn(member: &str, value: &str) -> ApiResult<()> {
+pub fn notification_arn(member: &str, value: &str) -> Checked<()> {
     length(member, value, 1, 1024)?;
     let ok = value.starts_with("arn")
         && value.len() > 3
@@ -205,7 +205,7 @@ pub fn notification_arn(member: &str, value: &str) -> ApiResult<()> {
 }
 
 /// `AmazonResourceName`: 1..1011, beginning with `arn:`.
-pub fn resource_arn(member: &str, value: &str) -> ApiResult<()> {
+pub fn resource_arn(member: &str, value: &str) -> Checked<()> {
     length(member, value, 1, 1011)?;
     if value.starts_with("arn:") {
         Ok(())
@@ -220,7 +220,7 @@ fn in_plus_to_equals(c: char) -> bool {
 }
 
 /// `TagKey`: 1..128 of `[a-zA-Z+-=._:/]`, not beginning with `aws:`.
-pub fn tag_key(member: &str, value: &str) -> ApiResult<()> {
+pub fn tag_key(member: &str, value: &str) -> Checked<()> {
     length(member, value, 1, 128)?;
     chars_allowed(
         member,
@@ -232,7 +232,7 @@ pub fn tag_key(member: &str, value: &str) -> ApiResult<()> {
 }
 
 /// `TagValue`: 0..256 of `[\s\w+-=\.:/@]`.
-pub fn tag_value(member: &str, value: &str) -> ApiResult<()> {
+pub fn tag_value(member: &str, value: &str) -> Checked<()> {
     length(member, value, 0, 256)?;
     chars_allowed(
         member,
@@ -249,7 +249,7 @@ pub fn tag_value(member: &str, value: &str) -> ApiResult<()> {
 }
 
 /// The attendee limit of `MeetingFeatures.Attendee.MaxCount` (`AttendeeMax`).
-pub fn attendee_max(member: &str, value: i64) -> ApiResult<u32> {
+pub fn attendee_max(member: &str, value: i64) -> Checked<u32> {
     if (1..=250).contains(&value) {
         Ok(value as u32)
     } else {
@@ -261,7 +261,7 @@ pub fn attendee_max(member: &str, value: i64) -> ApiResult<u32> {
 }
 
 /// `MaxResults` of ListAttendees (`ResultMax`).
-pub fn result_max(member: &str, value: i64) -> ApiResult<u32> {
+pub fn result_max(member: &str, value: i64) -> Checked<u32> {
     if (1..=100).contains(&value) {
         Ok(value as u32)
     } else {
@@ -273,21 +273,21 @@ pub fn result_max(member: &str, value: i64) -> ApiResult<u32> {
 }
 
 /// Checks requested capabilities against each other and against the meeting's features.
-pub fn capabilities(member: &str, caps: Capabilities, features: &MeetingFeatures) -> ApiResult<()> {
+pub fn capabilities(member: &str, caps: Capabilities, features: &MeetingFeatures) -> Checked<()> {
     if features.video_resolution() == VideoResolution::None && caps.video.is_enabled() {
-        return Err(ApiError::bad_request(format!(
+        return Err(Invalid::new(format!(
             "Invalid value for {member}.Video: the meeting's MeetingFeatures.Video.MaxResolution is None, so Video must be None (got {})",
             caps.video.as_str()
         )));
     }
     if features.content_resolution() == ContentResolution::None && caps.content.is_enabled() {
-        return Err(ApiError::bad_request(format!(
+        return Err(Invalid::new(format!(
             "Invalid value for {member}.Content: the meeting's MeetingFeatures.Content.MaxResolution is None, so Content must be None (got {})",
             caps.content.as_str()
         )));
     }
     if caps.content.receives() && !caps.video.receives() {
-        return Err(ApiError::bad_request(format!(
+        return Err(Invalid::new(format!(
             "Invalid value for {member}: Content {} requires Video SendReceive or Receive (got Video {})",
             caps.content.as_str(),
             caps.video.as_str()
@@ -324,7 +324,7 @@ pub fn resolve_capabilities(
     member: &str,
     requested: Option<Capabilities>,
     features: &MeetingFeatures,
-) -> ApiResult<Capabilities> {
+) -> Checked<Capabilities> {
     match requested {
         Some(caps) => capabilities(member, caps, features).map(|()| caps),
         None => Ok(default_capabilities(features)),

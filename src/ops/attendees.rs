@@ -1,11 +1,17 @@
 //! CreateAttendee, BatchCreateAttendee, GetAttendee, ListAttendees, DeleteAttendee.
 
-use super::{meeting_of, Service};
-use crate::domain::ids::{new_attendee_id, new_join_token};
+use std::sync::Arc;
+
+use super::{meeting_not_found, meeting_of, Service};
+use crate::domain::ids::{AttendeeId, ExternalUserId, JoinToken, MeetingId};
 use crate::domain::types::{Attendee, AttendeeError, Caller, Capabilities, Meeting};
-use crate::domain::{validate, ApiError, ApiResult, ErrorKind};
+use crate::domain::{validate, Checked, Invalid};
 use crate::events::DomainEvent;
-use crate::store::{self, Tx};
+use crate::model::{
+    BatchCreateAttendeeError, CreateAttendeeError, DeleteAttendeeError, GetAttendeeError,
+    LimitExceededException, ListAttendeesError, NotFoundException,
+};
+use crate::store::{self, CreatedAttendee, StoreError, Tx};
 
 /// One attendee to create: `CreateAttendeeRequestItem`, or the body of CreateAttendee.
 #[derive(Debug, Clone)]
@@ -28,51 +34,96 @@ pub struct AttendeePage {
     pub next_token: Option<String>,
 }
 
+pub(crate) fn attendee_not_found(attendee_id: &AttendeeId) -> NotFoundException {
+    NotFoundException::new(format!("Attendee {attendee_id} not found"))
+}
+
 /// Creates one attendee in `meeting`, or returns the one that already has its
 /// ExternalUserId (idempotent: no second slot is taken).
-pub(crate) fn create_one(
+async fn create_one<E>(
     tx: &mut dyn Tx,
+    caller: &Caller,
     meeting: &Meeting,
-    req: AttendeeRequest,
+    req: &AttendeeRequest,
     member: &str,
-) -> ApiResult<Attendee> {
-    validate::external_id(&format!("{member}ExternalUserId"), &req.external_user_id)?;
+) -> Result<Attendee, E>
+where
+    E: From<Invalid> + From<LimitExceededException> + From<NotFoundException> + From<StoreError>,
+{
+    let external_user_id =
+        ExternalUserId::parse(&format!("{member}ExternalUserId"), &req.external_user_id)?;
     let features = meeting.features_or_default();
     let capabilities = validate::resolve_capabilities(
         &format!("{member}Capabilities"),
         req.capabilities,
         &features,
     )?;
-    if let Some(existing) =
-        tx.attendee_by_external_id(&meeting.meeting_id, &req.external_user_id)?
-    {
-        return Ok(existing);
-    }
-    let limit = features.attendee_limit();
-    if tx.count_attendees(&meeting.meeting_id)? >= u64::from(limit) {
-        return Err(ApiError::limit_exceeded(format!(
-            "Meeting {} already has the maximum of {limit} attendees",
-            meeting.meeting_id
-        )));
-    }
-    let attendee_id = new_attendee_id();
-    let mut attendee = Attendee {
+    let attendee_id = AttendeeId::generate();
+    let attendee = Attendee {
         meeting_id: meeting.meeting_id.clone(),
-        join_token: new_join_token(&attendee_id),
+        join_token: JoinToken::generate(&attendee_id),
         attendee_id,
-        external_user_id: req.external_user_id,
+        external_user_id,
         capabilities,
         seq: 0,
     };
-    tx.insert_attendee(&mut attendee)?;
-    Ok(attendee)
+    let limit = features.attendee_limit();
+    match tx.create_attendee(&caller.account_id, &attendee, limit).await? {
+        CreatedAttendee::Created(a) | CreatedAttendee::Existing(a) => Ok(a),
+        CreatedAttendee::LimitReached => Err(LimitExceededException::new(format!(
+            "Meeting {} already has the maximum of {limit} attendees",
+            meeting.meeting_id
+        ))
+        .into()),
+        CreatedAttendee::MeetingNotFound => Err(meeting_not_found(&meeting.meeting_id).into()),
+    }
+}
+
+/// Why one item of a batch was not created.
+enum ItemError {
+    /// Reported in the answer's `Errors`, with the model's ErrorCode.
+    Rejected { code: &'static str, message: String },
+    /// Aborts the whole batch.
+    Store(StoreError),
+}
+
+impl From<Invalid> for ItemError {
+    fn from(e: Invalid) -> Self {
+        ItemError::Rejected {
+            code: "BadRequest",
+            message: e.message,
+        }
+    }
+}
+
+impl From<LimitExceededException> for ItemError {
+    fn from(e: LimitExceededException) -> Self {
+        ItemError::Rejected {
+            code: "ResourceLimitExceeded",
+            message: e.message,
+        }
+    }
+}
+
+impl From<NotFoundException> for ItemError {
+    /// The meeting was checked in the same transaction: if it is gone, the
+    /// transaction collided with a delete, and is run again.
+    fn from(e: NotFoundException) -> Self {
+        ItemError::Store(StoreError::Conflict(e.message))
+    }
+}
+
+impl From<StoreError> for ItemError {
+    fn from(e: StoreError) -> Self {
+        ItemError::Store(e)
+    }
 }
 
 /// Checks what the model itself constrains in a batch's items (the length of
 /// each ExternalUserId): a violation fails the whole request, as AWS's model
 /// validation does. The documented checks (characters, reserved prefix,
 /// capabilities, limits) are per item and land in `Errors`.
-pub(crate) fn check_items(items: &[AttendeeRequest]) -> ApiResult<()> {
+pub(crate) fn check_items(items: &[AttendeeRequest]) -> Checked<()> {
     for (i, item) in items.iter().enumerate() {
         validate::length(
             &format!("Attendees[{i}].ExternalUserId"),
@@ -86,21 +137,22 @@ pub(crate) fn check_items(items: &[AttendeeRequest]) -> ApiResult<()> {
 
 /// Creates each requested attendee; one that cannot be created is reported in
 /// `errors` and does not stop the others. Storage failures abort the whole batch.
-pub(crate) fn create_in_meeting(
+pub(crate) async fn create_in_meeting(
     tx: &mut dyn Tx,
+    caller: &Caller,
     meeting: &Meeting,
-    items: Vec<AttendeeRequest>,
-) -> ApiResult<BatchOutcome> {
+    items: &[AttendeeRequest],
+) -> Result<BatchOutcome, StoreError> {
     let mut outcome = BatchOutcome::default();
-    for (i, item) in items.into_iter().enumerate() {
-        let external_user_id = item.external_user_id.clone();
-        match create_one(tx, meeting, item, &format!("Attendees[{i}].")) {
+    for (i, item) in items.iter().enumerate() {
+        let member = format!("Attendees[{i}].");
+        match create_one::<ItemError>(tx, caller, meeting, item, &member).await {
             Ok(a) => outcome.attendees.push(a),
-            Err(e) if e.kind == ErrorKind::ServiceFailure => return Err(e),
-            Err(e) => outcome.errors.push(AttendeeError {
-                external_user_id,
-                error_code: e.kind.code().to_string(),
-                error_message: e.message,
+            Err(ItemError::Store(e)) => return Err(e),
+            Err(ItemError::Rejected { code, message }) => outcome.errors.push(AttendeeError {
+                external_user_id: item.external_user_id.clone(),
+                error_code: code.to_string(),
+                error_message: message,
             }),
         }
     }
@@ -111,15 +163,17 @@ impl Service {
     pub async fn create_attendee(
         &self,
         caller: &Caller,
-        meeting_id: String,
+        meeting_id: MeetingId,
         req: AttendeeRequest,
-    ) -> ApiResult<Attendee> {
-        validate::guid("MeetingId", &meeting_id)?;
-        validate::external_id("ExternalUserId", &req.external_user_id)?;
-        let caller = caller.clone();
+    ) -> Result<Attendee, CreateAttendeeError> {
+        ExternalUserId::parse("ExternalUserId", &req.external_user_id)?;
+        let (caller, req) = (caller.clone(), Arc::new(req));
         store::write(self.store(), move |tx| {
-            let meeting = meeting_of(tx, &caller, &meeting_id)?;
-            create_one(tx, &meeting, req, "")
+            let (caller, meeting_id, req) = (caller.clone(), meeting_id.clone(), req.clone());
+            Box::pin(async move {
+                let meeting = meeting_of::<CreateAttendeeError>(tx, &caller, &meeting_id).await?;
+                create_one(tx, &caller, &meeting, &req, "").await
+            })
         })
         .await
     }
@@ -127,16 +181,19 @@ impl Service {
     pub async fn batch_create_attendee(
         &self,
         caller: &Caller,
-        meeting_id: String,
+        meeting_id: MeetingId,
         items: Vec<AttendeeRequest>,
-    ) -> ApiResult<BatchOutcome> {
-        validate::guid("MeetingId", &meeting_id)?;
+    ) -> Result<BatchOutcome, BatchCreateAttendeeError> {
         validate::count("Attendees", items.len(), 1, 100)?;
         check_items(&items)?;
         let caller = caller.clone();
+        let items: Arc<[AttendeeRequest]> = items.into();
         store::write(self.store(), move |tx| {
-            let meeting = meeting_of(tx, &caller, &meeting_id)?;
-            create_in_meeting(tx, &meeting, items)
+            let (caller, meeting_id, items) = (caller.clone(), meeting_id.clone(), items.clone());
+            Box::pin(async move {
+                let meeting = meeting_of::<BatchCreateAttendeeError>(tx, &caller, &meeting_id).await?;
+                Ok(create_in_meeting(tx, &caller, &meeting, &items).await?)
+            })
         })
         .await
     }
@@ -144,16 +201,19 @@ impl Service {
     pub async fn get_attendee(
         &self,
         caller: &Caller,
-        meeting_id: String,
-        attendee_id: String,
-    ) -> ApiResult<Attendee> {
-        validate::guid("MeetingId", &meeting_id)?;
-        validate::guid("AttendeeId", &attendee_id)?;
+        meeting_id: MeetingId,
+        attendee_id: AttendeeId,
+    ) -> Result<Attendee, GetAttendeeError> {
         let caller = caller.clone();
         store::read(self.store(), move |tx| {
-            meeting_of(tx, &caller, &meeting_id)?;
-            tx.get_attendee(&meeting_id, &attendee_id)?
-                .ok_or_else(|| ApiError::attendee_not_found(&attendee_id))
+            let (caller, meeting_id, attendee_id) =
+                (caller.clone(), meeting_id.clone(), attendee_id.clone());
+            Box::pin(async move {
+                meeting_of::<GetAttendeeError>(tx, &caller, &meeting_id).await?;
+                tx.attendee(&caller.account_id, &meeting_id, &attendee_id)
+                    .await?
+                    .ok_or_else(|| attendee_not_found(&attendee_id).into())
+            })
         })
         .await
     }
@@ -164,15 +224,14 @@ impl Service {
     pub async fn list_attendees(
         &self,
         caller: &Caller,
-        meeting_id: String,
+        meeting_id: MeetingId,
         next_token: Option<String>,
         max_results: Option<u32>,
-    ) -> ApiResult<AttendeePage> {
-        validate::guid("MeetingId", &meeting_id)?;
+    ) -> Result<AttendeePage, ListAttendeesError> {
         let after = match &next_token {
             Some(t) => {
                 validate::length("NextToken", t, 0, 4096)?;
-                self.page_tokens.verify(&meeting_id, t)?
+                self.page_tokens.verify(meeting_id.as_str(), t)?
             }
             None => 0,
         };
@@ -180,17 +239,24 @@ impl Service {
         let caller = caller.clone();
         let tokens = self.page_tokens.clone();
         store::read(self.store(), move |tx| {
-            meeting_of(tx, &caller, &meeting_id)?;
-            let mut attendees = tx.list_attendees(&meeting_id, after, limit + 1)?;
-            let next_token = if attendees.len() > limit as usize {
-                attendees.truncate(limit as usize);
-                attendees.last().map(|a| tokens.issue(&meeting_id, a.seq))
-            } else {
-                None
-            };
-            Ok(AttendeePage {
-                attendees,
-                next_token,
+            let (caller, meeting_id, tokens) = (caller.clone(), meeting_id.clone(), tokens.clone());
+            Box::pin(async move {
+                meeting_of::<ListAttendeesError>(tx, &caller, &meeting_id).await?;
+                let mut attendees = tx
+                    .list_attendees(&caller.account_id, &meeting_id, after, limit + 1)
+                    .await?;
+                let next_token = if attendees.len() > limit as usize {
+                    attendees.truncate(limit as usize);
+                    attendees
+                        .last()
+                        .map(|a| tokens.issue(meeting_id.as_str(), a.seq))
+                } else {
+                    None
+                };
+                Ok(AttendeePage {
+                    attendees,
+                    next_token,
+                })
             })
         })
         .await
@@ -199,25 +265,26 @@ impl Service {
     pub async fn delete_attendee(
         &self,
         caller: &Caller,
-        meeting_id: String,
-        attendee_id: String,
-    ) -> ApiResult<()> {
-        validate::guid("MeetingId", &meeting_id)?;
-        validate::guid("AttendeeId", &attendee_id)?;
+        meeting_id: MeetingId,
+        attendee_id: AttendeeId,
+    ) -> Result<(), DeleteAttendeeError> {
         let caller = caller.clone();
         let (mid, aid) = (meeting_id.clone(), attendee_id.clone());
-        store::write(self.store(), move |tx| {
-            meeting_of(tx, &caller, &mid)?;
-            if tx.delete_attendee(&mid, &aid)? {
-                Ok(())
-            } else {
-                Err(ApiError::attendee_not_found(&aid))
-            }
+        store::write::<_, DeleteAttendeeError, _>(self.store(), move |tx| {
+            let (caller, mid, aid) = (caller.clone(), mid.clone(), aid.clone());
+            Box::pin(async move {
+                meeting_of::<DeleteAttendeeError>(tx, &caller, &mid).await?;
+                if tx.delete_attendee(&caller.account_id, &mid, &aid).await? {
+                    Ok(())
+                } else {
+                    Err(attendee_not_found(&aid).into())
+                }
+            })
         })
         .await?;
         self.publish(DomainEvent::AttendeeDeleted {
-            meeting_id,
-            attendee_id,
+            meeting_id: meeting_id.to_string(),
+            attendee_id: attendee_id.to_string(),
         });
         Ok(())
     }

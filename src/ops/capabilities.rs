@@ -1,35 +1,41 @@
 //! UpdateAttendeeCapabilities and BatchUpdateAttendeeCapabilitiesExcept.
 
+use std::sync::Arc;
+
+use super::attendees::attendee_not_found;
 use super::{meeting_of, Service};
+use crate::domain::ids::{AttendeeId, MeetingId};
 use crate::domain::types::{Attendee, Caller, Capabilities};
-use crate::domain::{validate, ApiError, ApiResult};
+use crate::domain::validate;
 use crate::events::{AttendeeSet, DomainEvent};
+use crate::model::{BatchUpdateAttendeeCapabilitiesExceptError, UpdateAttendeeCapabilitiesError};
 use crate::store;
 
 impl Service {
     pub async fn update_attendee_capabilities(
         &self,
         caller: &Caller,
-        meeting_id: String,
-        attendee_id: String,
+        meeting_id: MeetingId,
+        attendee_id: AttendeeId,
         capabilities: Capabilities,
-    ) -> ApiResult<Attendee> {
-        validate::guid("MeetingId", &meeting_id)?;
-        validate::guid("AttendeeId", &attendee_id)?;
+    ) -> Result<Attendee, UpdateAttendeeCapabilitiesError> {
         let caller = caller.clone();
-        let attendee = store::write(self.store(), move |tx| {
-            let meeting = meeting_of(tx, &caller, &meeting_id)?;
-            validate::capabilities("Capabilities", capabilities, &meeting.features_or_default())?;
-            if !tx.set_capabilities(&meeting_id, &attendee_id, capabilities)? {
-                return Err(ApiError::attendee_not_found(&attendee_id));
-            }
-            tx.get_attendee(&meeting_id, &attendee_id)?
-                .ok_or_else(|| ApiError::attendee_not_found(&attendee_id))
+        let attendee = store::write::<_, UpdateAttendeeCapabilitiesError, _>(self.store(), move |tx| {
+            let (caller, meeting_id, attendee_id) =
+                (caller.clone(), meeting_id.clone(), attendee_id.clone());
+            Box::pin(async move {
+                let meeting =
+                    meeting_of::<UpdateAttendeeCapabilitiesError>(tx, &caller, &meeting_id).await?;
+                validate::capabilities("Capabilities", capabilities, &meeting.features_or_default())?;
+                tx.set_capabilities(&caller.account_id, &meeting_id, &attendee_id, capabilities)
+                    .await?
+                    .ok_or_else(|| attendee_not_found(&attendee_id).into())
+            })
         })
         .await?;
         self.publish(DomainEvent::CapabilitiesChanged {
-            meeting_id: attendee.meeting_id.clone(),
-            attendees: AttendeeSet::Only(vec![attendee.attendee_id.clone()]),
+            meeting_id: attendee.meeting_id.to_string(),
+            attendees: AttendeeSet::Only(vec![attendee.attendee_id.to_string()]),
             capabilities: attendee.capabilities,
         });
         Ok(attendee)
@@ -40,27 +46,29 @@ impl Service {
     pub async fn batch_update_attendee_capabilities_except(
         &self,
         caller: &Caller,
-        meeting_id: String,
-        excluded: Vec<String>,
+        meeting_id: MeetingId,
+        excluded: Vec<AttendeeId>,
         capabilities: Capabilities,
-    ) -> ApiResult<()> {
-        validate::guid("MeetingId", &meeting_id)?;
+    ) -> Result<(), BatchUpdateAttendeeCapabilitiesExceptError> {
         validate::count("ExcludedAttendeeIds", excluded.len(), 1, 250)?;
-        for (i, id) in excluded.iter().enumerate() {
-            validate::guid(&format!("ExcludedAttendeeIds[{i}].AttendeeId"), id)?;
-        }
         let caller = caller.clone();
-        let (mid, except) = (meeting_id.clone(), excluded.clone());
-        store::write(self.store(), move |tx| {
-            let meeting = meeting_of(tx, &caller, &mid)?;
-            validate::capabilities("Capabilities", capabilities, &meeting.features_or_default())?;
-            tx.set_capabilities_except(&mid, &except, capabilities)?;
-            Ok(())
+        let (mid, except) = (meeting_id.clone(), Arc::new(excluded.clone()));
+        store::write::<_, BatchUpdateAttendeeCapabilitiesExceptError, _>(self.store(), move |tx| {
+            let (caller, mid, except) = (caller.clone(), mid.clone(), except.clone());
+            Box::pin(async move {
+                let meeting =
+                    meeting_of::<BatchUpdateAttendeeCapabilitiesExceptError>(tx, &caller, &mid)
+                        .await?;
+                validate::capabilities("Capabilities", capabilities, &meeting.features_or_default())?;
+                tx.set_capabilities_except(&caller.account_id, &mid, &except, capabilities)
+                    .await?;
+                Ok(())
+            })
         })
         .await?;
         self.publish(DomainEvent::CapabilitiesChanged {
-            meeting_id,
-            attendees: AttendeeSet::AllExcept(excluded),
+            meeting_id: meeting_id.to_string(),
+            attendees: AttendeeSet::AllExcept(excluded.iter().map(ToString::to_string).collect()),
             capabilities,
         });
         Ok(())

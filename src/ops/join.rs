@@ -1,13 +1,14 @@
 //! Who may join a meeting's media session: the JoinToken is the credential.
 
+use std::sync::Arc;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use subtle::ConstantTimeEq;
 
 use super::Service;
+use crate::domain::ids::{AttendeeId, MeetingId};
 use crate::domain::types::Capabilities;
-use crate::domain::ApiError;
-use crate::store;
+use crate::store::{self, StoreError};
 
 /// An attendee admitted to a meeting's media session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,8 @@ pub fn attendee_id_of_token(token: &str) -> Option<String> {
     let raw = URL_SAFE_NO_PAD.decode(token.as_bytes()).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (id, secret) = text.split_once(':')?;
-    (uuid::Uuid::parse_str(id).is_ok() && !secret.is_empty()).then(|| id.to_string())
+    let id = AttendeeId::parse("AttendeeId", id).ok()?;
+    (!secret.is_empty()).then(|| id.to_string())
 }
 
 impl Service {
@@ -50,36 +52,35 @@ impl Service {
         meeting_id: &str,
         join_token: &str,
     ) -> Result<JoinGrant, JoinRefusal> {
-        if uuid::Uuid::parse_str(meeting_id).is_err() {
+        let Ok(meeting_id) = MeetingId::parse("MeetingId", meeting_id) else {
             return Err(JoinRefusal::Forbidden);
-        }
-        let attendee_id = attendee_id_of_token(join_token);
-        let meeting_id = meeting_id.to_string();
-        let token = join_token.to_string();
+        };
+        let attendee_id = attendee_id_of_token(join_token)
+            .and_then(|id| AttendeeId::parse("AttendeeId", &id).ok());
+        let token: Arc<str> = join_token.into();
         let outcome = store::read(self.store(), move |tx| {
-            if tx.meeting_ended(&meeting_id)? {
-                return Ok(Err(JoinRefusal::MeetingEnded));
-            }
-            let Some(attendee_id) = attendee_id else {
-                return Ok(Err(JoinRefusal::Forbidden));
-            };
-            let Some(attendee) = tx.attendee_by_id(&attendee_id)? else {
-                return Ok(Err(JoinRefusal::Forbidden));
-            };
-            let same_token: bool = attendee
-                .join_token
-                .as_bytes()
-                .ct_eq(token.as_bytes())
-                .into();
-            if !same_token || attendee.meeting_id != meeting_id {
-                return Ok(Err(JoinRefusal::Forbidden));
-            }
-            Ok::<_, ApiError>(Ok(JoinGrant {
-                meeting_id: attendee.meeting_id,
-                attendee_id: attendee.attendee_id,
-                external_user_id: attendee.external_user_id,
-                capabilities: attendee.capabilities,
-            }))
+            let (meeting_id, attendee_id, token) =
+                (meeting_id.clone(), attendee_id.clone(), token.clone());
+            Box::pin(async move {
+                if tx.meeting_ended(&meeting_id).await? {
+                    return Ok(Err(JoinRefusal::MeetingEnded));
+                }
+                let Some(attendee_id) = attendee_id else {
+                    return Ok(Err(JoinRefusal::Forbidden));
+                };
+                let Some(attendee) = tx.join_credential(&meeting_id, &attendee_id).await? else {
+                    return Ok(Err(JoinRefusal::Forbidden));
+                };
+                if !attendee.join_token.matches(&token) {
+                    return Ok(Err(JoinRefusal::Forbidden));
+                }
+                Ok::<_, StoreError>(Ok(JoinGrant {
+                    meeting_id: attendee.meeting_id.to_string(),
+                    attendee_id: attendee.attendee_id.to_string(),
+                    external_user_id: attendee.external_user_id.to_string(),
+                    capabilities: attendee.capabilities,
+                }))
+            })
         })
         .await;
         match outcome {
@@ -92,13 +93,16 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::new_join_token;
+    use crate::domain::ids::JoinToken;
 
     #[test]
     fn token_names_its_attendee() {
         let id = "582e3b1f-115a-8024-a8dc-b3257e3e4856";
         assert_eq!(
-            attendee_id_of_token(&new_join_token(id)).as_deref(),
+            attendee_id_of_token(
+                JoinToken::generate(&AttendeeId::parse("AttendeeId", id).unwrap()).expose()
+            )
+            .as_deref(),
             Some(id)
         );
         assert_eq!(attendee_id_of_token("garbage"), None);

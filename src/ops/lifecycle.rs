@@ -13,14 +13,14 @@
 //! event belongs in the first (same transaction as the change).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::Service;
 use crate::domain::clock::MeetingClock;
-use crate::domain::ApiResult;
+use crate::domain::ids::{AccountId, MeetingId};
 use crate::events::DomainEvent;
-use crate::store::{self, MeetingBrief, Tx};
+use crate::store::{self, MeetingBrief, StoreError, Tx};
 
 /// When meetings end by themselves, and how long their tombstones are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,8 +84,8 @@ impl EndReason {
 /// One meeting that ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeetingEnd {
-    pub account_id: String,
-    pub meeting_id: String,
+    pub account_id: AccountId,
+    pub meeting_id: MeetingId,
     pub reason: EndReason,
     /// Meeting time of the end, in milliseconds since the epoch.
     pub at_ms: i64,
@@ -94,32 +94,25 @@ pub struct MeetingEnd {
 /// Ends a meeting and its replicas inside the caller's transaction: removes
 /// them (attendees, tags and transcription go with them) and leaves a
 /// tombstone for each. The meeting comes first in the result, then its replicas.
-pub(crate) fn end_meeting(
+/// Empty when the account has no such meeting.
+pub(crate) async fn end_meeting(
     tx: &mut dyn Tx,
-    account_id: &str,
-    meeting_id: &str,
+    account_id: &AccountId,
+    meeting_id: &MeetingId,
     reason: EndReason,
     now_ms: i64,
-) -> ApiResult<Vec<MeetingEnd>> {
-    let mut ended = vec![MeetingEnd {
-        account_id: account_id.to_string(),
-        meeting_id: meeting_id.to_string(),
-        reason,
-        at_ms: now_ms,
-    }];
-    for replica in tx.replica_ids(account_id, meeting_id)? {
-        ended.push(MeetingEnd {
-            account_id: account_id.to_string(),
-            meeting_id: replica,
-            reason: EndReason::PrimaryEnded,
+) -> Result<Vec<MeetingEnd>, StoreError> {
+    let ids = tx.delete_meeting(account_id, meeting_id, now_ms).await?;
+    Ok(ids
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| MeetingEnd {
+            account_id: account_id.clone(),
+            meeting_id: id,
+            reason: if i == 0 { reason } else { EndReason::PrimaryEnded },
             at_ms: now_ms,
-        });
-    }
-    for e in &ended {
-        tx.delete_meeting(account_id, &e.meeting_id)?;
-        tx.record_meeting_ended(account_id, &e.meeting_id, now_ms)?;
-    }
-    Ok(ended)
+        })
+        .collect())
 }
 
 /// Who is connected to which meeting, and since when a meeting has had nobody:
@@ -230,16 +223,16 @@ impl Service {
                 reason = e.reason.as_str(),
                 "meeting ended"
             );
-            self.presence.forget(&e.meeting_id);
+            self.presence.forget(e.meeting_id.as_str());
             self.publish(DomainEvent::MeetingDeleted {
-                meeting_id: e.meeting_id.clone(),
+                meeting_id: e.meeting_id.to_string(),
             });
         }
     }
 
     fn due(&self, m: &MeetingBrief) -> Option<EndReason> {
         let rules = &self.limits.lifecycle;
-        let now = self.clock.now_ms(&m.account_id);
+        let now = self.clock.now_ms(m.account_id.as_str());
         if rules
             .max_duration_ms
             .is_some_and(|max| now - m.created_at_ms >= max)
@@ -252,18 +245,18 @@ impl Service {
         }
         let since = self
             .presence
-            .idle_since(&m.account_id, &m.meeting_id, now)?;
+            .idle_since(m.account_id.as_str(), m.meeting_id.as_str(), now)?;
         (now - since >= idle).then_some(EndReason::Idle)
     }
 
     /// Ends every meeting whose time has come, by the meeting clock. Returns
     /// what ended (replicas included).
-    pub async fn run_lifecycle(&self) -> ApiResult<Vec<MeetingEnd>> {
+    pub async fn run_lifecycle(&self) -> Result<Vec<MeetingEnd>, StoreError> {
         let rules = &self.limits.lifecycle;
         if rules.max_duration_ms.is_none() && rules.idle_end_ms.is_none() {
             return Ok(Vec::new());
         }
-        let all = store::read(self.store(), |tx| Ok(tx.meeting_briefs()?)).await?;
+        let all = store::read(self.store(), |tx| tx.meeting_briefs()).await?;
         let due: Vec<(MeetingBrief, EndReason)> = all
             .into_iter()
             .filter_map(|m| self.due(&m).map(|r| (m, r)))
@@ -271,20 +264,23 @@ impl Service {
         if due.is_empty() {
             return Ok(Vec::new());
         }
-        let this = self.clone();
+        let (this, due) = (self.clone(), Arc::new(due));
         let ended = store::write(self.store(), move |tx| {
-            let mut ended = Vec::new();
-            for (m, reason) in due {
-                // Deleted meanwhile, ended just now as a replica, or joined since.
-                if tx.get_meeting(&m.account_id, &m.meeting_id)?.is_none()
-                    || this.due(&m) != Some(reason)
-                {
-                    continue;
+            let (this, due) = (this.clone(), due.clone());
+            Box::pin(async move {
+                let mut ended = Vec::new();
+                for (m, reason) in due.iter() {
+                    // Deleted meanwhile, ended just now as a replica, or joined since.
+                    if tx.meeting(&m.account_id, &m.meeting_id).await?.is_none()
+                        || this.due(m) != Some(*reason)
+                    {
+                        continue;
+                    }
+                    let now = this.clock.now_ms(m.account_id.as_str());
+                    ended.extend(end_meeting(tx, &m.account_id, &m.meeting_id, *reason, now).await?);
                 }
-                let now = this.clock.now_ms(&m.account_id);
-                ended.extend(end_meeting(tx, &m.account_id, &m.meeting_id, reason, now)?);
-            }
-            Ok(ended)
+                Ok::<_, StoreError>(ended)
+            })
         })
         .await?;
         self.announce_ended(&ended);
@@ -292,24 +288,27 @@ impl Service {
     }
 
     /// Forgets meetings that ended longer ago than the retention time. Returns how many.
-    pub async fn prune_ended(&self) -> ApiResult<u64> {
+    pub async fn prune_ended(&self) -> Result<u64, StoreError> {
         let keep = self.limits.lifecycle.ended_retention_ms;
         let global_cutoff = self.clock.global_now_ms() - keep;
-        let accounts: Vec<(String, i64)> = self
+        let accounts: Arc<[(AccountId, i64)]> = self
             .clock
             .account_offsets()
             .into_iter()
             .map(|(a, _)| {
                 let cutoff = self.clock.now_ms(&a) - keep;
-                (a, cutoff)
+                (AccountId::new(a), cutoff)
             })
             .collect();
         let pruned = store::write(self.store(), move |tx| {
-            let mut n = tx.prune_ended_meetings(None, global_cutoff)?;
-            for (account, cutoff) in &accounts {
-                n += tx.prune_ended_meetings(Some(account), *cutoff)?;
-            }
-            Ok(n)
+            let accounts = accounts.clone();
+            Box::pin(async move {
+                let mut n = tx.prune_ended_meetings(None, global_cutoff).await?;
+                for (account, cutoff) in accounts.iter() {
+                    n += tx.prune_ended_meetings(Some(account), *cutoff).await?;
+                }
+                Ok::<_, StoreError>(n)
+            })
         })
         .await?;
         if pruned > 0 {

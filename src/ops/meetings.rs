@@ -1,14 +1,20 @@
 //! CreateMeeting, CreateMeetingWithAttendees, GetMeeting, DeleteMeeting.
 
+use std::sync::Arc;
+
 use super::attendees::{create_in_meeting, AttendeeRequest, BatchOutcome};
 use super::lifecycle::{end_meeting, EndReason};
-use super::{meeting_of, Limits, Service};
-use crate::domain::ids::new_meeting_id;
+use super::{meeting_not_found, meeting_of, Limits, Service};
+use crate::domain::ids::MeetingId;
 use crate::domain::types::{
     Caller, Meeting, MeetingFeatures, NetworkType, NotificationsConfiguration, Tag,
 };
-use crate::domain::{validate, ApiError, ApiResult};
-use crate::store::{self, Tx};
+use crate::domain::{invalid, validate, Checked, Invalid};
+use crate::model::{
+    CreateMeetingError, CreateMeetingWithAttendeesError, DeleteMeetingError, GetMeetingError,
+    LimitExceededException,
+};
+use crate::store::{self, CreatedMeeting, StoreError, Tx};
 
 /// The members shared by CreateMeeting and CreateMeetingWithAttendees.
 #[derive(Debug, Clone, Default)]
@@ -26,7 +32,8 @@ pub struct CreateMeetingInput {
 }
 
 impl CreateMeetingInput {
-    fn validate(&self) -> ApiResult<()> {
+    /// Checks every member; answers the parsed PrimaryMeetingId.
+    fn validate(&self) -> Checked<Option<MeetingId>> {
         validate::client_request_token("ClientRequestToken", &self.client_request_token)?;
         validate::media_region("MediaRegion", &self.media_region)?;
         validate::external_id("ExternalMeetingId", &self.external_meeting_id)?;
@@ -55,9 +62,13 @@ impl CreateMeetingInput {
         {
             validate::attendee_max("MeetingFeatures.Attendee.MaxCount", i64::from(count))?;
         }
-        if let Some(primary) = &self.primary_meeting_id {
-            validate::primary_meeting_id("PrimaryMeetingId", primary)?;
-        }
+        let primary = match &self.primary_meeting_id {
+            Some(p) => {
+                validate::primary_meeting_id("PrimaryMeetingId", p)?;
+                Some(MeetingId::parse("PrimaryMeetingId", p)?)
+            }
+            None => None,
+        };
         if let Some(ids) = &self.tenant_ids {
             validate::count("TenantIds", ids.len(), 1, 5)?;
             for (i, id) in ids.iter().enumerate() {
@@ -71,7 +82,7 @@ impl CreateMeetingInput {
                 validate::tag_value(&format!("Tags[{i}].Value"), &t.value)?;
             }
         }
-        Ok(())
+        Ok(primary)
     }
 }
 
@@ -82,64 +93,69 @@ pub struct MeetingWithAttendees {
     pub outcome: BatchOutcome,
 }
 
-/// Creates the meeting, or finds the one this account created with the same token.
-/// Runs inside the caller's write transaction.
-fn create_or_replay(
-    tx: &mut dyn Tx,
+/// The meeting a create request asks for, with a fresh id.
+fn new_meeting(
     caller: &Caller,
-    input: CreateMeetingInput,
-    limits: &Limits,
+    input: &CreateMeetingInput,
+    primary: Option<MeetingId>,
     now_ms: i64,
-) -> ApiResult<Meeting> {
-    if let Some(existing) = tx.meeting_by_token(&caller.account_id, &input.client_request_token)? {
-        return Ok(existing);
+) -> Meeting {
+    Meeting {
+        account_id: caller.account_id.clone(),
+        meeting_id: MeetingId::generate(),
+        control_region: caller.region.clone(),
+        media_region: input.media_region.clone(),
+        external_meeting_id: input.external_meeting_id.clone(),
+        meeting_host_id: input.meeting_host_id.clone(),
+        primary_meeting_id: primary,
+        features: input.features.clone(),
+        tenant_ids: input.tenant_ids.clone().unwrap_or_default(),
+        notifications: input.notifications.clone(),
+        network_type: input.network_type,
+        client_request_token: input.client_request_token.clone(),
+        created_at_ms: now_ms,
     }
-    if tx.count_meetings(&caller.account_id)? >= limits.max_meetings {
-        return Err(ApiError::limit_exceeded(format!(
+}
+
+/// Creates the meeting, or finds the one this account created with the same
+/// token. Runs inside the caller's write transaction; the store decides
+/// atomically (see [`crate::store::Tx::create_meeting`]).
+async fn create_or_replay<E>(
+    tx: &mut dyn Tx,
+    meeting: &Meeting,
+    tags: &[Tag],
+    limits: &Limits,
+) -> Result<Meeting, E>
+where
+    E: From<Invalid> + From<LimitExceededException> + From<StoreError>,
+{
+    let max_replicas = limits.max_replicas;
+    let primary = meeting
+        .primary_meeting_id
+        .as_ref()
+        .map_or_else(String::new, ToString::to_string);
+    match tx.create_meeting(meeting, tags, limits.meetings()).await? {
+        CreatedMeeting::Created(m) | CreatedMeeting::Replayed(m) => Ok(m),
+        CreatedMeeting::QuotaReached => Err(LimitExceededException::new(format!(
             "The account already has the maximum of {} concurrent meetings; delete one first",
             limits.max_meetings
-        )));
+        ))
+        .into()),
+        CreatedMeeting::PrimaryNotFound => Err(invalid(
+            "PrimaryMeetingId",
+            format!("meeting {primary} not found"),
+        )
+        .into()),
+        CreatedMeeting::PrimaryIsReplica => Err(invalid(
+            "PrimaryMeetingId",
+            format!("meeting {primary} is itself a replica meeting"),
+        )
+        .into()),
+        CreatedMeeting::ReplicaLimitReached => Err(LimitExceededException::new(format!(
+            "Meeting {primary} already has the maximum of {max_replicas} replica meetings"
+        ))
+        .into()),
     }
-    let max_replicas = limits.max_replicas;
-    if let Some(primary_id) = &input.primary_meeting_id {
-        let primary = tx
-            .get_meeting(&caller.account_id, primary_id)?
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "Invalid value for PrimaryMeetingId: meeting {primary_id} not found"
-                ))
-            })?;
-        if primary.primary_meeting_id.is_some() {
-            return Err(ApiError::bad_request(format!(
-                "Invalid value for PrimaryMeetingId: meeting {primary_id} is itself a replica meeting"
-            )));
-        }
-        if tx.replica_ids(&caller.account_id, primary_id)?.len() as u64 >= max_replicas {
-            return Err(ApiError::limit_exceeded(format!(
-                "Meeting {primary_id} already has the maximum of {max_replicas} replica meetings"
-            )));
-        }
-    }
-    let meeting = Meeting {
-        account_id: caller.account_id.clone(),
-        meeting_id: new_meeting_id(),
-        control_region: caller.region.clone(),
-        media_region: input.media_region,
-        external_meeting_id: input.external_meeting_id,
-        meeting_host_id: input.meeting_host_id,
-        primary_meeting_id: input.primary_meeting_id,
-        features: input.features,
-        tenant_ids: input.tenant_ids.unwrap_or_default(),
-        notifications: input.notifications,
-        network_type: input.network_type,
-        client_request_token: input.client_request_token,
-        created_at_ms: now_ms,
-    };
-    tx.insert_meeting(&meeting)?;
-    if let Some(tags) = &input.tags {
-        tx.put_tags(&meeting.meeting_id, tags)?;
-    }
-    Ok(meeting)
 }
 
 impl Service {
@@ -147,18 +163,20 @@ impl Service {
         &self,
         caller: &Caller,
         input: CreateMeetingInput,
-    ) -> ApiResult<Meeting> {
-        input.validate()?;
-        let caller = caller.clone();
+    ) -> Result<Meeting, CreateMeetingError> {
+        let primary = input.validate()?;
+        let now = self.clock().now_ms(caller.account_id.as_str());
+        let meeting = Arc::new(new_meeting(caller, &input, primary, now));
+        let tags: Arc<[Tag]> = input.tags.unwrap_or_default().into();
         let limits = self.limits.clone();
-        let now = self.clock().now_ms(&caller.account_id);
-        let meeting = store::write(self.store(), move |tx| {
-            create_or_replay(tx, &caller, input, &limits, now)
+        let meeting = store::write::<_, CreateMeetingError, _>(self.store(), move |tx| {
+            let (meeting, tags, limits) = (meeting.clone(), tags.clone(), limits.clone());
+            Box::pin(async move { create_or_replay(tx, &meeting, &tags, &limits).await })
         })
         .await?;
         self.meeting_created(
-            &meeting.account_id,
-            &meeting.meeting_id,
+            meeting.account_id.as_str(),
+            meeting.meeting_id.as_str(),
             meeting.created_at_ms,
         );
         Ok(meeting)
@@ -169,42 +187,69 @@ impl Service {
         caller: &Caller,
         input: CreateMeetingInput,
         attendees: Vec<AttendeeRequest>,
-    ) -> ApiResult<MeetingWithAttendees> {
-        input.validate()?;
+    ) -> Result<MeetingWithAttendees, CreateMeetingWithAttendeesError> {
+        let primary = input.validate()?;
         validate::count("Attendees", attendees.len(), 1, 20)?;
         super::attendees::check_items(&attendees)?;
-        let caller = caller.clone();
+        let now = self.clock().now_ms(caller.account_id.as_str());
+        let meeting = Arc::new(new_meeting(caller, &input, primary, now));
+        let tags: Arc<[Tag]> = input.tags.unwrap_or_default().into();
+        let attendees: Arc<[AttendeeRequest]> = attendees.into();
         let limits = self.limits.clone();
-        let now = self.clock().now_ms(&caller.account_id);
-        let r = store::write(self.store(), move |tx| {
-            let meeting = create_or_replay(tx, &caller, input, &limits, now)?;
-            let outcome = create_in_meeting(tx, &meeting, attendees)?;
-            Ok(MeetingWithAttendees { meeting, outcome })
+        let caller = caller.clone();
+        let r = store::write::<_, CreateMeetingWithAttendeesError, _>(self.store(), move |tx| {
+            let (meeting, tags, limits) = (meeting.clone(), tags.clone(), limits.clone());
+            let (caller, attendees) = (caller.clone(), attendees.clone());
+            Box::pin(async move {
+                let meeting =
+                    create_or_replay::<CreateMeetingWithAttendeesError>(tx, &meeting, &tags, &limits)
+                        .await?;
+                let outcome = create_in_meeting(tx, &caller, &meeting, &attendees).await?;
+                Ok(MeetingWithAttendees { meeting, outcome })
+            })
         })
         .await?;
         self.meeting_created(
-            &r.meeting.account_id,
-            &r.meeting.meeting_id,
+            r.meeting.account_id.as_str(),
+            r.meeting.meeting_id.as_str(),
             r.meeting.created_at_ms,
         );
         Ok(r)
     }
 
-    pub async fn get_meeting(&self, caller: &Caller, meeting_id: String) -> ApiResult<Meeting> {
-        validate::guid("MeetingId", &meeting_id)?;
+    pub async fn get_meeting(
+        &self,
+        caller: &Caller,
+        meeting_id: MeetingId,
+    ) -> Result<Meeting, GetMeetingError> {
         let caller = caller.clone();
-        store::read(self.store(), move |tx| meeting_of(tx, &caller, &meeting_id)).await
+        store::read(self.store(), move |tx| {
+            let (caller, meeting_id) = (caller.clone(), meeting_id.clone());
+            Box::pin(async move { meeting_of(tx, &caller, &meeting_id).await })
+        })
+        .await
     }
 
     /// Ends the meeting: removes it, its attendees, tags and transcription, and its replicas.
-    pub async fn delete_meeting(&self, caller: &Caller, meeting_id: String) -> ApiResult<()> {
-        validate::guid("MeetingId", &meeting_id)?;
+    pub async fn delete_meeting(
+        &self,
+        caller: &Caller,
+        meeting_id: MeetingId,
+    ) -> Result<(), DeleteMeetingError> {
         let caller = caller.clone();
         let clock = self.clock().clone();
-        let ended = store::write(self.store(), move |tx| {
-            meeting_of(tx, &caller, &meeting_id)?;
-            let now = clock.now_ms(&caller.account_id);
-            end_meeting(tx, &caller.account_id, &meeting_id, EndReason::Deleted, now)
+        let ended = store::write::<_, DeleteMeetingError, _>(self.store(), move |tx| {
+            let (caller, meeting_id, clock) = (caller.clone(), meeting_id.clone(), clock.clone());
+            Box::pin(async move {
+                let now = clock.now_ms(caller.account_id.as_str());
+                let ended =
+                    end_meeting(tx, &caller.account_id, &meeting_id, EndReason::Deleted, now)
+                        .await?;
+                if ended.is_empty() {
+                    return Err(meeting_not_found(&meeting_id).into());
+                }
+                Ok(ended)
+            })
         })
         .await?;
         self.announce_ended(&ended);

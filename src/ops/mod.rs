@@ -1,5 +1,8 @@
 //! Operations: one module per resource. Each takes the caller and a typed input
-//! and returns a typed output or a modeled [`ApiError`]; nothing here knows HTTP.
+//! and returns a typed output or its own error type, generated from the model
+//! (`CreateMeetingError`, ...), which can hold only the exceptions the model
+//! lists for that operation: returning any other does not compile. Nothing
+//! here knows HTTP.
 
 pub mod attendees;
 pub mod capabilities;
@@ -13,11 +16,18 @@ pub mod transcription;
 use std::sync::Arc;
 
 use crate::domain::clock::MeetingClock;
-use crate::domain::ids::PageTokens;
+use crate::domain::ids::{MeetingId, PageTokens};
 use crate::domain::types::{Caller, Meeting};
-use crate::domain::{ApiError, ApiResult};
 use crate::events::{DomainEvent, EventBus};
-use crate::store::{Store, Tx};
+use crate::model::{
+    BatchCreateAttendeeError, BatchUpdateAttendeeCapabilitiesExceptError, CreateAttendeeError,
+    CreateMeetingError, CreateMeetingWithAttendeesError, DeleteAttendeeError, DeleteMeetingError,
+    GetAttendeeError, GetMeetingError, ListAttendeesError, ListTagsForResourceError,
+    NotFoundException, ServiceFailureException, ServiceUnavailableException,
+    StartMeetingTranscriptionError, StopMeetingTranscriptionError, TagResourceError,
+    UntagResourceError, UpdateAttendeeCapabilitiesError,
+};
+use crate::store::{MeetingLimits, Store, StoreError, Tx};
 
 /// Tunables of the operations layer.
 #[derive(Debug, Clone)]
@@ -81,8 +91,88 @@ impl Service {
     }
 }
 
+impl Limits {
+    pub(crate) fn meetings(&self) -> MeetingLimits {
+        MeetingLimits {
+            max_meetings: self.max_meetings,
+            max_replicas: self.max_replicas,
+        }
+    }
+}
+
+/// The seconds a client is asked to wait when the store is busy.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// A store failure as the model answers it (every operation lists both):
+/// ServiceUnavailableException, with a Retry-After, when the store could not
+/// start the work in time or kept colliding with other writers;
+/// ServiceFailureException otherwise.
+pub fn store_failure(
+    e: StoreError,
+) -> Result<ServiceUnavailableException, ServiceFailureException> {
+    match e {
+        StoreError::Unavailable(why) | StoreError::Conflict(why) => {
+            tracing::warn!(reason = %why, "store unavailable");
+            let mut u =
+                ServiceUnavailableException::new("The service is busy; try again shortly");
+            u.retry_after_seconds = Some(RETRY_AFTER_SECONDS.to_string());
+            Ok(u)
+        }
+        other => {
+            tracing::error!(error = %other, "store failure");
+            Err(ServiceFailureException::new(
+                "The service could not complete the request; try again",
+            ))
+        }
+    }
+}
+
+macro_rules! store_errors_answer_as_modeled {
+    ($($op:ident),* $(,)?) => {$(
+        impl From<StoreError> for $op {
+            fn from(e: StoreError) -> $op {
+                match store_failure(e) {
+                    Ok(unavailable) => unavailable.into(),
+                    Err(failure) => failure.into(),
+                }
+            }
+        }
+    )*};
+}
+
+store_errors_answer_as_modeled!(
+    BatchCreateAttendeeError,
+    BatchUpdateAttendeeCapabilitiesExceptError,
+    CreateAttendeeError,
+    CreateMeetingError,
+    CreateMeetingWithAttendeesError,
+    DeleteAttendeeError,
+    DeleteMeetingError,
+    GetAttendeeError,
+    GetMeetingError,
+    ListAttendeesError,
+    ListTagsForResourceError,
+    StartMeetingTranscriptionError,
+    StopMeetingTranscriptionError,
+    TagResourceError,
+    UntagResourceError,
+    UpdateAttendeeCapabilitiesError,
+);
+
+pub(crate) fn meeting_not_found(meeting_id: &MeetingId) -> NotFoundException {
+    NotFoundException::new(format!("Meeting {meeting_id} not found"))
+}
+
 /// The caller's meeting, or NotFoundException. Meetings of other accounts do not exist.
-pub(crate) fn meeting_of(tx: &mut dyn Tx, caller: &Caller, meeting_id: &str) -> ApiResult<Meeting> {
-    tx.get_meeting(&caller.account_id, meeting_id)?
-        .ok_or_else(|| ApiError::meeting_not_found(meeting_id))
+pub(crate) async fn meeting_of<E>(
+    tx: &mut dyn Tx,
+    caller: &Caller,
+    meeting_id: &MeetingId,
+) -> Result<Meeting, E>
+where
+    E: From<NotFoundException> + From<StoreError>,
+{
+    tx.meeting(&caller.account_id, meeting_id)
+        .await?
+        .ok_or_else(|| meeting_not_found(meeting_id).into())
 }

@@ -4,8 +4,7 @@
 
 use super::Service;
 use crate::domain::types::{Attendee, Caller, Meeting, Tag};
-use crate::domain::ApiResult;
-use crate::store;
+use crate::store::{self, StoreError};
 
 /// Most meetings one overview lists (newest first).
 pub const MAX_MEETINGS_LISTED: u32 = 200;
@@ -23,27 +22,33 @@ pub struct MeetingOverview {
 impl Service {
     /// The caller's meetings, newest first (at most [`MAX_MEETINGS_LISTED`]),
     /// with their attendees, tags and transcription state, in one snapshot.
-    pub async fn account_overview(&self, caller: &Caller) -> ApiResult<Vec<MeetingOverview>> {
+    pub async fn account_overview(
+        &self,
+        caller: &Caller,
+    ) -> Result<Vec<MeetingOverview>, StoreError> {
         let account = caller.account_id.clone();
         store::read(self.store(), move |tx| {
-            let meetings = tx.list_meetings(&account, MAX_MEETINGS_LISTED)?;
-            let mut out = Vec::with_capacity(meetings.len());
-            for meeting in meetings {
-                let id = meeting.meeting_id.clone();
-                out.push(MeetingOverview {
-                    attendees: tx.list_attendees(&id, 0, 1000)?,
-                    tags: tx.tags(&id)?,
-                    transcription: tx.transcription(&id)?,
-                    meeting,
-                });
-            }
-            Ok(out)
+            let account = account.clone();
+            Box::pin(async move {
+                let meetings = tx.list_meetings(&account, MAX_MEETINGS_LISTED).await?;
+                let mut out = Vec::with_capacity(meetings.len());
+                for meeting in meetings {
+                    let id = meeting.meeting_id.clone();
+                    out.push(MeetingOverview {
+                        attendees: tx.list_attendees(&account, &id, 0, 1000).await?,
+                        tags: tx.tags(&id).await?,
+                        transcription: tx.transcription(&id).await?,
+                        meeting,
+                    });
+                }
+                Ok(out)
+            })
         })
         .await
     }
 
     /// Meetings and attendees held over every account.
-    pub async fn totals(&self) -> ApiResult<(u64, u64)> {
-        store::read(self.store(), |tx| Ok(tx.totals()?)).await
+    pub async fn totals(&self) -> Result<(u64, u64), StoreError> {
+        store::read(self.store(), |tx| tx.totals()).await
     }
 }

@@ -1,9 +1,15 @@
 //! StartMeetingTranscription and StopMeetingTranscription.
 
+use std::sync::Arc;
+
 use super::{meeting_of, Service};
+use crate::domain::ids::MeetingId;
 use crate::domain::transcription::TranscriptionConfiguration;
 use crate::domain::types::Caller;
-use crate::domain::{validate, ApiError, ApiResult, ErrorKind};
+use crate::model::{
+    ServiceFailureException, StartMeetingTranscriptionError, StopMeetingTranscriptionError,
+    UnprocessableEntityException,
+};
 use crate::store;
 
 impl Service {
@@ -11,18 +17,22 @@ impl Service {
     pub async fn start_meeting_transcription(
         &self,
         caller: &Caller,
-        meeting_id: String,
+        meeting_id: MeetingId,
         configuration: TranscriptionConfiguration,
-    ) -> ApiResult<()> {
-        validate::guid("MeetingId", &meeting_id)?;
+    ) -> Result<(), StartMeetingTranscriptionError> {
         configuration.validate()?;
-        let stored = serde_json::to_string(&configuration)
-            .map_err(|e| ApiError::service_failure(e.to_string()))?;
+        let stored: Arc<str> = serde_json::to_string(&configuration)
+            .map_err(|e| ServiceFailureException::new(e.to_string()))?
+            .into();
         let caller = caller.clone();
         store::write(self.store(), move |tx| {
-            meeting_of(tx, &caller, &meeting_id)?;
-            tx.set_transcription(&meeting_id, &stored, crate::now_ms())?;
-            Ok(())
+            let (caller, meeting_id, stored) = (caller.clone(), meeting_id.clone(), stored.clone());
+            Box::pin(async move {
+                meeting_of::<StartMeetingTranscriptionError>(tx, &caller, &meeting_id).await?;
+                tx.set_transcription(&meeting_id, &stored, crate::now_ms())
+                    .await?;
+                Ok(())
+            })
         })
         .await
     }
@@ -31,39 +41,22 @@ impl Service {
     pub async fn stop_meeting_transcription(
         &self,
         caller: &Caller,
-        meeting_id: String,
-    ) -> ApiResult<()> {
-        validate::guid("MeetingId", &meeting_id)?;
+        meeting_id: MeetingId,
+    ) -> Result<(), StopMeetingTranscriptionError> {
         let caller = caller.clone();
         store::write(self.store(), move |tx| {
-            meeting_of(tx, &caller, &meeting_id)?;
-            if tx.clear_transcription(&meeting_id)? {
-                Ok(())
-            } else {
-                Err(ApiError::new(
-                    ErrorKind::UnprocessableEntity,
-                    format!("Meeting {meeting_id} has no transcription running"),
-                ))
-            }
-        })
-        .await
-    }
-
-    /// The active transcription configuration of a meeting, if any.
-    pub async fn meeting_transcription(
-        &self,
-        caller: &Caller,
-        meeting_id: String,
-    ) -> ApiResult<Option<TranscriptionConfiguration>> {
-        let caller = caller.clone();
-        store::read(self.store(), move |tx| {
-            meeting_of(tx, &caller, &meeting_id)?;
-            match tx.transcription(&meeting_id)? {
-                None => Ok(None),
-                Some(raw) => serde_json::from_str(&raw).map(Some).map_err(|e| {
-                    ApiError::service_failure(format!("stored transcription is unreadable: {e}"))
-                }),
-            }
+            let (caller, meeting_id) = (caller.clone(), meeting_id.clone());
+            Box::pin(async move {
+                meeting_of::<StopMeetingTranscriptionError>(tx, &caller, &meeting_id).await?;
+                if tx.clear_transcription(&meeting_id).await? {
+                    Ok(())
+                } else {
+                    Err(UnprocessableEntityException::new(format!(
+                        "Meeting {meeting_id} has no transcription running"
+                    ))
+                    .into())
+                }
+            })
         })
         .await
     }

@@ -1,23 +1,52 @@
-//! Storage: a narrow, transaction-shaped interface.
+//! Storage: a narrow, transaction-shaped, async interface.
 //!
-//! An operation hands the store a closure that runs inside one transaction
-//! against [`Tx`], a small set of primitive reads and writes scoped by account
-//! or meeting. The logic that decides (limits, idempotency, cascades) lives once
-//! in the operations layer; a backend only has to provide the primitives and
-//! the transaction around them. Writes are serialized per backend as needed to
-//! keep those decisions race-free; a 2xx is only sent after the commit is durable.
+//! An operation hands the store a job: an async closure run inside one
+//! transaction against [`Tx`]. The job may be run more than once: a backend
+//! re-runs it, in a fresh transaction, when the first attempt collides with a
+//! concurrent writer (a serialization failure, or a unique-constraint race
+//! that a re-run resolves by finding the winner's row). So a job must not
+//! have effects outside the transaction; operations publish events only after
+//! [`write`] returns.
+//!
+//! The invariants that must hold under concurrent writers (one meeting per
+//! ClientRequestToken, the attendee limit, the replica limit, the account's
+//! meeting quota) are decided inside the store's own methods
+//! ([`Tx::create_meeting`], [`Tx::create_attendee`]), where each backend can
+//! enforce them with its own means (a constraint, a locked row, or a single
+//! writer), never with a count read before an insert in another statement
+//! that a concurrent writer can slip between.
+//!
+//! Every attendee query takes the account: a backend answers only for
+//! attendees of that account's meetings. The one exception is
+//! [`Tx::join_credential`], the media plane's lookup, whose caller proves
+//! itself with the attendee's join token instead of an account.
+//!
+//! One deadline, `--store-timeout-ms`, bounds how long the store may take to
+//! start a job (wait for a connection, a lock or the writer); past it the job
+//! fails with [`StoreError::Unavailable`], which operations answer as
+//! ServiceUnavailableException with a Retry-After.
 
+#[cfg(test)]
+pub mod conformance;
 pub mod sqlite;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use crate::domain::ids::{AccountId, AttendeeId, ExternalUserId, MeetingId};
 use crate::domain::types::{Attendee, Capabilities, Meeting, Tag};
-use crate::domain::ApiError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
+    /// The store could not start the work within its deadline.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The transaction collided with a concurrent one; the runner re-runs it
+    /// and reports this only when the attempts are used up.
+    #[error("transaction conflict: {0}")]
+    Conflict(String),
     #[error("storage error: {0}")]
     Backend(String),
     #[error("stored data is corrupt: {0}")]
@@ -26,124 +55,238 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "store failure");
-        ApiError::service_failure("The service could not complete the request; try again")
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How many times a job is run before a conflict is reported.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// Settings every backend honours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How long the store may take to start a job before it answers
+    /// [`StoreError::Unavailable`].
+    pub timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            timeout: Duration::from_secs(10),
+        }
     }
+}
+
+/// The limits [`Tx::create_meeting`] enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeetingLimits {
+    /// Meetings (replicas included) one account may hold at once.
+    pub max_meetings: u64,
+    /// Replica meetings one primary meeting may have.
+    pub max_replicas: u64,
+}
+
+/// What [`Tx::create_meeting`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreatedMeeting {
+    /// The meeting was inserted.
+    Created(Meeting),
+    /// The account already has a meeting with this ClientRequestToken: that one.
+    Replayed(Meeting),
+    /// The account holds `max_meetings` meetings already.
+    QuotaReached,
+    /// The primary meeting is not one of the account's meetings.
+    PrimaryNotFound,
+    /// The primary meeting is itself a replica.
+    PrimaryIsReplica,
+    /// The primary meeting has `max_replicas` replicas already.
+    ReplicaLimitReached,
+}
+
+/// What [`Tx::create_attendee`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreatedAttendee {
+    /// The attendee was inserted (its `seq` set).
+    Created(Attendee),
+    /// The meeting already has an attendee with this ExternalUserId: that one.
+    Existing(Attendee),
+    /// The meeting has `limit` attendees already.
+    LimitReached,
+    /// The meeting is not one of the account's meetings.
+    MeetingNotFound,
 }
 
 /// What the lifecycle rules need to know of a live meeting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeetingBrief {
-    pub account_id: String,
-    pub meeting_id: String,
-    pub primary_meeting_id: Option<String>,
+    pub account_id: AccountId,
+    pub meeting_id: MeetingId,
+    pub primary_meeting_id: Option<MeetingId>,
     pub created_at_ms: i64,
 }
 
-/// The primitives an operation may use inside one transaction.
-pub trait Tx {
-    fn meeting_by_token(&mut self, account_id: &str, token: &str) -> StoreResult<Option<Meeting>>;
-    fn get_meeting(&mut self, account_id: &str, meeting_id: &str) -> StoreResult<Option<Meeting>>;
-    fn insert_meeting(&mut self, meeting: &Meeting) -> StoreResult<()>;
-    /// Removes the meeting with its attendees, tags and transcription state.
-    fn delete_meeting(&mut self, account_id: &str, meeting_id: &str) -> StoreResult<bool>;
-    fn replica_ids(
-        &mut self,
-        account_id: &str,
-        primary_meeting_id: &str,
-    ) -> StoreResult<Vec<String>>;
-    fn count_meetings(&mut self, account_id: &str) -> StoreResult<u64>;
-    /// Remembers that a meeting was deleted (a tombstone: only its id and account).
-    fn record_meeting_ended(
-        &mut self,
-        account_id: &str,
-        meeting_id: &str,
-        now_ms: i64,
-    ) -> StoreResult<()>;
-    /// True when the meeting was deleted.
-    fn meeting_ended(&mut self, meeting_id: &str) -> StoreResult<bool>;
-    /// Every live meeting of every account, briefly.
-    fn meeting_briefs(&mut self) -> StoreResult<Vec<MeetingBrief>>;
-    /// Forgets meetings that ended before `ended_before_ms` (of one account, or
-    /// of all); returns how many.
-    fn prune_ended_meetings(
-        &mut self,
-        account_id: Option<&str>,
-        ended_before_ms: i64,
-    ) -> StoreResult<u64>;
+/// The primitives a job may use inside one transaction.
+pub trait Tx: Send {
+    fn meeting<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        meeting: &'a MeetingId,
+    ) -> BoxFuture<'a, StoreResult<Option<Meeting>>>;
 
-    /// Inserts the attendee and sets its `seq` (its place in the roster).
-    fn insert_attendee(&mut self, attendee: &mut Attendee) -> StoreResult<()>;
-    fn attendee_by_external_id(
-        &mut self,
-        meeting_id: &str,
-        external_user_id: &str,
-    ) -> StoreResult<Option<Attendee>>;
-    fn get_attendee(
-        &mut self,
-        meeting_id: &str,
-        attendee_id: &str,
-    ) -> StoreResult<Option<Attendee>>;
-    /// The attendee with this id, in whichever meeting (attendee ids are unique).
-    fn attendee_by_id(&mut self, attendee_id: &str) -> StoreResult<Option<Attendee>>;
-    fn count_attendees(&mut self, meeting_id: &str) -> StoreResult<u64>;
+    /// Inserts `meeting` with `tags`, unless the token was used, a limit is
+    /// reached or the primary does not qualify (see [`CreatedMeeting`]). The
+    /// decision and the insert are atomic with respect to concurrent writers.
+    fn create_meeting<'a>(
+        &'a mut self,
+        meeting: &'a Meeting,
+        tags: &'a [Tag],
+        limits: MeetingLimits,
+    ) -> BoxFuture<'a, StoreResult<CreatedMeeting>>;
+
+    /// Deletes the meeting and its replicas with their attendees, tags and
+    /// transcription, and remembers them as ended. Returns the ids ended, the
+    /// meeting first, then its replicas (empty when the account has no such meeting).
+    fn delete_meeting<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        meeting: &'a MeetingId,
+        now_ms: i64,
+    ) -> BoxFuture<'a, StoreResult<Vec<MeetingId>>>;
+
+    /// True when the meeting was deleted.
+    fn meeting_ended<'a>(&'a mut self, meeting: &'a MeetingId) -> BoxFuture<'a, StoreResult<bool>>;
+
+    /// Inserts the attendee unless its ExternalUserId is taken in the meeting
+    /// or the meeting has `limit` attendees (see [`CreatedAttendee`]); atomic
+    /// with respect to concurrent writers.
+    fn create_attendee<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        attendee: &'a Attendee,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<CreatedAttendee>>;
+
+    fn attendee<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        meeting: &'a MeetingId,
+        attendee: &'a AttendeeId,
+    ) -> BoxFuture<'a, StoreResult<Option<Attendee>>>;
+
+    fn attendee_by_external_id<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        meeting: &'a MeetingId,
+        external_user_id: &'a ExternalUserId,
+    ) -> BoxFuture<'a, StoreResult<Option<Attendee>>>;
+
     /// Attendees after roster position `after_seq`, in roster order, at most `limit`.
-    fn list_attendees(
-        &mut self,
-        meeting_id: &str,
+    fn list_attendees<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        meeting: &'a MeetingId,
         after_seq: i64,
         limit: u32,
-    ) -> StoreResult<Vec<Attendee>>;
-    fn delete_attendee(&mut self, meeting_id: &str, attendee_id: &str) -> StoreResult<bool>;
-    fn set_capabilities(
-        &mut self,
-        meeting_id: &str,
-        attendee_id: &str,
+    ) -> BoxFuture<'a, StoreResult<Vec<Attendee>>>;
+
+    fn delete_attendee<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        meeting: &'a MeetingId,
+        attendee: &'a AttendeeId,
+    ) -> BoxFuture<'a, StoreResult<bool>>;
+
+    /// Sets the attendee's capabilities; returns the attendee as changed.
+    fn set_capabilities<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        meeting: &'a MeetingId,
+        attendee: &'a AttendeeId,
         caps: Capabilities,
-    ) -> StoreResult<bool>;
+    ) -> BoxFuture<'a, StoreResult<Option<Attendee>>>;
+
     /// Sets the capabilities of every attendee of the meeting except `excluded`; returns how many changed.
-    fn set_capabilities_except(
-        &mut self,
-        meeting_id: &str,
-        excluded: &[String],
+    fn set_capabilities_except<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        meeting: &'a MeetingId,
+        excluded: &'a [AttendeeId],
         caps: Capabilities,
-    ) -> StoreResult<u64>;
+    ) -> BoxFuture<'a, StoreResult<u64>>;
 
-    fn tags(&mut self, meeting_id: &str) -> StoreResult<Vec<Tag>>;
+    /// The attendee whose join token a media client presents: not scoped by
+    /// account, because the token (compared by the caller) is the credential.
+    fn join_credential<'a>(
+        &'a mut self,
+        meeting: &'a MeetingId,
+        attendee: &'a AttendeeId,
+    ) -> BoxFuture<'a, StoreResult<Option<Attendee>>>;
+
+    fn tags<'a>(&'a mut self, meeting: &'a MeetingId) -> BoxFuture<'a, StoreResult<Vec<Tag>>>;
     /// Adds the tags, replacing the value of keys already present.
-    fn put_tags(&mut self, meeting_id: &str, tags: &[Tag]) -> StoreResult<()>;
-    fn remove_tags(&mut self, meeting_id: &str, keys: &[String]) -> StoreResult<()>;
+    fn put_tags<'a>(
+        &'a mut self,
+        meeting: &'a MeetingId,
+        tags: &'a [Tag],
+    ) -> BoxFuture<'a, StoreResult<()>>;
+    fn remove_tags<'a>(
+        &'a mut self,
+        meeting: &'a MeetingId,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, StoreResult<()>>;
 
-    fn transcription(&mut self, meeting_id: &str) -> StoreResult<Option<String>>;
-    fn set_transcription(
-        &mut self,
-        meeting_id: &str,
-        configuration: &str,
+    fn transcription<'a>(
+        &'a mut self,
+        meeting: &'a MeetingId,
+    ) -> BoxFuture<'a, StoreResult<Option<String>>>;
+    fn set_transcription<'a>(
+        &'a mut self,
+        meeting: &'a MeetingId,
+        configuration: &'a str,
         now_ms: i64,
-    ) -> StoreResult<()>;
-    fn clear_transcription(&mut self, meeting_id: &str) -> StoreResult<bool>;
+    ) -> BoxFuture<'a, StoreResult<()>>;
+    fn clear_transcription<'a>(
+        &'a mut self,
+        meeting: &'a MeetingId,
+    ) -> BoxFuture<'a, StoreResult<bool>>;
 
+    /// Every live meeting of every account, briefly (for the lifecycle rules).
+    fn meeting_briefs(&mut self) -> BoxFuture<'_, StoreResult<Vec<MeetingBrief>>>;
+    /// Forgets meetings that ended before `ended_before_ms` (of one account, or
+    /// of all); returns how many.
+    fn prune_ended_meetings<'a>(
+        &'a mut self,
+        account: Option<&'a AccountId>,
+        ended_before_ms: i64,
+    ) -> BoxFuture<'a, StoreResult<u64>>;
     /// The account's meetings, newest first, at most `limit` (Convene's own
     /// view for the console: the API has no ListMeetings).
-    fn list_meetings(&mut self, account_id: &str, limit: u32) -> StoreResult<Vec<Meeting>>;
+    fn list_meetings<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<Meeting>>>;
     /// Meetings and attendees held, over every account (for metrics).
-    fn totals(&mut self) -> StoreResult<(u64, u64)>;
+    fn totals(&mut self) -> BoxFuture<'_, StoreResult<(u64, u64)>>;
 }
 
-/// A unit of work run inside one transaction. It answers whether to commit.
-pub type TxJob = Box<dyn FnOnce(&mut dyn Tx) -> StoreResult<bool> + Send>;
+/// A unit of work run inside one transaction, possibly more than once. It
+/// answers whether to commit.
+pub type Job = dyn for<'t> Fn(&'t mut dyn Tx) -> BoxFuture<'t, bool> + Send + Sync;
 
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// Read-only or read-write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Read,
+    Write,
+}
 
 /// A storage backend.
 pub trait Store: Send + Sync + 'static {
-    /// Runs `job` in a read-only transaction (a consistent snapshot).
-    fn read(&self, job: TxJob) -> BoxFuture<'_, StoreResult<()>>;
-    /// Runs `job` in a write transaction; when it returns `Ok(true)` the
-    /// transaction is committed durably before this resolves.
-    fn write(&self, job: TxJob) -> BoxFuture<'_, StoreResult<()>>;
+    /// Runs `job` in a transaction of `mode` (a read sees one consistent
+    /// snapshot). A write commits when the job answers true, durably before
+    /// this resolves. When a run fails with a conflict the backend may roll
+    /// back and run the job again, up to [`MAX_ATTEMPTS`] times.
+    fn run(&self, mode: Mode, job: Arc<Job>) -> BoxFuture<'_, StoreResult<()>>;
     /// A secret shared by every node using this store (signs page tokens).
     fn token_key(&self) -> Vec<u8>;
     /// True when the store answers: a real, durable write (so a stuck
@@ -151,49 +294,58 @@ pub trait Store: Send + Sync + 'static {
     fn ping(&self) -> BoxFuture<'_, bool>;
 }
 
-async fn run<T: Send + 'static>(
-    store: &dyn Store,
-    write: bool,
-    f: impl FnOnce(&mut dyn Tx) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let slot: Arc<Mutex<Option<Result<T, ApiError>>>> = Arc::new(Mutex::new(None));
+type Slot<T, E> = Arc<Mutex<Option<Result<T, E>>>>;
+
+async fn run<T, E, F>(store: &dyn Store, mode: Mode, f: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: for<'t> Fn(&'t mut dyn Tx) -> BoxFuture<'t, Result<T, E>> + Send + Sync + 'static,
+{
+    let slot: Slot<T, E> = Arc::new(Mutex::new(None));
     let out = slot.clone();
-    let job: TxJob = Box::new(move |tx| {
-        let result = f(tx);
-        let commit = result.is_ok();
-        *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
-        Ok(commit)
+    let job: Arc<Job> = Arc::new(move |tx| {
+        let attempt = f(tx);
+        let out = out.clone();
+        Box::pin(async move {
+            let result = attempt.await;
+            let commit = result.is_ok();
+            *out.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
+            commit
+        })
     });
     let started = std::time::Instant::now();
-    let outcome = if write {
-        store.write(job).await
-    } else {
-        store.read(job).await
-    };
+    let outcome = store.run(mode, job).await;
     metrics::histogram!("convene_store_transaction_duration_seconds",
-        "kind" => if write { "write" } else { "read" })
+        "kind" => if mode == Mode::Write { "write" } else { "read" })
     .record(started.elapsed().as_secs_f64());
     outcome?;
-    let result = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let result = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
     result.unwrap_or_else(|| {
-        Err(ApiError::service_failure(
-            "The request was not completed; try again",
-        ))
+        Err(StoreError::Backend("the transaction ended without an answer".into()).into())
     })
 }
 
-/// Runs `f` in a write transaction, committing when it succeeds.
-pub async fn write<T: Send + 'static>(
-    store: &dyn Store,
-    f: impl FnOnce(&mut dyn Tx) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    run(store, true, f).await
+/// Runs `f` in a write transaction, committing when it succeeds. `f` may run
+/// more than once (see the module documentation).
+pub async fn write<T, E, F>(store: &dyn Store, f: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: for<'t> Fn(&'t mut dyn Tx) -> BoxFuture<'t, Result<T, E>> + Send + Sync + 'static,
+{
+    run(store, Mode::Write, f).await
 }
 
 /// Runs `f` in a read transaction.
-pub async fn read<T: Send + 'static>(
-    store: &dyn Store,
-    f: impl FnOnce(&mut dyn Tx) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    run(store, false, f).await
+pub async fn read<T, E, F>(store: &dyn Store, f: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: for<'t> Fn(&'t mut dyn Tx) -> BoxFuture<'t, Result<T, E>> + Send + Sync + 'static,
+{
+    run(store, Mode::Read, f).await
 }

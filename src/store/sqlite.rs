@@ -1,17 +1,28 @@
 //! The embedded SQLite backend.
 //!
-//! One writer connection (SQLite allows one writer at a time; `BEGIN IMMEDIATE`
-//! takes the lock up front so check-then-insert logic cannot race) and a pool of
-//! reader connections. WAL journaling lets readers run while a write is under
-//! way, and `synchronous=FULL` makes every commit durable before it returns.
+//! One writer connection and a pool of reader connections. SQLite allows one
+//! writer at a time, and every write transaction starts with `BEGIN IMMEDIATE`,
+//! which takes the database's write lock before the first statement: the
+//! whole database is the locked row, so the decisions [`Tx::create_meeting`]
+//! and [`Tx::create_attendee`] make (limits, idempotency) cannot interleave
+//! with another writer's. The unique constraints on (account, ClientRequestToken)
+//! and (meeting, ExternalUserId) back them up, and an insert that meets one
+//! returns the row already there. WAL journaling lets readers run while a
+//! write is under way, and `synchronous=FULL` makes every commit durable
+//! before it returns.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rand::RngCore;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{BoxFuture, MeetingBrief, Store, StoreError, StoreResult, Tx, TxJob};
+use super::{
+    BoxFuture, CreatedAttendee, CreatedMeeting, Job, MeetingBrief, MeetingLimits, Mode, Store,
+    StoreError, StoreOptions, StoreResult, Tx, MAX_ATTEMPTS,
+};
+use crate::domain::ids::{AccountId, AttendeeId, ExternalUserId, JoinToken, MeetingId};
 use crate::domain::types::{
     Attendee, Capabilities, MediaCapability, Meeting, NetworkType, StringEnum, Tag,
 };
@@ -32,21 +43,39 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// Readers kept open for reuse.
 const MAX_IDLE_READERS: usize = 16;
 
+/// Maps SQLite's answers onto the store's: a busy database is
+/// [`StoreError::Unavailable`], a unique-constraint hit is a
+/// [`StoreError::Conflict`] (the job is re-run and finds the row that won).
 fn backend(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi;
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        match f.code {
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
+                return StoreError::Unavailable(format!("the database is busy: {e}"));
+            }
+            rusqlite::ErrorCode::ConstraintViolation
+                if f.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || f.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                return StoreError::Conflict(e.to_string());
+            }
+            _ => {}
+        }
+    }
     StoreError::Backend(e.to_string())
 }
 
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Arc<Mutex<Connection>>,
+    writer: Arc<tokio::sync::Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     token_key: Vec<u8>,
+    options: StoreOptions,
 }
 
-fn open_connection(path: &Path) -> StoreResult<Connection> {
+fn open_connection(path: &Path, options: &StoreOptions) -> StoreResult<Connection> {
     let conn = Connection::open(path).map_err(backend)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(backend)?;
+    conn.busy_timeout(options.timeout).map_err(backend)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
@@ -111,6 +140,11 @@ fn load_token_key(conn: &Connection) -> StoreResult<Vec<u8>> {
 impl SqliteStore {
     /// Opens (creating if needed) the database in `dir` and brings its schema up to date.
     pub fn open(dir: &Path) -> StoreResult<Self> {
+        Self::open_with(dir, StoreOptions::default())
+    }
+
+    /// [`SqliteStore::open`] with explicit options.
+    pub fn open_with(dir: &Path, options: StoreOptions) -> StoreResult<Self> {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Backend(format!(
                 "cannot create data directory {}: {e}",
@@ -118,14 +152,15 @@ impl SqliteStore {
             ))
         })?;
         let path = dir.join("convene.sqlite3");
-        let mut conn = open_connection(&path)?;
+        let mut conn = open_connection(&path, &options)?;
         migrate(&mut conn)?;
         let token_key = load_token_key(&conn)?;
         Ok(SqliteStore {
             path,
-            writer: Arc::new(Mutex::new(conn)),
+            writer: Arc::new(tokio::sync::Mutex::new(conn)),
             readers: Arc::new(Mutex::new(Vec::new())),
             token_key,
+            options,
         })
     }
 
@@ -134,13 +169,40 @@ impl SqliteStore {
     }
 }
 
-fn run_job(conn: &mut Connection, behavior: TransactionBehavior, job: TxJob) -> StoreResult<()> {
-    let tx = conn.transaction_with_behavior(behavior).map_err(backend)?;
-    let commit = job(&mut SqliteTx { tx: &tx })?;
-    if commit {
-        tx.commit().map_err(backend)
-    } else {
-        tx.rollback().map_err(backend)
+/// Runs `job` in a transaction on `conn`, again when an attempt meets a
+/// conflict, until `deadline` for starting it.
+fn run_job(conn: &mut Connection, mode: Mode, deadline: Instant, job: &Job) -> StoreResult<()> {
+    let begin = match mode {
+        Mode::Read => "BEGIN DEFERRED",
+        Mode::Write => "BEGIN IMMEDIATE",
+    };
+    let runtime = tokio::runtime::Handle::current();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let left = deadline.saturating_duration_since(Instant::now());
+        conn.busy_timeout(left.max(Duration::from_millis(1)))
+            .map_err(backend)?;
+        conn.execute_batch(begin).map_err(backend)?;
+        let mut tx = SqliteTx {
+            conn: &mut *conn,
+            conflict: None,
+        };
+        let commit = runtime.block_on(job(&mut tx));
+        let conflict = tx.conflict.take();
+        if let Some(why) = conflict {
+            conn.execute_batch("ROLLBACK").map_err(backend)?;
+            if attempt >= MAX_ATTEMPTS {
+                return Err(StoreError::Conflict(why));
+            }
+            continue;
+        }
+        let end = if commit { "COMMIT" } else { "ROLLBACK" };
+        if let Err(e) = conn.execute_batch(end) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(backend(e));
+        }
+        return Ok(());
     }
 }
 
@@ -153,30 +215,52 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Store for SqliteStore {
-    fn read(&self, job: TxJob) -> BoxFuture<'_, StoreResult<()>> {
-        let readers = self.readers.clone();
-        let path = self.path.clone();
-        Box::pin(blocking(move || {
-            let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let mut conn = match pooled {
-                Some(c) => c,
-                None => open_connection(&path)?,
-            };
-            let result = run_job(&mut conn, TransactionBehavior::Deferred, job);
-            let mut idle = readers.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < MAX_IDLE_READERS {
-                idle.push(conn);
+    fn run(&self, mode: Mode, job: Arc<Job>) -> BoxFuture<'_, StoreResult<()>> {
+        let timeout = self.options.timeout;
+        let deadline = Instant::now() + timeout;
+        Box::pin(async move {
+            match mode {
+                Mode::Write => {
+                    let guard = tokio::time::timeout(timeout, self.writer.clone().lock_owned())
+                        .await
+                        .map_err(|_| {
+                            StoreError::Unavailable(format!(
+                                "the writer stayed busy for {} ms",
+                                timeout.as_millis()
+                            ))
+                        })?;
+                    blocking(move || {
+                        let mut conn = guard;
+                        run_job(&mut conn, mode, deadline, &*job)
+                    })
+                    .await
+                }
+                Mode::Read => {
+                    let readers = self.readers.clone();
+                    let path = self.path.clone();
+                    let options = self.options;
+                    blocking(move || {
+                        let pooled = readers
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .pop();
+                        let mut conn = match pooled {
+                            Some(c) => c,
+                            None => open_connection(&path, &options)?,
+                        };
+                        let result = run_job(&mut conn, mode, deadline, &*job);
+                        let mut idle = readers
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        if idle.len() < MAX_IDLE_READERS && result.is_ok() {
+                            idle.push(conn);
+                        }
+                        result
+                    })
+                    .await
+                }
             }
-            result
-        }))
-    }
-
-    fn write(&self, job: TxJob) -> BoxFuture<'_, StoreResult<()>> {
-        let writer = self.writer.clone();
-        Box::pin(blocking(move || {
-            let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
-            run_job(&mut conn, TransactionBehavior::Immediate, job)
-        }))
+        })
     }
 
     fn token_key(&self) -> Vec<u8> {
@@ -184,32 +268,18 @@ impl Store for SqliteStore {
     }
 
     fn ping(&self) -> BoxFuture<'_, bool> {
-        let writer = self.writer.clone();
+        let timeout = self.options.timeout;
         Box::pin(async move {
-            let checked = blocking(move || {
-                let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(backend)?;
-                let newest = MIGRATIONS.last().map_or(0, |m| m.0);
-                // Rewrites the newest migration's row with its own value: a
-                // real page write and a synced commit, which changes nothing.
-                let touched = tx
-                    .execute(
-                        "UPDATE schema_migrations SET applied_at = applied_at WHERE version = ?1",
-                        params![newest],
-                    )
-                    .map_err(backend)?;
-                tx.commit().map_err(backend)?;
-                if touched == 1 {
-                    Ok(())
-                } else {
-                    Err(StoreError::Backend(format!(
-                        "schema migration {newest} is not applied"
-                    )))
+            let checked = match tokio::time::timeout(timeout, self.writer.clone().lock_owned()).await {
+                Err(_) => Err(StoreError::Unavailable("the writer is busy".into())),
+                Ok(guard) => {
+                    blocking(move || {
+                        let mut conn = guard;
+                        touch_schema(&mut conn)
+                    })
+                    .await
                 }
-            })
-            .await;
+            };
             if let Err(e) = &checked {
                 tracing::warn!(error = %e, "store readiness check failed");
             }
@@ -218,8 +288,35 @@ impl Store for SqliteStore {
     }
 }
 
-struct SqliteTx<'a> {
-    tx: &'a rusqlite::Transaction<'a>,
+/// The readiness check: rewrites the newest migration's row with its own
+/// value (a real page write and a synced commit that changes nothing), and
+/// fails when that migration is not applied.
+fn touch_schema(conn: &mut Connection) -> StoreResult<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let newest = MIGRATIONS.last().map_or(0, |m| m.0);
+    let touched = tx
+        .execute(
+            "UPDATE schema_migrations SET applied_at = applied_at WHERE version = ?1",
+            params![newest],
+        )
+        .map_err(backend)?;
+    tx.commit().map_err(backend)?;
+    if touched == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(format!(
+            "schema migration {newest} is not applied"
+        )))
+    }
+}
+
+/// One transaction. It notes the first conflict any statement met, so that
+/// the runner re-runs the job even when the job turned the error into an answer.
+struct SqliteTx<'c> {
+    conn: &'c mut Connection,
+    conflict: Option<String>,
 }
 
 const MEETING_COLUMNS: &str =
@@ -238,14 +335,15 @@ fn json_column<T: serde::de::DeserializeOwned>(raw: Option<String>) -> rusqlite:
 
 fn meeting_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Meeting> {
     let network: Option<String> = r.get(10)?;
+    let primary: Option<String> = r.get(6)?;
     Ok(Meeting {
-        meeting_id: r.get(0)?,
-        account_id: r.get(1)?,
+        meeting_id: MeetingId::from_stored(r.get(0)?),
+        account_id: AccountId::from_stored(r.get(1)?),
         control_region: r.get(2)?,
         media_region: r.get(3)?,
         external_meeting_id: r.get(4)?,
         meeting_host_id: r.get(5)?,
-        primary_meeting_id: r.get(6)?,
+        primary_meeting_id: primary.map(MeetingId::from_stored),
         features: json_column(r.get(7)?)?,
         tenant_ids: json_column(r.get(8)?)?.unwrap_or_default(),
         notifications: json_column(r.get(9)?)?,
@@ -265,16 +363,24 @@ fn capability(raw: String) -> rusqlite::Result<MediaCapability> {
     })
 }
 
+/// Attendee columns, read from `attendees a` joined with `meetings m`.
 const ATTENDEE_COLUMNS: &str =
-    "seq, meeting_id, attendee_id, external_user_id, join_token, audio, video, content";
+    "a.seq, a.meeting_id, a.attendee_id, a.external_user_id, a.join_token, a.audio, a.video, a.content";
+
+/// A condition on `attendees` rows: the meeting is one of account `?1`'s.
+const IN_ACCOUNT: &str = "meeting_id IN (SELECT meeting_id FROM meetings WHERE account_id = ?1)";
+
+/// Attendees of one account's meetings: `?1` is the account.
+const ACCOUNT_ATTENDEES: &str =
+    "attendees a JOIN meetings m ON m.meeting_id = a.meeting_id WHERE m.account_id = ?1";
 
 fn attendee_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attendee> {
     Ok(Attendee {
         seq: r.get(0)?,
-        meeting_id: r.get(1)?,
-        attendee_id: r.get(2)?,
-        external_user_id: r.get(3)?,
-        join_token: r.get(4)?,
+        meeting_id: MeetingId::from_stored(r.get(1)?),
+        attendee_id: AttendeeId::from_stored(r.get(2)?),
+        external_user_id: ExternalUserId::from_stored(r.get(3)?),
+        join_token: JoinToken::from_stored(r.get(4)?),
         capabilities: Capabilities {
             audio: capability(r.get(5)?)?,
             video: capability(r.get(6)?)?,
@@ -288,100 +394,111 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 }
 
 impl SqliteTx<'_> {
-    fn one_meeting(&self, where_clause: &str, a: &str, b: &str) -> StoreResult<Option<Meeting>> {
+    /// Hands a result back as a future, noting a conflict for the runner.
+    fn done<'a, T: Send + 'a>(&mut self, r: StoreResult<T>) -> BoxFuture<'a, StoreResult<T>> {
+        if let Err(StoreError::Conflict(why)) = &r {
+            self.conflict.get_or_insert_with(|| why.clone());
+        }
+        Box::pin(std::future::ready(r))
+    }
+
+    fn query_meeting(&self, where_clause: &str, p: impl rusqlite::Params) -> StoreResult<Option<Meeting>> {
         let sql = format!("SELECT {MEETING_COLUMNS} FROM meetings WHERE {where_clause}");
-        self.tx
+        self.conn
             .prepare_cached(&sql)
             .map_err(backend)?
-            .query_row(params![a, b], meeting_from_row)
+            .query_row(p, meeting_from_row)
             .optional()
             .map_err(backend)
     }
 
-    fn one_attendee(&self, where_clause: &str, a: &str, b: &str) -> StoreResult<Option<Attendee>> {
-        let sql = format!("SELECT {ATTENDEE_COLUMNS} FROM attendees WHERE {where_clause}");
-        self.tx
+    fn query_attendee(&self, where_clause: &str, p: impl rusqlite::Params) -> StoreResult<Option<Attendee>> {
+        let sql = format!("SELECT {ATTENDEE_COLUMNS} FROM {ACCOUNT_ATTENDEES} AND {where_clause}");
+        self.conn
             .prepare_cached(&sql)
             .map_err(backend)?
-            .query_row(params![a, b], attendee_from_row)
+            .query_row(p, attendee_from_row)
             .optional()
             .map_err(backend)
     }
 
     fn exec(&self, sql: &str, p: impl rusqlite::Params) -> StoreResult<usize> {
-        self.tx
+        self.conn
             .prepare_cached(sql)
             .map_err(backend)?
             .execute(p)
             .map_err(backend)
     }
 
-    fn count(&self, sql: &str, key: &str) -> StoreResult<u64> {
+    fn count(&self, sql: &str, p: impl rusqlite::Params) -> StoreResult<u64> {
         let n: i64 = self
-            .tx
+            .conn
             .prepare_cached(sql)
             .map_err(backend)?
-            .query_row(params![key], |r| r.get(0))
+            .query_row(p, |r| r.get(0))
             .map_err(backend)?;
-        Ok(n as u64)
-    }
-}
-
-impl Tx for SqliteTx<'_> {
-    fn list_meetings(&mut self, account_id: &str, limit: u32) -> StoreResult<Vec<Meeting>> {
-        let sql = format!(
-            "SELECT {MEETING_COLUMNS} FROM meetings WHERE account_id = ?1 \
-             ORDER BY created_at_ms DESC, meeting_id LIMIT ?2"
-        );
-        let mut stmt = self.tx.prepare_cached(&sql).map_err(backend)?;
-        let rows = stmt
-            .query_map(params![account_id, limit], meeting_from_row)
-            .map_err(backend)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    fn totals(&mut self) -> StoreResult<(u64, u64)> {
-        let (m, a): (i64, i64) = self
-            .tx
-            .query_row(
-                "SELECT (SELECT COUNT(*) FROM meetings), (SELECT COUNT(*) FROM attendees)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(backend)?;
-        Ok((m as u64, a as u64))
-    }
-
-    fn meeting_by_token(&mut self, account_id: &str, token: &str) -> StoreResult<Option<Meeting>> {
-        self.one_meeting(
-            "account_id = ?1 AND client_request_token = ?2",
-            account_id,
-            token,
-        )
-    }
-
-    fn get_meeting(&mut self, account_id: &str, meeting_id: &str) -> StoreResult<Option<Meeting>> {
-        self.one_meeting(
+    fn get_meeting(&self, account: &AccountId, meeting: &MeetingId) -> StoreResult<Option<Meeting>> {
+        self.query_meeting(
             "account_id = ?1 AND meeting_id = ?2",
-            account_id,
-            meeting_id,
+            params![account.as_str(), meeting.as_str()],
         )
     }
 
-    fn insert_meeting(&mut self, m: &Meeting) -> StoreResult<()> {
+    fn by_token(&self, account: &AccountId, token: &str) -> StoreResult<Option<Meeting>> {
+        self.query_meeting(
+            "account_id = ?1 AND client_request_token = ?2",
+            params![account.as_str(), token],
+        )
+    }
+
+    fn create_meeting_now(
+        &self,
+        m: &Meeting,
+        tags: &[Tag],
+        limits: MeetingLimits,
+    ) -> StoreResult<CreatedMeeting> {
+        if let Some(existing) = self.by_token(&m.account_id, &m.client_request_token)? {
+            return Ok(CreatedMeeting::Replayed(existing));
+        }
+        let held = self.count(
+            "SELECT COUNT(*) FROM meetings WHERE account_id = ?1",
+            params![m.account_id.as_str()],
+        )?;
+        if held >= limits.max_meetings {
+            return Ok(CreatedMeeting::QuotaReached);
+        }
+        if let Some(primary_id) = &m.primary_meeting_id {
+            let Some(primary) = self.get_meeting(&m.account_id, primary_id)? else {
+                return Ok(CreatedMeeting::PrimaryNotFound);
+            };
+            if primary.primary_meeting_id.is_some() {
+                return Ok(CreatedMeeting::PrimaryIsReplica);
+            }
+            let replicas = self.count(
+                "SELECT COUNT(*) FROM meetings WHERE account_id = ?1 AND primary_meeting_id = ?2",
+                params![m.account_id.as_str(), primary_id.as_str()],
+            )?;
+            if replicas >= limits.max_replicas {
+                return Ok(CreatedMeeting::ReplicaLimitReached);
+            }
+        }
         let sql = format!(
-            "INSERT INTO meetings ({MEETING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            "INSERT INTO meetings ({MEETING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+             ON CONFLICT (account_id, client_request_token) DO NOTHING"
         );
-        self.exec(
+        let inserted = self.exec(
             &sql,
             params![
-                m.meeting_id,
-                m.account_id,
+                m.meeting_id.as_str(),
+                m.account_id.as_str(),
                 m.control_region,
                 m.media_region,
                 m.external_meeting_id,
                 m.meeting_host_id,
-                m.primary_meeting_id,
+                m.primary_meeting_id.as_ref().map(MeetingId::as_str),
                 m.features.as_ref().map(to_json),
                 to_json(&m.tenant_ids),
                 m.notifications.as_ref().map(to_json),
@@ -390,133 +507,222 @@ impl Tx for SqliteTx<'_> {
                 m.created_at_ms,
             ],
         )?;
-        Ok(())
+        if inserted == 0 {
+            // Another writer used the token first: answer with its meeting.
+            return match self.by_token(&m.account_id, &m.client_request_token)? {
+                Some(existing) => Ok(CreatedMeeting::Replayed(existing)),
+                None => Err(StoreError::Conflict("the token's meeting vanished".into())),
+            };
+        }
+        self.put_tags_now(&m.meeting_id, tags)?;
+        Ok(CreatedMeeting::Created(m.clone()))
     }
 
-    fn delete_meeting(&mut self, account_id: &str, meeting_id: &str) -> StoreResult<bool> {
-        Ok(self.exec(
-            "DELETE FROM meetings WHERE account_id = ?1 AND meeting_id = ?2",
-            params![account_id, meeting_id],
-        )? > 0)
-    }
-
-    fn replica_ids(
-        &mut self,
-        account_id: &str,
-        primary_meeting_id: &str,
-    ) -> StoreResult<Vec<String>> {
+    fn delete_meeting_now(
+        &self,
+        account: &AccountId,
+        meeting: &MeetingId,
+        now_ms: i64,
+    ) -> StoreResult<Vec<MeetingId>> {
+        if self.get_meeting(account, meeting)?.is_none() {
+            return Ok(Vec::new());
+        }
         let mut stmt = self
-            .tx
+            .conn
             .prepare_cached(
                 "SELECT meeting_id FROM meetings WHERE account_id = ?1 AND primary_meeting_id = ?2 ORDER BY created_at_ms",
             )
             .map_err(backend)?;
-        let rows = stmt
-            .query_map(params![account_id, primary_meeting_id], |r| r.get(0))
+        let replicas: Vec<MeetingId> = stmt
+            .query_map(params![account.as_str(), meeting.as_str()], |r| {
+                r.get(0).map(MeetingId::from_stored)
+            })
+            .map_err(backend)?
+            .collect::<rusqlite::Result<_>>()
             .map_err(backend)?;
-        rows.collect::<rusqlite::Result<Vec<String>>>()
-            .map_err(backend)
+        let mut ended = vec![meeting.clone()];
+        ended.extend(replicas);
+        for id in &ended {
+            self.exec(
+                "DELETE FROM meetings WHERE account_id = ?1 AND meeting_id = ?2",
+                params![account.as_str(), id.as_str()],
+            )?;
+            self.exec(
+                "INSERT INTO ended_meetings (meeting_id, account_id, ended_at_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (meeting_id) DO NOTHING",
+                params![id.as_str(), account.as_str(), now_ms],
+            )?;
+        }
+        Ok(ended)
     }
 
-    fn count_meetings(&mut self, account_id: &str) -> StoreResult<u64> {
-        self.count(
-            "SELECT COUNT(*) FROM meetings WHERE account_id = ?1",
-            account_id,
-        )
-    }
-
-    fn insert_attendee(&mut self, a: &mut Attendee) -> StoreResult<()> {
-        let seq: i64 = self
-            .tx
+    fn create_attendee_now(
+        &self,
+        account: &AccountId,
+        a: &Attendee,
+        limit: u32,
+    ) -> StoreResult<CreatedAttendee> {
+        if self.get_meeting(account, &a.meeting_id)?.is_none() {
+            return Ok(CreatedAttendee::MeetingNotFound);
+        }
+        let existing = |tx: &Self| {
+            tx.query_attendee(
+                "a.meeting_id = ?2 AND a.external_user_id = ?3",
+                params![account.as_str(), a.meeting_id.as_str(), a.external_user_id.as_str()],
+            )
+        };
+        if let Some(found) = existing(self)? {
+            return Ok(CreatedAttendee::Existing(found));
+        }
+        let held = self.count(
+            "SELECT COUNT(*) FROM attendees WHERE meeting_id = ?1",
+            params![a.meeting_id.as_str()],
+        )?;
+        if held >= u64::from(limit) {
+            return Ok(CreatedAttendee::LimitReached);
+        }
+        let seq: Option<i64> = self
+            .conn
             .prepare_cached(
                 "INSERT INTO attendees (meeting_id, attendee_id, external_user_id, join_token, audio, video, content) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING seq",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (meeting_id, external_user_id) DO NOTHING RETURNING seq",
             )
             .map_err(backend)?
             .query_row(
                 params![
-                    a.meeting_id,
-                    a.attendee_id,
-                    a.external_user_id,
-                    a.join_token,
+                    a.meeting_id.as_str(),
+                    a.attendee_id.as_str(),
+                    a.external_user_id.as_str(),
+                    a.join_token.expose(),
                     a.capabilities.audio.as_str(),
                     a.capabilities.video.as_str(),
                     a.capabilities.content.as_str(),
                 ],
                 |r| r.get(0),
             )
-            .map_err(backend)?;
-        a.seq = seq;
-        Ok(())
-    }
-
-    fn attendee_by_external_id(
-        &mut self,
-        meeting_id: &str,
-        external_user_id: &str,
-    ) -> StoreResult<Option<Attendee>> {
-        self.one_attendee(
-            "meeting_id = ?1 AND external_user_id = ?2",
-            meeting_id,
-            external_user_id,
-        )
-    }
-
-    fn get_attendee(
-        &mut self,
-        meeting_id: &str,
-        attendee_id: &str,
-    ) -> StoreResult<Option<Attendee>> {
-        self.one_attendee(
-            "meeting_id = ?1 AND attendee_id = ?2",
-            meeting_id,
-            attendee_id,
-        )
-    }
-
-    fn attendee_by_id(&mut self, attendee_id: &str) -> StoreResult<Option<Attendee>> {
-        let sql = format!("SELECT {ATTENDEE_COLUMNS} FROM attendees WHERE attendee_id = ?1");
-        self.tx
-            .prepare_cached(&sql)
-            .map_err(backend)?
-            .query_row(params![attendee_id], attendee_from_row)
             .optional()
-            .map_err(backend)
+            .map_err(backend)?;
+        match seq {
+            Some(seq) => Ok(CreatedAttendee::Created(Attendee { seq, ..a.clone() })),
+            None => match existing(self)? {
+                Some(found) => Ok(CreatedAttendee::Existing(found)),
+                None => Err(StoreError::Conflict("the attendee vanished".into())),
+            },
+        }
     }
 
-    fn record_meeting_ended(
-        &mut self,
-        account_id: &str,
-        meeting_id: &str,
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        self.exec(
-            "INSERT OR IGNORE INTO ended_meetings (meeting_id, account_id, ended_at_ms) VALUES (?1, ?2, ?3)",
-            params![meeting_id, account_id, now_ms],
-        )?;
+    fn put_tags_now(&self, meeting: &MeetingId, tags: &[Tag]) -> StoreResult<()> {
+        for t in tags {
+            self.exec(
+                "INSERT INTO meeting_tags (meeting_id, tag_key, tag_value, position) \
+                 VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(position), 0) + 1 FROM meeting_tags WHERE meeting_id = ?1)) \
+                 ON CONFLICT (meeting_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
+                params![meeting.as_str(), t.key, t.value],
+            )?;
+        }
         Ok(())
     }
 
-    fn meeting_ended(&mut self, meeting_id: &str) -> StoreResult<bool> {
-        Ok(self.count(
-            "SELECT COUNT(*) FROM ended_meetings WHERE meeting_id = ?1",
-            meeting_id,
-        )? > 0)
+    fn list_now(
+        &self,
+        account: &AccountId,
+        meeting: &MeetingId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Attendee>> {
+        let sql = format!(
+            "SELECT {ATTENDEE_COLUMNS} FROM {ACCOUNT_ATTENDEES} AND a.meeting_id = ?2 AND a.seq > ?3 ORDER BY a.seq LIMIT ?4"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
+        let rows = stmt
+            .query_map(
+                params![account.as_str(), meeting.as_str(), after_seq, limit],
+                attendee_from_row,
+            )
+            .map_err(backend)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
     }
 
-    fn meeting_briefs(&mut self) -> StoreResult<Vec<MeetingBrief>> {
+    fn set_caps_now(
+        &self,
+        account: &AccountId,
+        meeting: &MeetingId,
+        attendee: &AttendeeId,
+        caps: Capabilities,
+    ) -> StoreResult<Option<Attendee>> {
+        let sql = format!(
+            "UPDATE attendees SET audio = ?4, video = ?5, content = ?6 WHERE meeting_id = ?2 AND attendee_id = ?3 AND {}",
+            IN_ACCOUNT
+        );
+        let changed = self.exec(
+            &sql,
+            params![
+                account.as_str(),
+                meeting.as_str(),
+                attendee.as_str(),
+                caps.audio.as_str(),
+                caps.video.as_str(),
+                caps.content.as_str()
+            ],
+        )?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        self.query_attendee(
+            "a.meeting_id = ?2 AND a.attendee_id = ?3",
+            params![account.as_str(), meeting.as_str(), attendee.as_str()],
+        )
+    }
+
+    fn set_caps_except_now(
+        &self,
+        account: &AccountId,
+        meeting: &MeetingId,
+        excluded: &[AttendeeId],
+        caps: Capabilities,
+    ) -> StoreResult<u64> {
+        // One placeholder per excluded id (at most 250 of them).
+        let holes: Vec<String> = (0..excluded.len()).map(|i| format!("?{}", i + 6)).collect();
+        let not_in = if holes.is_empty() {
+            String::new()
+        } else {
+            format!(" AND attendee_id NOT IN ({})", holes.join(", "))
+        };
+        let sql = format!(
+            "UPDATE attendees SET audio = ?3, video = ?4, content = ?5 WHERE meeting_id = ?2 AND {}{not_in}",
+            IN_ACCOUNT
+        );
+        let mut values: Vec<&str> = vec![
+            account.as_str(),
+            meeting.as_str(),
+            caps.audio.as_str(),
+            caps.video.as_str(),
+            caps.content.as_str(),
+        ];
+        values.extend(excluded.iter().map(AttendeeId::as_str));
+        let n = self
+            .conn
+            .prepare(&sql)
+            .map_err(backend)?
+            .execute(params_from_iter(values))
+            .map_err(backend)?;
+        Ok(n as u64)
+    }
+
+    fn briefs_now(&self) -> StoreResult<Vec<MeetingBrief>> {
         let mut stmt = self
-            .tx
+            .conn
             .prepare_cached(
                 "SELECT account_id, meeting_id, primary_meeting_id, created_at_ms FROM meetings",
             )
             .map_err(backend)?;
         let rows = stmt
             .query_map([], |r| {
+                let primary: Option<String> = r.get(2)?;
                 Ok(MeetingBrief {
-                    account_id: r.get(0)?,
-                    meeting_id: r.get(1)?,
-                    primary_meeting_id: r.get(2)?,
+                    account_id: AccountId::from_stored(r.get(0)?),
+                    meeting_id: MeetingId::from_stored(r.get(1)?),
+                    primary_meeting_id: primary.map(MeetingId::from_stored),
                     created_at_ms: r.get(3)?,
                 })
             })
@@ -524,93 +730,25 @@ impl Tx for SqliteTx<'_> {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
     }
 
-    fn prune_ended_meetings(
-        &mut self,
-        account_id: Option<&str>,
-        ended_before_ms: i64,
-    ) -> StoreResult<u64> {
-        let n = match account_id {
-            None => self.exec(
-                "DELETE FROM ended_meetings WHERE ended_at_ms < ?1",
-                params![ended_before_ms],
-            )?,
-            Some(a) => self.exec(
-                "DELETE FROM ended_meetings WHERE account_id = ?1 AND ended_at_ms < ?2",
-                params![a, ended_before_ms],
-            )?,
-        };
-        Ok(n as u64)
-    }
-
-    fn count_attendees(&mut self, meeting_id: &str) -> StoreResult<u64> {
-        self.count(
-            "SELECT COUNT(*) FROM attendees WHERE meeting_id = ?1",
-            meeting_id,
-        )
-    }
-
-    fn list_attendees(
-        &mut self,
-        meeting_id: &str,
-        after_seq: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<Attendee>> {
-        let sql =
-            format!("SELECT {ATTENDEE_COLUMNS} FROM attendees WHERE meeting_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
-        let mut stmt = self.tx.prepare_cached(&sql).map_err(backend)?;
+    fn list_meetings_now(&self, account: &AccountId, limit: u32) -> StoreResult<Vec<Meeting>> {
+        let sql = format!(
+            "SELECT {MEETING_COLUMNS} FROM meetings WHERE account_id = ?1 \
+             ORDER BY created_at_ms DESC, meeting_id LIMIT ?2"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
         let rows = stmt
-            .query_map(params![meeting_id, after_seq, limit], attendee_from_row)
+            .query_map(params![account.as_str(), limit], meeting_from_row)
             .map_err(backend)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
     }
 
-    fn delete_attendee(&mut self, meeting_id: &str, attendee_id: &str) -> StoreResult<bool> {
-        Ok(self.exec(
-            "DELETE FROM attendees WHERE meeting_id = ?1 AND attendee_id = ?2",
-            params![meeting_id, attendee_id],
-        )? > 0)
-    }
-
-    fn set_capabilities(
-        &mut self,
-        meeting_id: &str,
-        attendee_id: &str,
-        caps: Capabilities,
-    ) -> StoreResult<bool> {
-        Ok(self.exec(
-            "UPDATE attendees SET audio = ?3, video = ?4, content = ?5 WHERE meeting_id = ?1 AND attendee_id = ?2",
-            params![meeting_id, attendee_id, caps.audio.as_str(), caps.video.as_str(), caps.content.as_str()],
-        )? > 0)
-    }
-
-    fn set_capabilities_except(
-        &mut self,
-        meeting_id: &str,
-        excluded: &[String],
-        caps: Capabilities,
-    ) -> StoreResult<u64> {
-        // Exclusions are few (at most 250); filter them in SQL with a JSON list.
-        let excluded_json = to_json(&excluded);
-        Ok(self.exec(
-            "UPDATE attendees SET audio = ?3, video = ?4, content = ?5 \
-             WHERE meeting_id = ?1 AND attendee_id NOT IN (SELECT value FROM json_each(?2))",
-            params![
-                meeting_id,
-                excluded_json,
-                caps.audio.as_str(),
-                caps.video.as_str(),
-                caps.content.as_str()
-            ],
-        )? as u64)
-    }
-
-    fn tags(&mut self, meeting_id: &str) -> StoreResult<Vec<Tag>> {
+    fn tags_now(&self, meeting: &MeetingId) -> StoreResult<Vec<Tag>> {
         let mut stmt = self
-            .tx
+            .conn
             .prepare_cached("SELECT tag_key, tag_value FROM meeting_tags WHERE meeting_id = ?1 ORDER BY position")
             .map_err(backend)?;
         let rows = stmt
-            .query_map(params![meeting_id], |r| {
+            .query_map(params![meeting.as_str()], |r| {
                 Ok(Tag {
                     key: r.get(0)?,
                     value: r.get(1)?,
@@ -619,131 +757,304 @@ impl Tx for SqliteTx<'_> {
             .map_err(backend)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
     }
+}
 
-    fn put_tags(&mut self, meeting_id: &str, tags: &[Tag]) -> StoreResult<()> {
-        for t in tags {
-            self.exec(
-                "INSERT INTO meeting_tags (meeting_id, tag_key, tag_value, position) \
-                 VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(position), 0) + 1 FROM meeting_tags WHERE meeting_id = ?1)) \
-                 ON CONFLICT (meeting_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
-                params![meeting_id, t.key, t.value],
-            )?;
-        }
-        Ok(())
+impl Tx for SqliteTx<'_> {
+    fn meeting<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        meeting: &'a MeetingId,
+    ) -> BoxFuture<'a, StoreResult<Option<Meeting>>> {
+        let r = self.get_meeting(account, meeting);
+        self.done(r)
     }
 
-    fn remove_tags(&mut self, meeting_id: &str, keys: &[String]) -> StoreResult<()> {
-        for k in keys {
-            self.exec(
-                "DELETE FROM meeting_tags WHERE meeting_id = ?1 AND tag_key = ?2",
-                params![meeting_id, k],
-            )?;
-        }
-        Ok(())
+    fn create_meeting<'a>(
+        &'a mut self,
+        meeting: &'a Meeting,
+        tags: &'a [Tag],
+        limits: MeetingLimits,
+    ) -> BoxFuture<'a, StoreResult<CreatedMeeting>> {
+        let r = self.create_meeting_now(meeting, tags, limits);
+        self.done(r)
     }
 
-    fn transcription(&mut self, meeting_id: &str) -> StoreResult<Option<String>> {
-        self.tx
-            .prepare_cached("SELECT configuration FROM transcriptions WHERE meeting_id = ?1")
-            .map_err(backend)?
-            .query_row(params![meeting_id], |r| r.get(0))
-            .optional()
-            .map_err(backend)
-    }
-
-    fn set_transcription(
-        &mut self,
-        meeting_id: &str,
-        configuration: &str,
+    fn delete_meeting<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        meeting: &'a MeetingId,
         now_ms: i64,
-    ) -> StoreResult<()> {
-        self.exec(
-            "INSERT INTO transcriptions (meeting_id, configuration, started_at_ms) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (meeting_id) DO UPDATE SET configuration = excluded.configuration, started_at_ms = excluded.started_at_ms",
-            params![meeting_id, configuration, now_ms],
-        )?;
-        Ok(())
+    ) -> BoxFuture<'a, StoreResult<Vec<MeetingId>>> {
+        let r = self.delete_meeting_now(account, meeting, now_ms);
+        self.done(r)
     }
 
-    fn clear_transcription(&mut self, meeting_id: &str) -> StoreResult<bool> {
-        Ok(self.exec(
-            "DELETE FROM transcriptions WHERE meeting_id = ?1",
-            params![meeting_id],
-        )? > 0)
+    fn meeting_ended<'a>(&'a mut self, meeting: &'a MeetingId) -> BoxFuture<'a, StoreResult<bool>> {
+        let r = self
+            .count(
+                "SELECT COUNT(*) FROM ended_meetings WHERE meeting_id = ?1",
+                params![meeting.as_str()],
+            )
+            .map(|n| n > 0);
+        self.done(r)
+    }
+
+    fn create_attendee<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        attendee: &'a Attendee,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<CreatedAttendee>> {
+        let r = self.create_attendee_now(account, attendee, limit);
+        self.done(r)
+    }
+
+    fn attendee<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        meeting: &'a MeetingId,
+        attendee: &'a AttendeeId,
+    ) -> BoxFuture<'a, StoreResult<Option<Attendee>>> {
+        let r = self.query_attendee(
+            "a.meeting_id = ?2 AND a.attendee_id = ?3",
+            params![account.as_str(), meeting.as_str(), attendee.as_str()],
+        );
+        self.done(r)
+    }
+
+    fn attendee_by_external_id<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        meeting: &'a MeetingId,
+        external_user_id: &'a ExternalUserId,
+    ) -> BoxFuture<'a, StoreResult<Option<Attendee>>> {
+        let r = self.query_attendee(
+            "a.meeting_id = ?2 AND a.external_user_id = ?3",
+            params![account.as_str(), meeting.as_str(), external_user_id.as_str()],
+        );
+        self.done(r)
+    }
+
+    fn list_attendees<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        meeting: &'a MeetingId,
+        after_seq: i64,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<Attendee>>> {
+        let r = self.list_now(account, meeting, after_seq, limit);
+        self.done(r)
+    }
+
+    fn delete_attendee<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        meeting: &'a MeetingId,
+        attendee: &'a AttendeeId,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        let sql = format!(
+            "DELETE FROM attendees WHERE meeting_id = ?2 AND attendee_id = ?3 AND {}",
+            IN_ACCOUNT
+        );
+        let r = self
+            .exec(
+                &sql,
+                params![account.as_str(), meeting.as_str(), attendee.as_str()],
+            )
+            .map(|n| n > 0);
+        self.done(r)
+    }
+
+    fn set_capabilities<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        meeting: &'a MeetingId,
+        attendee: &'a AttendeeId,
+        caps: Capabilities,
+    ) -> BoxFuture<'a, StoreResult<Option<Attendee>>> {
+        let r = self.set_caps_now(account, meeting, attendee, caps);
+        self.done(r)
+    }
+
+    fn set_capabilities_except<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        meeting: &'a MeetingId,
+        excluded: &'a [AttendeeId],
+        caps: Capabilities,
+    ) -> BoxFuture<'a, StoreResult<u64>> {
+        let r = self.set_caps_except_now(account, meeting, excluded, caps);
+        self.done(r)
+    }
+
+    fn join_credential<'a>(
+        &'a mut self,
+        meeting: &'a MeetingId,
+        attendee: &'a AttendeeId,
+    ) -> BoxFuture<'a, StoreResult<Option<Attendee>>> {
+        let sql = format!(
+            "SELECT {ATTENDEE_COLUMNS} FROM attendees a WHERE a.meeting_id = ?1 AND a.attendee_id = ?2"
+        );
+        let r = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(backend)
+            .and_then(|mut s| {
+                s.query_row(params![meeting.as_str(), attendee.as_str()], attendee_from_row)
+                    .optional()
+                    .map_err(backend)
+            });
+        self.done(r)
+    }
+
+    fn tags<'a>(&'a mut self, meeting: &'a MeetingId) -> BoxFuture<'a, StoreResult<Vec<Tag>>> {
+        let r = self.tags_now(meeting);
+        self.done(r)
+    }
+
+    fn put_tags<'a>(
+        &'a mut self,
+        meeting: &'a MeetingId,
+        tags: &'a [Tag],
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        let r = self.put_tags_now(meeting, tags);
+        self.done(r)
+    }
+
+    fn remove_tags<'a>(
+        &'a mut self,
+        meeting: &'a MeetingId,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        let mut r = Ok(());
+        for k in keys {
+            if let Err(e) = self.exec(
+                "DELETE FROM meeting_tags WHERE meeting_id = ?1 AND tag_key = ?2",
+                params![meeting.as_str(), k],
+            ) {
+                r = Err(e);
+                break;
+            }
+        }
+        self.done(r)
+    }
+
+    fn transcription<'a>(
+        &'a mut self,
+        meeting: &'a MeetingId,
+    ) -> BoxFuture<'a, StoreResult<Option<String>>> {
+        let r = self
+            .conn
+            .prepare_cached("SELECT configuration FROM transcriptions WHERE meeting_id = ?1")
+            .map_err(backend)
+            .and_then(|mut s| {
+                s.query_row(params![meeting.as_str()], |r| r.get(0))
+                    .optional()
+                    .map_err(backend)
+            });
+        self.done(r)
+    }
+
+    fn set_transcription<'a>(
+        &'a mut self,
+        meeting: &'a MeetingId,
+        configuration: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        let r = self
+            .exec(
+                "INSERT INTO transcriptions (meeting_id, configuration, started_at_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (meeting_id) DO UPDATE SET configuration = excluded.configuration, started_at_ms = excluded.started_at_ms",
+                params![meeting.as_str(), configuration, now_ms],
+            )
+            .map(|_| ());
+        self.done(r)
+    }
+
+    fn clear_transcription<'a>(
+        &'a mut self,
+        meeting: &'a MeetingId,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        let r = self
+            .exec(
+                "DELETE FROM transcriptions WHERE meeting_id = ?1",
+                params![meeting.as_str()],
+            )
+            .map(|n| n > 0);
+        self.done(r)
+    }
+
+    fn meeting_briefs(&mut self) -> BoxFuture<'_, StoreResult<Vec<MeetingBrief>>> {
+        let r = self.briefs_now();
+        self.done(r)
+    }
+
+    fn prune_ended_meetings<'a>(
+        &'a mut self,
+        account: Option<&'a AccountId>,
+        ended_before_ms: i64,
+    ) -> BoxFuture<'a, StoreResult<u64>> {
+        let r = match account {
+            None => self.exec(
+                "DELETE FROM ended_meetings WHERE ended_at_ms < ?1",
+                params![ended_before_ms],
+            ),
+            Some(a) => self.exec(
+                "DELETE FROM ended_meetings WHERE account_id = ?1 AND ended_at_ms < ?2",
+                params![a.as_str(), ended_before_ms],
+            ),
+        }
+        .map(|n| n as u64);
+        self.done(r)
+    }
+
+    fn list_meetings<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<Meeting>>> {
+        let r = self.list_meetings_now(account, limit);
+        self.done(r)
+    }
+
+    fn totals(&mut self) -> BoxFuture<'_, StoreResult<(u64, u64)>> {
+        let r = self
+            .conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM meetings), (SELECT COUNT(*) FROM attendees)",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .map(|(m, a)| (u64::try_from(m).unwrap_or(0), u64::try_from(a).unwrap_or(0)))
+            .map_err(backend);
+        self.done(r)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::types::Capabilities;
+    use crate::store::conformance;
 
-    fn meeting(id: &str, token: &str) -> Meeting {
-        Meeting {
-            account_id: "111122223333".into(),
-            meeting_id: id.into(),
-            control_region: "us-east-1".into(),
-            media_region: "us-east-1".into(),
-            external_meeting_id: "ext".into(),
-            meeting_host_id: None,
-            primary_meeting_id: None,
-            features: None,
-            tenant_ids: vec![],
-            notifications: None,
-            network_type: None,
-            client_request_token: token.into(),
-            created_at_ms: 1,
-        }
+    /// The storage conformance suite on SQLite, each case on a fresh database.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn conformance_suite() {
+        let dirs = Arc::new(Mutex::new(Vec::new()));
+        let keep = dirs.clone();
+        conformance::run_all(move |options| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = SqliteStore::open_with(dir.path(), options).expect("open store");
+            keep.lock().unwrap().push(dir);
+            Arc::new(store) as Arc<dyn Store>
+        })
+        .await;
+        drop(dirs);
     }
 
     #[tokio::test]
-    async fn roundtrip_and_cascade() {
+    async fn reopening_keeps_the_schema_and_the_page_token_key() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let m = meeting("m1", "t1");
-        let mm = m.clone();
-        crate::store::write(&store, move |tx| {
-            tx.insert_meeting(&mm)?;
-            let mut a = Attendee {
-                meeting_id: "m1".into(),
-                attendee_id: "a1".into(),
-                external_user_id: "u1".into(),
-                join_token: "j1".into(),
-                capabilities: Capabilities::ALL,
-                seq: 0,
-            };
-            tx.insert_attendee(&mut a)?;
-            assert!(a.seq > 0);
-            tx.put_tags(
-                "m1",
-                &[Tag {
-                    key: "k".into(),
-                    value: "v".into(),
-                }],
-            )?;
-            Ok(())
-        })
-        .await
-        .unwrap();
-        let got = crate::store::read(&store, |tx| Ok(tx.get_meeting("111122223333", "m1")?))
-            .await
-            .unwrap();
-        assert_eq!(got, Some(m));
-        let other = crate::store::read(&store, |tx| Ok(tx.get_meeting("999999999999", "m1")?))
-            .await
-            .unwrap();
-        assert_eq!(other, None);
-        crate::store::write(&store, |tx| {
-            assert!(tx.delete_meeting("111122223333", "m1")?);
-            assert_eq!(tx.count_attendees("m1")?, 0);
-            assert!(tx.tags("m1")?.is_empty());
-            Ok(())
-        })
-        .await
-        .unwrap();
-        // Reopening keeps the schema and the page-token key.
-        let key = store.token_key();
-        drop(store);
+        let key = SqliteStore::open(dir.path()).unwrap().token_key();
         let again = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(again.token_key(), key);
     }

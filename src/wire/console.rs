@@ -27,7 +27,8 @@ use super::json::{parse_body, Obj};
 use super::server::{error_response, json_response, AppState};
 use super::{decode, encode};
 use crate::domain::types::Caller;
-use crate::domain::ApiError;
+use super::error::WireError;
+use crate::domain::ids::{AccountId, AttendeeId, MeetingId};
 use crate::media::observe::LiveSession;
 
 const PAGE: &str = include_str!("console/index.html");
@@ -107,7 +108,7 @@ fn session(state: &AppState, headers: &HeaderMap) -> Option<(Caller, String)> {
     }
     Some((
         Caller {
-            account_id: account_id.to_string(),
+            account_id: AccountId::new(account_id),
             region: String::new(),
         },
         key_id.to_string(),
@@ -240,7 +241,7 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
     let request_id = uuid::Uuid::new_v4().to_string();
     let meetings = match state.service.account_overview(&caller).await {
         Ok(m) => m,
-        Err(e) => return error_response(&e, &request_id),
+        Err(e) => return error_response(&WireError::from_store(e), &request_id),
     };
     let mut live: HashMap<String, Vec<LiveSession>> = HashMap::new();
     if let Some(media) = &state.media {
@@ -253,7 +254,7 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
         .map(|o| {
             let mut m = encode::meeting(&o.meeting, &state.base);
             m["CreatedAt"] = json!(o.meeting.created_at_ms);
-            let sessions = live.get(&o.meeting.meeting_id);
+            let sessions = live.get(o.meeting.meeting_id.as_str());
             json!({
                 "Meeting": m,
                 "Attendees": o.attendees.iter().map(|a| json!({
@@ -307,11 +308,15 @@ async fn actor(
         ));
     }
     let request_id = uuid::Uuid::new_v4().to_string();
-    match state
-        .service
-        .get_meeting(&caller, meeting_id.to_string())
-        .await
-    {
+    let found = match MeetingId::parse("MeetingId", meeting_id) {
+        Ok(id) => state
+            .service
+            .get_meeting(&caller, id)
+            .await
+            .map_err(WireError::from),
+        Err(e) => Err(e.into()),
+    };
+    match found {
         Ok(m) => {
             caller.region = m.control_region;
             Ok(caller)
@@ -321,7 +326,7 @@ async fn actor(
 }
 
 fn done(
-    result: Result<Option<Value>, ApiError>,
+    result: Result<Option<Value>, WireError>,
     operation: &str,
     caller: &Caller,
     meeting_id: &str,
@@ -337,7 +342,7 @@ fn done(
             *r.status_mut() = StatusCode::NO_CONTENT;
             (r, None)
         }
-        Err(e) => (error_response(&e, &request_id), Some(e.kind.shape())),
+        Err(e) => (error_response(&e, &request_id), Some(e.shape())),
     };
     tracing::info!(target: "convene::request", %request_id, operation, via = "console",
         account_id = %caller.account_id, meeting_id, status = r.status().as_u16(), error_type,
@@ -354,11 +359,12 @@ async fn end_meeting(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let result = state
-        .service
-        .delete_meeting(&caller, meeting_id.clone())
-        .await
-        .map(|()| None);
+    let result = async {
+        let id = MeetingId::parse("MeetingId", &meeting_id)?;
+        state.service.delete_meeting(&caller, id).await?;
+        Ok::<_, WireError>(None)
+    }
+    .await;
     done(result, "DeleteMeeting", &caller, &meeting_id)
 }
 
@@ -371,11 +377,13 @@ async fn remove_attendee(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let result = state
-        .service
-        .delete_attendee(&caller, meeting_id.clone(), attendee_id)
-        .await
-        .map(|()| None);
+    let result = async {
+        let m = MeetingId::parse("MeetingId", &meeting_id)?;
+        let a = AttendeeId::parse("AttendeeId", &attendee_id)?;
+        state.service.delete_attendee(&caller, m, a).await?;
+        Ok::<_, WireError>(None)
+    }
+    .await;
     done(result, "DeleteAttendee", &caller, &meeting_id)
 }
 
@@ -393,11 +401,13 @@ async fn change_capabilities(
     let result = async {
         let v = parse_body(&body)?;
         let caps = decode::capabilities(&Obj::root(&v)?.req_obj("Capabilities")?)?;
+        let m = MeetingId::parse("MeetingId", &meeting_id)?;
+        let a = AttendeeId::parse("AttendeeId", &attendee_id)?;
         let a = state
             .service
-            .update_attendee_capabilities(&caller, meeting_id.clone(), attendee_id, caps)
+            .update_attendee_capabilities(&caller, m, a, caps)
             .await?;
-        Ok::<_, ApiError>(Some(json!({ "Attendee": {
+        Ok::<_, WireError>(Some(json!({ "Attendee": {
             "AttendeeId": a.attendee_id,
             "Capabilities": {
                 "Audio": a.capabilities.audio.as_str(),

@@ -9,11 +9,11 @@ use crate::domain::types::{
     AttendeeFeatures, AudioFeatures, Capabilities, ContentFeatures, MeetingFeatures,
     NotificationsConfiguration, Tag, VideoFeatures,
 };
-use crate::domain::{validate, ApiResult};
+use crate::domain::{validate, Checked};
 use crate::ops::attendees::AttendeeRequest;
 use crate::ops::meetings::CreateMeetingInput;
 
-pub fn capabilities(o: &Obj<'_>) -> ApiResult<Capabilities> {
+pub fn capabilities(o: &Obj<'_>) -> Checked<Capabilities> {
     Ok(Capabilities {
         audio: o.req_enumeration("Audio")?,
         video: o.req_enumeration("Video")?,
@@ -21,11 +21,11 @@ pub fn capabilities(o: &Obj<'_>) -> ApiResult<Capabilities> {
     })
 }
 
-fn features(o: &Obj<'_>) -> ApiResult<MeetingFeatures> {
+fn features(o: &Obj<'_>) -> Checked<MeetingFeatures> {
     let audio = o
         .obj("Audio")?
         .map(|a| {
-            Ok::<_, crate::domain::ApiError>(AudioFeatures {
+            Ok::<_, crate::domain::Invalid>(AudioFeatures {
                 echo_reduction: a.enumeration("EchoReduction")?,
             })
         })
@@ -33,7 +33,7 @@ fn features(o: &Obj<'_>) -> ApiResult<MeetingFeatures> {
     let video = o
         .obj("Video")?
         .map(|v| {
-            Ok::<_, crate::domain::ApiError>(VideoFeatures {
+            Ok::<_, crate::domain::Invalid>(VideoFeatures {
                 max_resolution: v.enumeration("MaxResolution")?,
             })
         })
@@ -41,7 +41,7 @@ fn features(o: &Obj<'_>) -> ApiResult<MeetingFeatures> {
     let content = o
         .obj("Content")?
         .map(|c| {
-            Ok::<_, crate::domain::ApiError>(ContentFeatures {
+            Ok::<_, crate::domain::Invalid>(ContentFeatures {
                 max_resolution: c.enumeration("MaxResolution")?,
             })
         })
@@ -64,7 +64,7 @@ fn features(o: &Obj<'_>) -> ApiResult<MeetingFeatures> {
     })
 }
 
-fn notifications(o: &Obj<'_>) -> ApiResult<NotificationsConfiguration> {
+fn notifications(o: &Obj<'_>) -> Checked<NotificationsConfiguration> {
     Ok(NotificationsConfiguration {
         lambda_function_arn: o.str("LambdaFunctionArn")?,
         sns_topic_arn: o.str("SnsTopicArn")?,
@@ -72,14 +72,14 @@ fn notifications(o: &Obj<'_>) -> ApiResult<NotificationsConfiguration> {
     })
 }
 
-pub fn tag(o: &Obj<'_>) -> ApiResult<Tag> {
+pub fn tag(o: &Obj<'_>) -> Checked<Tag> {
     Ok(Tag {
         key: o.req_str("Key")?,
         value: o.req_str("Value")?,
     })
 }
 
-pub fn attendee_request(o: &Obj<'_>) -> ApiResult<AttendeeRequest> {
+pub fn attendee_request(o: &Obj<'_>) -> Checked<AttendeeRequest> {
     Ok(AttendeeRequest {
         external_user_id: o.req_str("ExternalUserId")?,
         capabilities: o
@@ -89,7 +89,7 @@ pub fn attendee_request(o: &Obj<'_>) -> ApiResult<AttendeeRequest> {
     })
 }
 
-pub fn create_meeting(o: &Obj<'_>) -> ApiResult<CreateMeetingInput> {
+pub fn create_meeting(o: &Obj<'_>) -> Checked<CreateMeetingInput> {
     Ok(CreateMeetingInput {
         client_request_token: o.req_str("ClientRequestToken")?,
         media_region: o.req_str("MediaRegion")?,
@@ -110,11 +110,11 @@ pub fn create_meeting(o: &Obj<'_>) -> ApiResult<CreateMeetingInput> {
     })
 }
 
-pub fn attendee_list(o: &Obj<'_>) -> ApiResult<Vec<AttendeeRequest>> {
+pub fn attendee_list(o: &Obj<'_>) -> Checked<Vec<AttendeeRequest>> {
     o.req_list("Attendees", |i| attendee_request(&i.obj()?))
 }
 
-fn engine(o: &Obj<'_>) -> ApiResult<EngineTranscribeSettings> {
+fn engine(o: &Obj<'_>) -> Checked<EngineTranscribeSettings> {
     Ok(EngineTranscribeSettings {
         language_code: o.str("LanguageCode")?,
         vocabulary_filter_method: o.str("VocabularyFilterMethod")?,
@@ -135,7 +135,7 @@ fn engine(o: &Obj<'_>) -> ApiResult<EngineTranscribeSettings> {
     })
 }
 
-fn medical(o: &Obj<'_>) -> ApiResult<EngineTranscribeMedicalSettings> {
+fn medical(o: &Obj<'_>) -> Checked<EngineTranscribeMedicalSettings> {
     Ok(EngineTranscribeMedicalSettings {
         language_code: o.req_str("LanguageCode")?,
         specialty: o.req_str("Specialty")?,
@@ -146,7 +146,7 @@ fn medical(o: &Obj<'_>) -> ApiResult<EngineTranscribeMedicalSettings> {
     })
 }
 
-pub fn transcription(o: &Obj<'_>) -> ApiResult<TranscriptionConfiguration> {
+pub fn transcription(o: &Obj<'_>) -> Checked<TranscriptionConfiguration> {
     let c = o.req_obj("TranscriptionConfiguration")?;
     Ok(TranscriptionConfiguration {
         engine_transcribe_settings: c

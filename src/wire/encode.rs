@@ -15,7 +15,7 @@ pub fn meeting(m: &Meeting, base: &PublicBase) -> Value {
     out.insert("MediaRegion".into(), json!(m.media_region));
     out.insert(
         "MediaPlacement".into(),
-        json!(base.placement(&m.meeting_id)),
+        json!(base.placement(m.meeting_id.as_str())),
     );
     if let Some(f) = &m.features {
         out.insert("MeetingFeatures".into(), json!(f));
@@ -32,7 +32,7 @@ pub fn attendee(a: &Attendee) -> Value {
     json!({
         "ExternalUserId": a.external_user_id,
         "AttendeeId": a.attendee_id,
-        "JoinToken": a.join_token,
+        "JoinToken": a.join_token.expose(),
         "Capabilities": a.capabilities,
     })
 }

@@ -1,6 +1,6 @@
 //! An entry point for fuzzers: one request, from arbitrary bytes, through the
-//! whole stack but the socket.
-#![doc(hidden)]
+//! whole stack but the socket. Built only with the `fuzzing` feature (fuzz/
+//! turns it on).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use super::router::{Endpoint, Query};
 use crate::auth::sigv4::{KeyInfo, SignedRequest};
 use crate::auth::Authenticator;
+use crate::domain::ids::AccountId;
 use crate::domain::placement::PublicBase;
 use crate::domain::types::Caller;
 use crate::ops::{Limits, Service};
@@ -87,18 +88,18 @@ pub fn one_request(data: &[u8]) {
         return;
     };
     let caller = Caller {
-        account_id: "123456789012".into(),
+        account_id: AccountId::new("123456789012"),
         region: "us-east-1".into(),
     };
-    let result = w.runtime.block_on(super::dispatch(
-        &w.service,
-        &w.base,
-        &caller,
-        endpoint,
-        &query,
-        body.as_bytes(),
-    ));
+    let req = super::Request {
+        service: &w.service,
+        base: &w.base,
+        caller: &caller,
+        query: &query,
+        body: body.as_bytes(),
+    };
+    let result = w.runtime.block_on(super::dispatch(&req, endpoint));
     if let Err(e) = result {
-        assert!(e.kind.status() < 500, "a 5xx for fuzzed input: {e}");
+        assert!(e.status() < 500, "a 5xx for fuzzed input: {e}");
     }
 }

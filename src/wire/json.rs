@@ -4,21 +4,21 @@
 use serde_json::{Map, Value};
 
 use crate::domain::types::StringEnum;
-use crate::domain::{ApiError, ApiResult};
+use crate::domain::{Checked, Invalid};
 
 /// Parses a request body. An empty body reads as `{}`.
-pub fn parse_body(body: &[u8]) -> ApiResult<Value> {
+pub fn parse_body(body: &[u8]) -> Checked<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Map::new()));
     }
     let text = std::str::from_utf8(body).map_err(|e| {
-        ApiError::bad_request(format!(
+        Invalid::new(format!(
             "The request body is not valid UTF-8 (at byte {})",
             e.valid_up_to()
         ))
     })?;
     serde_json::from_str(text)
-        .map_err(|e| ApiError::bad_request(format!("The request body is not valid JSON: {e}")))
+        .map_err(|e| Invalid::new(format!("The request body is not valid JSON: {e}")))
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -32,15 +32,15 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn wrong_type(path: &str, expected: &str, got: &Value) -> ApiError {
-    ApiError::bad_request(format!(
+fn wrong_type(path: &str, expected: &str, got: &Value) -> Invalid {
+    Invalid::new(format!(
         "Invalid value for {path}: expected {expected}, got {}",
         type_name(got)
     ))
 }
 
-fn missing(path: &str) -> ApiError {
-    ApiError::bad_request(format!("Missing required member {path}"))
+fn missing(path: &str) -> Invalid {
+    Invalid::new(format!("Missing required member {path}"))
 }
 
 /// A JSON object, with the path that leads to it.
@@ -51,20 +51,20 @@ pub struct Obj<'a> {
 
 impl<'a> Obj<'a> {
     /// The request body, which must be an object.
-    pub fn root(v: &'a Value) -> ApiResult<Obj<'a>> {
+    pub fn root(v: &'a Value) -> Checked<Obj<'a>> {
         match v {
             Value::Object(map) => Ok(Obj {
                 prefix: String::new(),
                 map,
             }),
-            other => Err(ApiError::bad_request(format!(
+            other => Err(Invalid::new(format!(
                 "The request body must be a JSON object, got {}",
                 type_name(other)
             ))),
         }
     }
 
-    fn at(prefix: String, v: &'a Value) -> ApiResult<Obj<'a>> {
+    fn at(prefix: String, v: &'a Value) -> Checked<Obj<'a>> {
         match v {
             Value::Object(map) => Ok(Obj {
                 prefix: format!("{prefix}."),
@@ -84,7 +84,7 @@ impl<'a> Obj<'a> {
         self.map.get(name).filter(|v| !v.is_null())
     }
 
-    pub fn str(&self, name: &str) -> ApiResult<Option<String>> {
+    pub fn str(&self, name: &str) -> Checked<Option<String>> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -92,11 +92,11 @@ impl<'a> Obj<'a> {
         }
     }
 
-    pub fn req_str(&self, name: &str) -> ApiResult<String> {
+    pub fn req_str(&self, name: &str) -> Checked<String> {
         self.str(name)?.ok_or_else(|| missing(&self.path(name)))
     }
 
-    pub fn bool(&self, name: &str) -> ApiResult<Option<bool>> {
+    pub fn bool(&self, name: &str) -> Checked<Option<bool>> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -104,11 +104,11 @@ impl<'a> Obj<'a> {
         }
     }
 
-    pub fn int(&self, name: &str) -> ApiResult<Option<i64>> {
+    pub fn int(&self, name: &str) -> Checked<Option<i64>> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
-                ApiError::bad_request(format!(
+                Invalid::new(format!(
                     "Invalid value for {}: expected a whole number in range, got {n}",
                     self.path(name)
                 ))
@@ -117,11 +117,11 @@ impl<'a> Obj<'a> {
         }
     }
 
-    pub fn enumeration<E: StringEnum>(&self, name: &str) -> ApiResult<Option<E>> {
+    pub fn enumeration<E: StringEnum>(&self, name: &str) -> Checked<Option<E>> {
         match self.str(name)? {
             None => Ok(None),
             Some(s) => E::parse(&s).map(Some).ok_or_else(|| {
-                ApiError::bad_request(format!(
+                Invalid::new(format!(
                     "Invalid value for {}: {s:?} is not one of {}",
                     self.path(name),
                     E::allowed()
@@ -130,18 +130,18 @@ impl<'a> Obj<'a> {
         }
     }
 
-    pub fn req_enumeration<E: StringEnum>(&self, name: &str) -> ApiResult<E> {
+    pub fn req_enumeration<E: StringEnum>(&self, name: &str) -> Checked<E> {
         self.enumeration(name)?
             .ok_or_else(|| missing(&self.path(name)))
     }
 
-    pub fn obj(&self, name: &str) -> ApiResult<Option<Obj<'a>>> {
+    pub fn obj(&self, name: &str) -> Checked<Option<Obj<'a>>> {
         self.get(name)
             .map(|v| Obj::at(self.path(name), v))
             .transpose()
     }
 
-    pub fn req_obj(&self, name: &str) -> ApiResult<Obj<'a>> {
+    pub fn req_obj(&self, name: &str) -> Checked<Obj<'a>> {
         self.obj(name)?.ok_or_else(|| missing(&self.path(name)))
     }
 
@@ -149,8 +149,8 @@ impl<'a> Obj<'a> {
     pub fn list<T>(
         &self,
         name: &str,
-        mut item: impl FnMut(Item<'a>) -> ApiResult<T>,
-    ) -> ApiResult<Option<Vec<T>>> {
+        mut item: impl FnMut(Item<'a>) -> Checked<T>,
+    ) -> Checked<Option<Vec<T>>> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::Array(items)) => items
@@ -162,7 +162,7 @@ impl<'a> Obj<'a> {
                         value: v,
                     })
                 })
-                .collect::<ApiResult<Vec<T>>>()
+                .collect::<Checked<Vec<T>>>()
                 .map(Some),
             Some(other) => Err(wrong_type(&self.path(name), "a list", other)),
         }
@@ -171,8 +171,8 @@ impl<'a> Obj<'a> {
     pub fn req_list<T>(
         &self,
         name: &str,
-        item: impl FnMut(Item<'a>) -> ApiResult<T>,
-    ) -> ApiResult<Vec<T>> {
+        item: impl FnMut(Item<'a>) -> Checked<T>,
+    ) -> Checked<Vec<T>> {
         self.list(name, item)?
             .ok_or_else(|| missing(&self.path(name)))
     }
@@ -185,11 +185,11 @@ pub struct Item<'a> {
 }
 
 impl<'a> Item<'a> {
-    pub fn obj(self) -> ApiResult<Obj<'a>> {
+    pub fn obj(self) -> Checked<Obj<'a>> {
         Obj::at(self.path, self.value)
     }
 
-    pub fn str(self) -> ApiResult<String> {
+    pub fn str(self) -> Checked<String> {
         match self.value {
             Value::String(s) => Ok(s.clone()),
             other => Err(wrong_type(&self.path, "a string", other)),

@@ -1,7 +1,7 @@
 //! Typed routing: method + path + the `operation` query literal → [`Endpoint`].
 
 use crate::auth::sigv4::split_query;
-use crate::domain::{ApiError, ErrorKind};
+use super::error::WireError;
 
 /// Every operation of the API, with its URI labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,13 +110,8 @@ impl Endpoint {
     }
 
     /// Finds the operation a request addresses. `query` holds the decoded query parameters.
-    pub fn parse(method: &str, path: &str, query: &Query) -> Result<Endpoint, ApiError> {
-        let unknown = || {
-            ApiError::new(
-                ErrorKind::UnknownOperation,
-                format!("No operation matches {method} {path}"),
-            )
-        };
+    pub fn parse(method: &str, path: &str, query: &Query) -> Result<Endpoint, WireError> {
+        let unknown = || WireError::UnknownOperation(format!("No operation matches {method} {path}"));
         let segments: Vec<String> = path
             .strip_prefix('/')
             .ok_or_else(unknown)?
@@ -237,7 +232,7 @@ impl Query {
 mod tests {
     use super::*;
 
-    fn route(method: &str, target: &str) -> Result<Endpoint, ApiError> {
+    fn route(method: &str, target: &str) -> Result<Endpoint, WireError> {
         let (path, q) = target
             .split_once('?')
             .map_or((target, None), |(p, q)| (p, Some(q)));

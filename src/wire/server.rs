@@ -21,13 +21,14 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::controls::{self, faults::Call, TestControls};
+use super::error::WireError;
 use super::router::{Endpoint, Query};
 use super::{dispatch, Reply};
 use crate::auth::sigv4::SignedRequest;
 use crate::auth::throttle::Throttle;
 use crate::auth::Authenticator;
 use crate::domain::placement::PublicBase;
-use crate::domain::{ApiError, ErrorKind};
+use crate::model::{ServiceFailureException, ThrottlingException};
 use crate::media::{signaling, MediaPlane};
 use crate::ops::Service;
 
@@ -273,23 +274,23 @@ pub(crate) fn json_response(
 }
 
 /// The error response every AWS SDK understands: the shape name in
-/// `x-amzn-ErrorType`, and `Code`, `Message`, `RequestId` in a JSON body.
-pub fn error_response(e: &ApiError, request_id: &str) -> Response<Body> {
+/// `x-amzn-ErrorType`, and `Code`, `Message`, `RequestId` in a JSON body (see
+/// [`WireError`] for the mapping).
+pub fn error_response(e: &WireError, request_id: &str) -> Response<Body> {
     let mut body = json!({
-        "Code": e.kind.code(),
-        "Message": e.message,
+        "Code": e.code(),
+        "Message": e.message(),
         "RequestId": request_id,
     });
-    if let Some(name) = &e.resource_name {
+    if let Some(name) = e.resource_name() {
         body["ResourceName"] = json!(name);
     }
-    let status = StatusCode::from_u16(e.kind.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut r = json_response(status, &body, Some(request_id));
     r.headers_mut()
-        .insert("x-amzn-ErrorType", HeaderValue::from_static(e.kind.shape()));
-    if e.kind == ErrorKind::ServiceUnavailable {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        .insert("x-amzn-ErrorType", HeaderValue::from_static(e.shape()));
+    if let Some(v) = e.retry_after().and_then(|s| HeaderValue::from_str(s).ok()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     r
 }
@@ -309,14 +310,13 @@ fn reply_response(reply: Reply, request_id: &str) -> Response<Body> {
     }
 }
 
-fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        ErrorKind::PayloadTooLarge,
-        format!("The request body is larger than the limit of {limit} bytes"),
-    )
+fn too_large(limit: usize) -> WireError {
+    WireError::PayloadTooLarge(format!(
+        "The request body is larger than the limit of {limit} bytes"
+    ))
 }
 
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, WireError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -327,9 +327,10 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
-        Err(e) => Err(ApiError::bad_request(format!(
+        Err(e) => Err(crate::domain::Invalid::new(format!(
             "The request body could not be read: {e}"
-        ))),
+        ))
+        .into()),
     }
 }
 
@@ -344,7 +345,6 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
     }
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
-    let retry_after = std::sync::Mutex::new(None::<u32>);
     let method = parts.method.to_string();
     let query = Query::parse(parts.uri.query());
     let endpoint = Endpoint::parse(&method, parts.uri.path(), &query);
@@ -363,13 +363,10 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
         )
         .await
         .map_err(|_| {
-            ApiError::new(
-                ErrorKind::RequestTimeout,
-                format!(
-                    "The request body did not arrive within {} ms",
-                    state.body_timeout.as_millis()
-                ),
-            )
+            WireError::RequestTimeout(format!(
+                "The request body did not arrive within {} ms",
+                state.body_timeout.as_millis()
+            ))
         })??;
         let signed = SignedRequest {
             method: &method,
@@ -387,57 +384,63 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
                 .collect(),
             body: &bytes,
         };
-        let caller = state.auth.authenticate(&signed, crate::now_ms() / 1000)?;
-        account_id = Some(caller.account_id.clone());
+        let caller = state
+            .auth
+            .authenticate(&signed, crate::now_ms() / 1000)
+            .map_err(WireError::Auth)?;
+        account_id = Some(caller.account_id.to_string());
         let endpoint = endpoint?;
         // A fault rule answers before the operation runs, so it changes nothing.
         if let Some(c) = &state.controls {
             let call = Call {
                 region: &caller.region,
-                account: &caller.account_id,
+                account: caller.account_id.as_str(),
                 operation: endpoint.name(),
                 meeting_id: endpoint.meeting_id(),
             };
             if let Some(fault) = c.faults().take(&call) {
-                *retry_after.lock().unwrap_or_else(|p| p.into_inner()) = fault.retry_after_seconds;
-                return Err(fault.error);
+                // The rules only raise exceptions the model lists for the operation.
+                return Err(WireError::Modeled(fault.error));
             }
         }
-        if !state.throttle.allow(&caller.account_id, endpoint.name()) {
-            return Err(ApiError::new(
-                ErrorKind::Throttling,
-                format!("Rate exceeded for {}", endpoint.name()),
-            ));
+        if !state
+            .throttle
+            .allow(caller.account_id.as_str(), endpoint.name())
+        {
+            // Every operation lists ThrottlingException.
+            return Err(ThrottlingException::new(format!(
+                "Rate exceeded for {}",
+                endpoint.name()
+            ))
+            .into());
         }
         // Run the operation in its own task so that a bug that panics
         // still gets a modeled answer rather than a dropped connection.
         let state = state.clone();
         let query = query.clone();
         let task = tokio::spawn(async move {
-            dispatch(
-                &state.service,
-                &state.base,
-                &caller,
-                endpoint,
-                &query,
-                &bytes,
-            )
-            .await
+            let req = super::Request {
+                service: &state.service,
+                base: &state.base,
+                caller: &caller,
+                query: &query,
+                body: &bytes,
+            };
+            dispatch(&req, endpoint).await
         });
         match task.await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "operation task failed");
-                Err(ApiError::service_failure(
-                    "The service failed to process the request",
-                ))
+                // Every operation lists ServiceFailureException.
+                Err(ServiceFailureException::new("The service failed to process the request").into())
             }
         }
     }
     .await;
 
     let mut error_type = None;
-    let mut response = match result {
+    let response = match result {
         Ok(reply) => {
             if meeting_id.is_none() {
                 meeting_id = reply
@@ -450,15 +453,10 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
             reply_response(reply, &request_id)
         }
         Err(e) => {
-            error_type = Some(e.kind.shape());
+            error_type = Some(e.shape());
             error_response(&e, &request_id)
         }
     };
-    if let Some(seconds) = *retry_after.lock().unwrap_or_else(|p| p.into_inner()) {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
     if let Some(c) = &state.controls {
         let delay = c.latency(operation);
         if !delay.is_zero() {

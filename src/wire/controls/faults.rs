@@ -11,8 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ApiError, ErrorKind};
-use crate::model::{Exception, Operation};
+use crate::model::{Exception, ModeledError, Operation};
 
 /// The service name rules may give (the one boto3 and the AWS CLI use).
 pub const SERVICE: &str = "chime-sdk-meetings";
@@ -65,7 +64,7 @@ pub struct Call<'a> {
 /// The answer a rule gives instead of running the operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
-    pub error: ApiError,
+    pub error: ModeledError,
     /// The `Retry-After` header of a ServiceUnavailableException.
     pub retry_after_seconds: Option<u32>,
 }
@@ -82,41 +81,23 @@ fn listed_for(operation: &str) -> Option<&'static [Exception]> {
     Operation::from_name(operation).map(Operation::errors)
 }
 
-/// The error kind that answers with `exception`.
-fn kind_of(exception: Exception) -> ErrorKind {
-    match exception {
-        Exception::BadRequest => ErrorKind::BadRequest,
-        Exception::Conflict => ErrorKind::Conflict,
-        Exception::Forbidden => ErrorKind::Forbidden,
-        Exception::LimitExceeded => ErrorKind::LimitExceeded,
-        Exception::NotFound => ErrorKind::NotFound,
-        Exception::ResourceNotFound => ErrorKind::ResourceNotFound,
-        Exception::ServiceFailure => ErrorKind::ServiceFailure,
-        Exception::ServiceUnavailable => ErrorKind::ServiceUnavailable,
-        Exception::Throttling => ErrorKind::Throttling,
-        Exception::TooManyTags => ErrorKind::TooManyTags,
-        Exception::Unauthorized => ErrorKind::Unauthorized,
-        Exception::UnprocessableEntity => ErrorKind::UnprocessableEntity,
-    }
-}
-
 fn names(list: impl IntoIterator<Item = &'static str>) -> String {
     list.into_iter().collect::<Vec<_>>().join(", ")
 }
 
-fn default_message(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::Throttling => "Rate exceeded",
-        ErrorKind::ServiceUnavailable => "The service is unavailable; try again later",
-        ErrorKind::ServiceFailure => "The service encountered an internal error",
-        ErrorKind::LimitExceeded => "The request exceeds a resource limit",
-        ErrorKind::NotFound | ErrorKind::ResourceNotFound => "The resource was not found",
-        ErrorKind::Conflict => "Multiple instances of the same request were made at once",
-        ErrorKind::Forbidden => "The client is permanently forbidden from making the request",
-        ErrorKind::Unauthorized => "The user is not authorized to make the request",
-        ErrorKind::UnprocessableEntity => "The request was well-formed but could not be processed",
-        ErrorKind::TooManyTags => "Too many tags were added to the resource",
-        _ => "The input parameters do not match the service's restrictions",
+fn default_message(exception: Exception) -> &'static str {
+    match exception {
+        Exception::Throttling => "Rate exceeded",
+        Exception::ServiceUnavailable => "The service is unavailable; try again later",
+        Exception::ServiceFailure => "The service encountered an internal error",
+        Exception::LimitExceeded => "The request exceeds a resource limit",
+        Exception::NotFound | Exception::ResourceNotFound => "The resource was not found",
+        Exception::Conflict => "Multiple instances of the same request were made at once",
+        Exception::Forbidden => "The client is permanently forbidden from making the request",
+        Exception::Unauthorized => "The user is not authorized to make the request",
+        Exception::UnprocessableEntity => "The request was well-formed but could not be processed",
+        Exception::TooManyTags => "Too many tags were added to the resource",
+        Exception::BadRequest => "The input parameters do not match the service's restrictions",
     }
 }
 
@@ -251,16 +232,23 @@ impl FaultRule {
 
     fn fault(&self) -> Fault {
         let e = self.error.as_ref();
-        let kind = e
+        let exception = e
             .and_then(|e| e.code.as_deref())
             .and_then(Exception::from_shape_name)
-            .map_or(ErrorKind::ServiceUnavailable, kind_of);
+            .unwrap_or(Exception::ServiceUnavailable);
         let message = e
             .and_then(|e| e.message.clone())
-            .unwrap_or_else(|| default_message(kind).to_string());
+            .unwrap_or_else(|| default_message(exception).to_string());
+        let retry_after_seconds = e.and_then(|e| e.retry_after_seconds);
+        let mut error = ModeledError::new(exception, message);
+        // The model's RetryAfterSeconds (the Retry-After header): what the
+        // rule says, and 1 for ServiceUnavailableException when it says nothing.
+        error.retry_after_seconds = retry_after_seconds
+            .or((exception == Exception::ServiceUnavailable).then_some(1))
+            .map(|s| s.to_string());
         Fault {
-            error: ApiError::new(kind, message),
-            retry_after_seconds: e.and_then(|e| e.retry_after_seconds),
+            error,
+            retry_after_seconds,
         }
     }
 }
@@ -351,8 +339,9 @@ mod tests {
     #[test]
     fn every_exception_answers_with_its_modeled_status() {
         for e in Exception::ALL {
-            assert_eq!(kind_of(e).status(), e.status(), "{e}");
-            assert_eq!(kind_of(e).shape(), e.shape_name());
+            let answer = crate::wire::error::WireError::Modeled(ModeledError::new(e, "x"));
+            assert_eq!(answer.status(), e.status(), "{e}");
+            assert_eq!(answer.shape(), e.shape_name());
         }
     }
 
@@ -405,7 +394,7 @@ mod tests {
         );
         for _ in 0..2 {
             let fault = f.take(&CALL).unwrap();
-            assert_eq!(fault.error.kind, ErrorKind::Throttling);
+            assert_eq!(fault.error.exception, Exception::Throttling);
         }
         assert_eq!(f.take(&CALL), None);
         assert_eq!(f.list().len(), 1);
@@ -426,7 +415,7 @@ mod tests {
             meeting_id: None,
             ..CALL
         };
-        assert_eq!(f.take(&tag).unwrap().error.kind, ErrorKind::TooManyTags);
+        assert_eq!(f.take(&tag).unwrap().error.exception, Exception::TooManyTags);
     }
 
     #[test]
