@@ -17,8 +17,9 @@ Environment:
     CONVENE_ACCOUNT_ID  account id expected in MeetingArn (default 123456789012)
     CONVENE_VERBOSE=1   also print every passing check
     CONVENE_ACCESS_KEY_ID / CONVENE_SECRET_ACCESS_KEY
-                        credentials to sign with (default AKIDEXAMPLE / secret; the
-                        server does not verify signatures yet)
+                        the key to sign with (default AKIDEXAMPLE / secret). The
+                        server verifies every signature (SigV4), so it must know
+                        this key: start it with the same two variables set
 
 Arguments: optional section names to run only those sections (see SECTIONS).
 

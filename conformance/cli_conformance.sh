@@ -15,8 +15,9 @@
 #   AWS_CLI             the aws executable to use (default: `aws` on PATH)
 #   CONVENE_VERBOSE=1   also print every passing check
 #   CONVENE_ACCESS_KEY_ID / CONVENE_SECRET_ACCESS_KEY
-#                       credentials to sign with (default AKIDEXAMPLE / secret; the
-#                       server does not verify signatures yet)
+#                       the key to sign with (default AKIDEXAMPLE / secret). The
+#                       server verifies every signature (SigV4), so it must know
+#                       this key: start it with the same two variables set
 #
 # JSON is parsed with python3 (jq is not required).
 # Exit status: 0 if all checks passed, 1 if any failed, 2 on a setup problem.

@@ -1,5 +1,5 @@
 //! `cargo run -p convene-codegen [-- --check] [--model PATH]`: regenerates
-//! `src/model/generated.rs` from the service model, or with `--check` only
+//! `src/model/generated.rs` and `openapi.json` from the service model, or with `--check` only
 //! reports whether the committed file is up to date (exit status 1 if not).
 
 use std::path::PathBuf;
@@ -27,35 +27,41 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let generated = match convene_codegen::generate_rust(&json) {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("codegen: {}: {e}", model.display());
+    let targets: [(&str, fn(&str) -> Result<String, String>); 2] = [
+        (convene_codegen::RUST_OUT, convene_codegen::generate_rust),
+        (convene_codegen::OPENAPI_OUT, convene_codegen::generate_openapi),
+    ];
+    let mut status = ExitCode::SUCCESS;
+    for (path, generate) in targets {
+        let generated = match generate(&json) {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("codegen: {}: {e}", model.display());
+                return ExitCode::FAILURE;
+            }
+        };
+        let out = root.join(path);
+        let current = std::fs::read_to_string(&out).unwrap_or_default();
+        if check {
+            if current == generated {
+                println!("{} is up to date", out.display());
+            } else {
+                eprintln!(
+                    "{} is out of date: run `cargo run -p convene-codegen`",
+                    out.display()
+                );
+                status = ExitCode::FAILURE;
+            }
+        } else if current == generated {
+            println!("{} unchanged", out.display());
+        } else if let Err(e) = std::fs::write(&out, generated) {
+            eprintln!("codegen: cannot write {}: {e}", out.display());
             return ExitCode::FAILURE;
+        } else {
+            println!("wrote {}", out.display());
         }
-    };
-    let out = root.join(convene_codegen::RUST_OUT);
-    let current = std::fs::read_to_string(&out).unwrap_or_default();
-    if check {
-        if current == generated {
-            println!("{} is up to date", out.display());
-            return ExitCode::SUCCESS;
-        }
-        eprintln!(
-            "{} is out of date: run `cargo run -p convene-codegen`",
-            out.display()
-        );
-        return ExitCode::FAILURE;
     }
-    if current == generated {
-        println!("{} unchanged", out.display());
-    } else if let Err(e) = std::fs::write(&out, generated) {
-        eprintln!("codegen: cannot write {}: {e}", out.display());
-        return ExitCode::FAILURE;
-    } else {
-        println!("wrote {}", out.display());
-    }
-    ExitCode::SUCCESS
+    status
 }
 
 fn usage(problem: &str) -> ExitCode {

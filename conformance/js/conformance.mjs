@@ -8,6 +8,10 @@
 //   CONVENE_ENDPOINT    base URL of a running server (required)
 //   CONVENE_ACCOUNT_ID  account id expected in ARNs (default 123456789012)
 //   CONVENE_VERBOSE=1   also print every passing check
+//   CONVENE_ACCESS_KEY_ID / CONVENE_SECRET_ACCESS_KEY
+//                       the key to sign with (default AKIDEXAMPLE / secret). The
+//                       server verifies every signature (SigV4), so it must know
+//                       this key: start it with the same two variables set
 //
 // Exercises all 16 operations, each with a success case (output checks plus
 // $metadata) and at least one error case checked by its modeled exception class.
@@ -55,7 +59,10 @@ const VERBOSE = !['', '0', undefined].includes(process.env.CONVENE_VERBOSE);
 const client = new ChimeSDKMeetingsClient({
   region: REGION,
   endpoint: ENDPOINT,
-  credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+  credentials: {
+    accessKeyId: process.env.CONVENE_ACCESS_KEY_ID || 'AKIDEXAMPLE',
+    secretAccessKey: process.env.CONVENE_SECRET_ACCESS_KEY || 'secret',
+  },
   maxAttempts: 1,
 });
 

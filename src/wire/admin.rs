@@ -1,6 +1,6 @@
 //! The unsigned routes for the people and machines running the server:
 //! `/health` (liveness), `/ready` (readiness), `/metrics` (Prometheus) and
-//! `/openapi.json`. They are answered before any SigV4 check.
+//! `/openapi.json` (the API's description). They are answered before any SigV4 check.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,11 +20,16 @@ const READY_STORE_DEADLINE: Duration = Duration::from_secs(2);
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The OpenAPI 3.1 description of the API, generated from the service model
+/// by `cargo run -p convene-codegen` and committed.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
 }
 
 /// Liveness: the process answers.
@@ -126,6 +131,15 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+async fn openapi() -> Response<Body> {
+    let mut r = Response::new(Body::from(OPENAPI));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
     );
     r
 }
