@@ -1,8 +1,12 @@
 // End-to-end test of Convene's media plane with the unmodified browser SDK.
 //
-// Two headless Chromium tabs run amazon-chime-sdk-js 3.32.0 (page/, bundled by `npm run build`),
-// join one meeting created through Convene's API with the official JS SDK v3, and must hear
-// each other; then DeleteAttendee must disconnect one tab and DeleteMeeting the other.
+// Three headless Chromium tabs run amazon-chime-sdk-js 3.32.0 (page/, bundled by `npm run build`)
+// with Chromium's fake camera and a generated tone as microphone, join one meeting created
+// through Convene's API with the official JS SDK v3, and must: hear each other; show the other
+// two camera tiles with rising decoded frames; receive a content share started from a canvas
+// (and lose it when Content=None and when it ends); get each other's data messages with the
+// right sender; report volume indicators; follow Audio, Video=None and Content=None updates
+// live; then DeleteAttendee must disconnect one tab and DeleteMeeting the others.
 //
 // Usage (from e2e/, after `npm ci && npm run build`):
 //   CONVENE_ENDPOINT=http://127.0.0.1:8080 \
@@ -50,7 +54,10 @@ const LOGLEVEL = process.env.E2E_LOGLEVEL || 'INFO';
 const HOLD_MS = Math.max(0, Number(process.env.E2E_HOLD_SECONDS || 0)) * 1000;
 const HEADFUL = ['1', 'true', 'yes'].includes(String(process.env.E2E_HEADFUL || '').toLowerCase());
 
-const TOTAL_TIMEOUT_MS = 170_000 + HOLD_MS; // hard stop for the whole run
+const TOTAL_TIMEOUT_MS = 240_000 + HOLD_MS; // hard stop for the whole run
+const VIDEO_TIMEOUT_MS = 40_000; // first remote tiles with pictures, on a busy 2-core machine
+const TILE_TIMEOUT_MS = 25_000; // a tile appears or goes after a change
+const FRAMES_WINDOW_MS = 2_000; // decoded frames must rise across this window
 const JOIN_TIMEOUT_MS = 35_000; // the SDK's own connection timeout is 15 s; allow one retry
 const PRESENCE_TIMEOUT_MS = 10_000;
 const FIRST_AUDIO_TIMEOUT_MS = 15_000;
@@ -65,6 +72,7 @@ const log = (msg) => console.log(`[${elapsed()}s] ${msg}`);
 
 // ---- results ----------------------------------------------------------------------------
 const results = [];
+const figures = {}; // measured figures, printed at the end
 function check(name, ok, detail = '') {
   results.push({ name, ok: !!ok, detail });
   log(`${ok ? 'PASS' : 'FAIL'} ${name}${detail ? ` — ${detail}` : ''}`);
@@ -77,13 +85,14 @@ function finish(code) {
   const passed = results.filter((r) => r.ok).length;
   const failed = results.length - passed;
   try {
-    fs.writeFileSync(path.join(ARTIFACTS, 'summary.json'), JSON.stringify({ endpoint: ENDPOINT, results, pages: summaries }, null, 2));
+    fs.writeFileSync(path.join(ARTIFACTS, 'summary.json'), JSON.stringify({ endpoint: ENDPOINT, results, figures, pages: summaries }, null, 2));
   } catch {}
   if (failed) {
     console.log('failed checks:');
     for (const r of results.filter((x) => !x.ok)) console.log(`  - ${r.name}${r.detail ? `: ${r.detail}` : ''}`);
   }
   console.log(`browser log: ${path.join(ARTIFACTS, 'browser.log')}`);
+  console.log(`figures: ${JSON.stringify({ ...figures, seconds: Math.round((Date.now() - t0) / 1000) })}`);
   console.log(`e2e: ${passed} passed, ${failed} failed`);
   process.exit(code ?? (failed || passed === 0 ? 1 : 0));
 }
@@ -238,7 +247,7 @@ class Tab {
       });
       ws.on('close', () => blog(who, `websocket closed ${ws.url()}`));
     });
-    await page.goto(pageUrl(baseUrl, meeting, this.attendee, { autojoin: '1', loglevel: LOGLEVEL }), { waitUntil: 'load', timeout: 15_000 });
+    await page.goto(pageUrl(baseUrl, meeting, this.attendee, { autojoin: '1', loglevel: LOGLEVEL, video: '1', small: '1' }), { waitUntil: 'load', timeout: 15_000 });
   }
 
   onFrame(dir, payload) {
@@ -275,6 +284,14 @@ class Tab {
 
   outboundStats() {
     return this.page.evaluate(() => (window.convene ? window.convene.outboundAudioStats() : null));
+  }
+
+  tiles() {
+    return this.page.evaluate(() => (window.convene ? window.convene.tileFrames() : {}));
+  }
+
+  call(fn, ...args) {
+    return this.page.evaluate(([f, a]) => window.convene[f](...a), [fn, args]);
   }
 }
 
@@ -357,7 +374,7 @@ async function main() {
   );
 
   const attendees = {};
-  for (const user of ['alice', 'bob']) {
+  for (const user of ['alice', 'bob', 'carol']) {
     try {
       const out = await withTimeout(client.send(new CreateAttendeeCommand({ MeetingId: meetingId, ExternalUserId: user })), 10_000, 'CreateAttendee');
       attendees[user] = out.Attendee;
@@ -395,8 +412,9 @@ async function main() {
   await context.grantPermissions(['microphone'], { origin: baseUrl }).catch(() => {});
   const alice = new Tab('alice', attendees.alice);
   const bob = new Tab('bob', attendees.bob);
-  const tabs = [alice, bob];
-  allTabs.push(alice, bob);
+  const carol = new Tab('carol', attendees.carol);
+  const tabs = [alice, bob, carol];
+  allTabs.push(alice, bob, carol);
   for (const tab of tabs) {
     try {
       await tab.open(context, baseUrl, meeting);
@@ -425,7 +443,7 @@ async function main() {
   }
   if (!allJoined) {
     log('a tab did not join: skipping the media checks (see browser.log for the SDK log and every signaling frame)');
-    await deletions(alice, bob, false);
+    await deletions(alice, bob, carol, false);
     return;
   }
 
@@ -440,7 +458,7 @@ async function main() {
     };
     const s = (await poll(present, PRESENCE_TIMEOUT_MS)) || (await tab.state());
     const seen = s.presence.map((p) => `${p.externalUserId || p.attendeeId}:${p.present}`).join(' ');
-    check(`${tab.name}: sees alice and bob present`, await present(), `presence events: ${seen || 'none'}`);
+    check(`${tab.name}: sees alice, bob and carol present`, await present(), `presence events: ${seen || 'none'}`);
   }
 
   // 5. Audio: each tab receives packets with rising energy.
@@ -491,16 +509,159 @@ async function main() {
       check(`${tab.name}: audio still flows after ${HOLD_MS / 1000} s`, dp >= (HOLD_MS / 1000) * 25, `+${dp} packets`);
     }
   }
-  await capabilitiesApplyLive(alice, bob);
+  await cameraTiles(tabs);
+  await dataMessages(tabs);
+  await volumeIndicators(tabs);
+  await contentShare(alice, [bob, carol]);
+  await capabilitiesApplyLive(alice, bob, carol);
 
-  // The session must have stayed up: one start, no reconnect, the first socket still open.
+  // The session must have stayed up: one start, no reconnect, the first socket still open
+  // (a content share opens a second one).
   for (const tab of tabs) {
     const s = await tab.state();
-    const ok = s.starts.length === 1 && !s.connecting.some((c) => c.reconnecting) && !s.stopped && s.sockets.length === 1 && !s.sockets[0].closed;
+    const ok = s.starts.length === 1 && !s.connecting.some((c) => c.reconnecting) && !s.stopped && !s.sockets[0].closed;
     check(`${tab.name}: the session stayed up without reconnecting`, ok, describeState(s));
   }
 
-  await deletions(alice, bob, true);
+  await deletions(alice, bob, carol, true);
+}
+
+// ---- video, content, data messages, volumes ------------------------------------------------
+
+// The live remote tiles of a tab, by attendee id.
+async function liveTiles(tab) {
+  const tiles = Object.values(await tab.tiles());
+  const out = new Map();
+  for (const t of tiles) if (t.present && t.removedAt === null) out.set(t.attendeeId, t);
+  return out;
+}
+
+// Each page renders the other two camera tiles, and their decoded frames keep rising.
+async function cameraTiles(tabs) {
+  log(`waiting for camera tiles with pictures in every tab (up to ${VIDEO_TIMEOUT_MS / 1000} s)`);
+  const firstFrame = [];
+  await Promise.all(
+    tabs.map(async (tab) => {
+      const others = tabs.filter((t) => t !== tab).map((t) => t.attendee.AttendeeId);
+      tab.firstTiles = await poll(async () => {
+        const live = await liveTiles(tab);
+        return others.every((id) => live.get(id) && live.get(id).frames > 0) ? live : null;
+      }, VIDEO_TIMEOUT_MS, 500);
+    }),
+  );
+  for (const tab of tabs) {
+    const others = tabs.filter((t) => t !== tab);
+    const before = tab.firstTiles || (await liveTiles(tab));
+    await sleep(FRAMES_WINDOW_MS / tabs.length);
+    const mid = await liveTiles(tab);
+    await sleep(FRAMES_WINDOW_MS);
+    const after = await liveTiles(tab);
+    const parts = [];
+    let ok = true;
+    for (const o of others) {
+      const id = o.attendee.AttendeeId;
+      const a = before.get(id);
+      const b = after.get(id);
+      const rising = a && b && b.frames > a.frames && (mid.get(id)?.frames ?? 0) < b.frames;
+      ok = ok && !!rising && !b.isContent;
+      parts.push(`${o.name}: ${a ? a.frames : 'no tile'} → ${b ? `${b.frames} frames decoded (${b.keyFrames} key, ${b.packets} packets, ${b.pli} PLI, ${b.nack} NACK) ${b.width}x${b.height}` : 'no tile'}`);
+      if (b && b.firstFrameAt !== null) firstFrame.push(b.firstFrameAt - b.createdAt);
+    }
+    check(`${tab.name}: shows the other two camera tiles with rising decoded frames`, ok, parts.join('; '));
+  }
+  firstFrame.sort((x, y) => x - y);
+  if (firstFrame.length) {
+    figures.tileFirstFrameMs = { min: firstFrame[0], median: firstFrame[Math.floor(firstFrame.length / 2)], max: firstFrame[firstFrame.length - 1] };
+    log(`figure: a new camera tile showed its first frame after ${firstFrame.join(', ')} ms (tile created → first decoded frame)`);
+  }
+}
+
+// A data message from one page reaches the other two with the right sender.
+async function dataMessages(tabs) {
+  const [sender, ...others] = [tabs[1], tabs[0], tabs[2]];
+  const text = `hello from ${sender.name} ${Date.now()}`;
+  await sender.call('sendChat', text, 0);
+  for (const tab of others) {
+    const m = await poll(async () => (await tab.state()).messages.find((x) => x.text === text), 10_000);
+    check(
+      `${tab.name}: receives ${sender.name}'s data message with the right sender`,
+      m && m.senderAttendeeId === sender.attendee.AttendeeId && m.senderExternalUserId === sender.name && !m.throttled,
+      m ? `from ${m.senderExternalUserId} (${m.senderAttendeeId}), throttled=${m.throttled}` : 'nothing in 10 s',
+    );
+  }
+}
+
+// A volume indicator at one page reports the speaker at another; the active-speaker detector ranks someone.
+async function volumeIndicators(tabs) {
+  const [listener, speaker] = tabs;
+  const v = await poll(async () => {
+    const s = await listener.state();
+    const x = s.volumes[speaker.attendee.AttendeeId];
+    return x && x.maxVolume > 0 ? { x, active: s.activeSpeakers } : null;
+  }, 10_000);
+  check(
+    `${listener.name}: the volume indicator reports ${speaker.name} speaking`,
+    !!v,
+    v ? `max volume ${v.x.maxVolume.toFixed(2)}, signal ${v.x.signalStrength}, ${v.x.updates} updates; active speakers: ${v.active.length}` : JSON.stringify((await listener.state()).volumes[speaker.attendee.AttendeeId]),
+  );
+}
+
+// Waits until `pred(tiles)` holds in every tab; returns the tabs where it did not.
+async function tilesEverywhere(tabs, pred, ms = TILE_TIMEOUT_MS) {
+  const failed = [];
+  await Promise.all(
+    tabs.map(async (tab) => {
+      const ok = await poll(async () => pred(await liveTiles(tab)), ms, 400);
+      if (!ok) failed.push(tab);
+    }),
+  );
+  return failed;
+}
+
+async function contentShare(sharer, viewers) {
+  const contentId = `${sharer.attendee.AttendeeId}#content`;
+  const started = Date.now();
+  await sharer.call('shareCanvas');
+  const st = await sharer.state();
+  if (st.content && st.content.error) {
+    check(`${sharer.name}: starts a content share from a canvas stream`, false, st.content.error);
+    return;
+  }
+  const failed = await tilesEverywhere(viewers, (live) => live.get(contentId) && live.get(contentId).isContent && live.get(contentId).frames > 0);
+  const took = ((Date.now() - started) / 1000).toFixed(1);
+  for (const tab of viewers) {
+    const a = (await liveTiles(tab)).get(contentId);
+    await sleep(1000);
+    const b = (await liveTiles(tab)).get(contentId);
+    check(
+      `${tab.name}: receives ${sharer.name}'s content share (canvas) as a content tile`,
+      !failed.includes(tab) && a && b && b.frames > a.frames,
+      a && b ? `tile for ${b.attendeeId}, frames ${a.frames} → ${b.frames}, ${b.width}x${b.height}, within ${took} s` : 'no content tile',
+    );
+  }
+  // Content=None for the sharer: the tile goes everywhere; back to SendReceive: it returns.
+  await setCaps(sharer, { Content: 'None' });
+  let f = await tilesEverywhere(viewers, (live) => !live.get(contentId));
+  check(`Content=None for ${sharer.name}: the content tile goes from the other pages`, f.length === 0, f.length ? `still shown at ${f.map((t) => t.name).join(', ')}` : '');
+  await setCaps(sharer, { Content: 'SendReceive' });
+  f = await tilesEverywhere(viewers, (live) => live.get(contentId) && live.get(contentId).frames > 0);
+  check(`Content=SendReceive again: the content tile returns`, f.length === 0, f.length ? `missing at ${f.map((t) => t.name).join(', ')}` : '');
+  // Ending the share removes the tile everywhere.
+  await sharer.call('stopShare');
+  f = await tilesEverywhere(viewers, (live) => !live.get(contentId));
+  check(`${sharer.name} ends the share: the content tile goes everywhere`, f.length === 0, f.length ? `still shown at ${f.map((t) => t.name).join(', ')}` : '');
+}
+
+const caps = new Map();
+async function setCaps(tab, change) {
+  const id = tab.attendee.AttendeeId;
+  const next = { Audio: 'SendReceive', Video: 'SendReceive', Content: 'SendReceive', ...(caps.get(id) || {}), ...change };
+  caps.set(id, next);
+  await withTimeout(
+    client.send(new UpdateAttendeeCapabilitiesCommand({ MeetingId: meetingId, AttendeeId: id, Capabilities: next })),
+    10_000,
+    'UpdateAttendeeCapabilities',
+  );
 }
 
 // 5b. UpdateAttendeeCapabilities applies to the live call: alice on Audio=Receive is no
@@ -512,39 +673,38 @@ async function energyOver(tab, ms) {
   return a && b ? { de: b.totalAudioEnergy - a.totalAudioEnergy, dp: b.packetsReceived - a.packetsReceived } : { de: 0, dp: 0 };
 }
 
-async function capabilitiesApplyLive(alice, bob) {
-  const setAlice = (audio) =>
-    withTimeout(
-      client.send(
-        new UpdateAttendeeCapabilitiesCommand({
-          MeetingId: meetingId,
-          AttendeeId: alice.attendee.AttendeeId,
-          Capabilities: { Audio: audio, Video: 'SendReceive', Content: 'SendReceive' },
-        }),
-      ),
-      10_000,
-      'UpdateAttendeeCapabilities',
-    );
-  await setAlice('Receive');
+async function capabilitiesApplyLive(alice, bob, carol) {
+  // Audio=Receive for alice and carol: bob (who hears their mix) hears nothing; alice still hears bob.
+  await Promise.all([setCaps(alice, { Audio: 'Receive' }), setCaps(carol, { Audio: 'Receive' })]);
   await sleep(1000);
   const [quiet, stillHears] = await Promise.all([energyOver(bob, 3000), energyOver(alice, 3000)]);
-  check('Audio=Receive for alice: bob no longer hears her', quiet.de < 0.001, `bob: totalAudioEnergy +${quiet.de.toFixed(5)}, +${quiet.dp} packets`);
+  check('Audio=Receive for alice and carol: bob no longer hears them', quiet.de < 0.001, `bob: totalAudioEnergy +${quiet.de.toFixed(5)}, +${quiet.dp} packets`);
   check('Audio=Receive for alice: she still hears bob', stillHears.de > 0, `alice: totalAudioEnergy +${stillHears.de.toFixed(5)}`);
-  await setAlice('SendReceive');
+  await Promise.all([setCaps(alice, { Audio: 'SendReceive' }), setCaps(carol, { Audio: 'SendReceive' })]);
   await sleep(1000);
   const back = await energyOver(bob, 3000);
-  check('Audio=SendReceive again: bob hears alice again', back.de > 0, `bob: totalAudioEnergy +${back.de.toFixed(5)}, +${back.dp} packets`);
+  check('Audio=SendReceive again: bob hears them again', back.de > 0, `bob: totalAudioEnergy +${back.de.toFixed(5)}, +${back.dp} packets`);
+
+  // Video=None for carol (Content must follow: AWS refuses Content without Video receive):
+  // her tile goes from alice and bob, and hers show nobody.
+  const carolId = carol.attendee.AttendeeId;
+  await setCaps(carol, { Video: 'None', Content: 'None' });
+  const f = await tilesEverywhere([alice, bob], (live) => !live.get(carolId));
+  check('Video=None for carol: her camera tile goes from alice and bob', f.length === 0, f.length ? `still shown at ${f.map((t) => t.name).join(', ')}` : '');
+  const none = await poll(async () => (await liveTiles(carol)).size === 0, TILE_TIMEOUT_MS, 400);
+  check('Video=None for carol: she no longer receives the others', none, none ? '' : `tiles: ${[...(await liveTiles(carol)).values()].map((t) => t.externalUserId).join(', ')}`);
 }
 
 // 6. DeleteAttendee disconnects bob; DeleteMeeting disconnects alice.
-async function deletions(alice, bob, joined) {
+async function deletions(alice, bob, carol, joined) {
   const steps = [
     { tab: bob, what: 'DeleteAttendee', expect: 'AudioAttendeeRemoved', cmd: () => new DeleteAttendeeCommand({ MeetingId: meetingId, AttendeeId: bob.attendee.AttendeeId }) },
-    { tab: alice, what: 'DeleteMeeting', expect: 'MeetingEnded', cmd: () => new DeleteMeetingCommand({ MeetingId: meetingId }) },
+    { tab: alice, also: carol, what: 'DeleteMeeting', expect: 'MeetingEnded', cmd: () => new DeleteMeetingCommand({ MeetingId: meetingId }) },
   ];
   for (const step of steps) {
     const { tab } = step;
     const mark = joined ? await tab.state() : null;
+    const alsoMark = joined && step.also ? await step.also.state() : null;
     const sentAt = Date.now();
     try {
       await withTimeout(client.send(step.cmd()), 10_000, step.what);
@@ -555,6 +715,10 @@ async function deletions(alice, bob, joined) {
       continue;
     }
     if (!joined) continue;
+    if (step.also) {
+      const r2 = await waitDisconnected(step.also, alsoMark);
+      check(`${step.what} disconnects ${step.also.name}`, r2.ok, r2.ok ? (r2.state.stopped ? r2.state.stopped.name : 'socket closed') : describeState(r2.state));
+    }
     log(`waiting for ${tab.name} to be disconnected (up to ${DISCONNECT_TIMEOUT_MS / 1000} s)`);
     const r = await waitDisconnected(tab, mark);
     const took = ((Date.now() - sentAt) / 1000).toFixed(1);

@@ -1298,3 +1298,116 @@ async fn volumes_and_mute_reach_everyone() {
         Some(false)
     );
 }
+
+// ---- video: INDEX, allocations, subscriptions, capabilities ----
+
+fn camera_subscribe(offer: &str, receive: Vec<u32>) -> SdkSignalFrame {
+    let mut f = subscribe_frame(offer);
+    let sub = f.sub.as_mut().unwrap();
+    sub.duplex = Some(3);
+    sub.send_streams = vec![convene::media::protocol::SdkStreamDescriptor {
+        stream_id: Some(2),
+        group_id: Some(2),
+        track_label: Some("AmazonChimeExpressVideo".into()),
+        media_type: Some(2),
+        max_bitrate_kbps: Some(1500),
+        framerate: Some(15),
+        ..Default::default()
+    }];
+    sub.receive_stream_ids = receive;
+    f
+}
+
+fn sources(f: &SdkSignalFrame) -> Vec<(u32, String)> {
+    f.index
+        .as_ref()
+        .unwrap()
+        .sources
+        .iter()
+        .map(|s| (s.stream_id.unwrap(), s.attendee_id.clone().unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn video_sources_are_indexed_allocated_and_follow_capabilities() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let bob = attendee(&c, &m.id, "bob").await;
+    let carol = attendee(&c, &m.id, "carol").await;
+    let (mut b, _) = connect(&m.signaling_url, &bob.token).await;
+    send(&mut b, &join_frame()).await;
+    let ack = next_of(&mut b, FrameType::JoinAck).await;
+    assert_eq!(ack.joinack.unwrap().video_subscription_limit, Some(25));
+    assert!(sources(&next_of(&mut b, FrameType::Index).await).is_empty());
+
+    // Alice turns her camera on: an allocation for her, an INDEX for bob.
+    let (mut a, _) = connect(&m.signaling_url, &alice.token).await;
+    join(&mut a).await;
+    send(&mut a, &camera_subscribe(&chrome_offer(50000), vec![0])).await;
+    let ack = next_of(&mut a, FrameType::SubscribeAck).await.suback.unwrap();
+    assert_eq!(ack.allocations.len(), 1);
+    let alloc = &ack.allocations[0];
+    assert_eq!(alloc.track_label.as_deref(), Some("AmazonChimeExpressVideo"));
+    let stream = alloc.stream_id.unwrap();
+    assert!(stream > 0 && alloc.group_id.unwrap() > 0);
+    let idx = next_of(&mut b, FrameType::Index).await;
+    assert_eq!(sources(&idx), vec![(stream, alice.id.clone())]);
+    let d = &idx.index.unwrap().sources[0];
+    assert_eq!(d.external_user_id.as_deref(), Some("alice"));
+    assert_eq!(d.media_type, Some(2));
+
+    // Carol joins later: her first INDEX already lists alice's camera.
+    let (mut cc, _) = connect(&m.signaling_url, &carol.token).await;
+    send(&mut cc, &join_frame()).await;
+    assert_eq!(
+        sources(&next_of(&mut cc, FrameType::Index).await),
+        vec![(stream, alice.id.clone())]
+    );
+
+    // Video=None for alice: she is no longer a source; back to SendReceive: she is again.
+    let set = |video: MediaCapabilities| {
+        c.update_attendee_capabilities()
+            .meeting_id(&m.id)
+            .attendee_id(&alice.id)
+            .capabilities(
+                AttendeeCapabilities::builder()
+                    .audio(MediaCapabilities::SendReceive)
+                    .video(video)
+                    .content(MediaCapabilities::None)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+    };
+    set(MediaCapabilities::None).await.unwrap();
+    assert!(sources(&next_of(&mut b, FrameType::Index).await).is_empty());
+    set(MediaCapabilities::SendReceive).await.unwrap();
+    assert_eq!(
+        sources(&next_of(&mut b, FrameType::Index).await),
+        vec![(stream, alice.id.clone())]
+    );
+    // Video=None for carol, the receiver: her INDEX empties.
+    c.update_attendee_capabilities()
+        .meeting_id(&m.id)
+        .attendee_id(&carol.id)
+        .capabilities(
+            AttendeeCapabilities::builder()
+                .audio(MediaCapabilities::SendReceive)
+                .video(MediaCapabilities::None)
+                .content(MediaCapabilities::None)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(sources(&next_of(&mut cc, FrameType::Index).await).is_empty());
+
+    // The camera goes off (SUBSCRIBE without a video send stream): bob's INDEX empties.
+    send(&mut a, &subscribe_frame(&chrome_offer(50000))).await;
+    let ack = next_of(&mut a, FrameType::SubscribeAck).await.suback.unwrap();
+    assert!(ack.allocations.is_empty());
+    assert!(sources(&next_of(&mut b, FrameType::Index).await).is_empty());
+}

@@ -17,6 +17,7 @@ pub mod opus;
 pub mod protocol;
 pub mod rtc;
 pub mod signaling;
+pub mod video;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -29,9 +30,10 @@ use crate::events::DomainEvent;
 use crate::ops::join::{attendee_id_of_token, JoinGrant, JoinRefusal};
 use crate::ops::Service;
 use protocol::{
-    FrameType, SdkAudioAttendeeState, SdkAudioMetadataFrame, SdkAudioStatusFrame,
-    SdkAudioStreamIdInfo, SdkAudioStreamIdInfoFrame, SdkDataMessageFrame, SdkDataMessagePayload,
-    SdkSignalFrame, AUDIO_STATUS_ATTENDEE_REMOVED, AUDIO_STATUS_JOINED_FROM_ANOTHER_DEVICE,
+    Duplex, FrameType, MediaType, SdkAudioAttendeeState, SdkAudioMetadataFrame,
+    SdkAudioStatusFrame, SdkAudioStreamIdInfo, SdkAudioStreamIdInfoFrame, SdkDataMessageFrame,
+    SdkDataMessagePayload, SdkIndexFrame, SdkSignalFrame, SdkStreamAllocation, SdkStreamDescriptor,
+    SdkSubscribeFrame, AUDIO_STATUS_ATTENDEE_REMOVED, AUDIO_STATUS_JOINED_FROM_ANOTHER_DEVICE,
     AUDIO_STATUS_MEETING_ENDED,
 };
 use rtc::RtcHandle;
@@ -93,6 +95,23 @@ struct Conn {
     abort: Arc<Notify>,
     /// Data-message rate limits.
     limiter: data::Limiter,
+    /// The video this connection sends (camera, or the content share), once allocated.
+    video: Option<VideoSource>,
+    /// The sources in the last INDEX it was sent, and its last video rights.
+    last_index: Option<Vec<u32>>,
+    last_video_sends: bool,
+    /// Has a media session (SUBSCRIBEd).
+    has_media: bool,
+}
+
+/// A video stream a connection sends, with its global ids.
+#[derive(Debug, Clone)]
+struct VideoSource {
+    stream_id: u32,
+    group_id: u32,
+    framerate: Option<u32>,
+    max_bitrate_kbps: Option<u32>,
+    avg_bitrate_bps: Option<u32>,
 }
 
 impl Conn {
@@ -128,6 +147,8 @@ struct Hub {
     retained: HashMap<String, data::Retained>,
     /// The last ingest time given (ns since the epoch), kept increasing.
     last_ingest_ns: i64,
+    next_video_stream: u32,
+    next_group: u32,
 }
 
 /// The media plane of one server.
@@ -185,8 +206,10 @@ impl Hub {
         }
         c.push(Outbound::Close(code, reason));
         c.closing = true;
+        let meeting_id = c.meeting_id.clone();
         self.depart(session, false);
         self.rtc.remove(session);
+        self.refresh_video(&meeting_id);
     }
 
     /// Takes the connection off the roster and tells the others.
@@ -227,6 +250,8 @@ impl MediaPlane {
                 conns: HashMap::new(),
                 retained: HashMap::new(),
                 last_ingest_ns: 0,
+                next_video_stream: 0,
+                next_group: 0,
             }),
         });
         tokio::spawn(plane.clone().follow(events));
@@ -403,6 +428,10 @@ impl MediaPlane {
                 tx,
                 abort,
                 limiter: data::Limiter::new(std::time::Instant::now()),
+                video: None,
+                last_index: None,
+                last_video_sends: false,
+                has_media: false,
             },
         );
         id
@@ -533,9 +562,14 @@ impl MediaPlane {
             .get_mut(&grant.meeting_id)
             .map(|r| r.live(std::time::Instant::now()))
             .unwrap_or_default();
+        let index = hub.view(session);
+        if let Some(c) = hub.conns.get_mut(&session) {
+            c.last_index = Some(index.iter().filter_map(|d| d.stream_id).collect());
+        }
         Some(Joining {
             roster: roster.into_iter().map(|(_, e)| e).collect(),
             replay,
+            index,
         })
     }
 
@@ -696,6 +730,95 @@ impl MediaPlane {
         hub.broadcast(&meeting_id, 0, &stream_info(vec![entry]));
     }
 
+    /// Plans a SUBSCRIBE: None unless the connection is on the roster. Gives
+    /// its video a global stream id when it sends one (keeping the one it
+    /// has), and picks the subscriptions it may have.
+    fn plan_subscribe(
+        &self,
+        session: u64,
+        sub: &SdkSubscribeFrame,
+        offer: &str,
+    ) -> Option<SubscribePlan> {
+        let mut hub = self.hub();
+        let c = hub.conns.get(&session)?;
+        if !c.live() || !c.admitted {
+            return None;
+        }
+        let caps = effective(c, c.capabilities?);
+        let meeting_id = c.meeting_id.clone();
+        let sent = sub
+            .send_streams
+            .iter()
+            .find(|d| d.media_type == Some(MediaType::Video as i32));
+        let sends_video = sent.is_some()
+            && sub
+                .duplex
+                .is_some_and(|d| d == Duplex::Tx as i32 || d == Duplex::Duplex as i32);
+        let existing = c.video.clone();
+        let video = match (sends_video, existing) {
+            (false, _) => None,
+            (true, Some(v)) => Some(v),
+            (true, None) => {
+                hub.next_video_stream += 1;
+                hub.next_group += 1;
+                let d = sent.cloned().unwrap_or_default();
+                Some(VideoSource {
+                    stream_id: hub.next_video_stream,
+                    group_id: hub.next_group,
+                    framerate: d.framerate,
+                    max_bitrate_kbps: d.max_bitrate_kbps,
+                    avg_bitrate_bps: d.avg_bitrate_bps,
+                })
+            }
+        };
+        let allocations = video
+            .iter()
+            .map(|v| SdkStreamAllocation {
+                track_label: Some(
+                    sent.and_then(|d| d.track_label.clone())
+                        .unwrap_or_else(|| video::SEND_TRACK_LABEL.to_string()),
+                ),
+                stream_id: Some(v.stream_id),
+                group_id: Some(v.group_id),
+            })
+            .collect();
+        if let Some(c) = hub.conns.get_mut(&session) {
+            c.video = video.clone();
+            c.has_media = true;
+        }
+        let visible: Vec<u32> = hub
+            .view(session)
+            .iter()
+            .filter_map(|d| d.stream_id)
+            .collect();
+        let subscriptions = video::subscriptions(
+            offer,
+            &sub.receive_stream_ids,
+            |s| visible.contains(&s),
+            video::VIDEO_SUBSCRIPTION_LIMIT as usize,
+        );
+        let c = hub.conns.get(&session)?;
+        let spec = rtc::PeerSpec {
+            session,
+            meeting_id: meeting_id.clone(),
+            audio: caps.audio,
+            video_source: video.as_ref().map(|v| v.stream_id),
+            video_sends: video_sends(c),
+            video_allowed: visible,
+            subscriptions,
+        };
+        Some(SubscribePlan { spec, allocations })
+    }
+
+    /// After a SUBSCRIBE was answered: the others learn of new or gone video.
+    fn subscribed(&self, session: u64) {
+        let mut hub = self.hub();
+        let Some(m) = hub.conns.get(&session).map(|c| c.meeting_id.clone()) else {
+            return;
+        };
+        hub.refresh_video(&m);
+    }
+
     /// What the connection may do with media now: None unless it is on the
     /// roster (joined, not left, not closing) with a live attendee.
     fn media_rights(&self, session: u64) -> Option<MediaCapability> {
@@ -712,10 +835,16 @@ impl MediaPlane {
     fn leave(&self, session: u64) {
         let mut hub = self.hub();
         hub.depart(session, false);
+        let mut meeting = None;
         if let Some(c) = hub.conns.get_mut(&session) {
             c.left = true;
+            c.video = None;
+            meeting = Some(c.meeting_id.clone());
         }
         self.rtc.remove(session);
+        if let Some(m) = meeting {
+            hub.refresh_video(&m);
+        }
     }
 
     /// The socket is gone.
@@ -728,8 +857,13 @@ impl MediaPlane {
             .get(&session)
             .is_some_and(|c| c.joined.is_some() && !c.left);
         hub.depart(session, dropped);
-        hub.conns.remove(&session);
+        let gone = hub.conns.remove(&session);
         self.rtc.remove(session);
+        if let Some(c) = gone {
+            if c.video.is_some() {
+                hub.refresh_video(&c.meeting_id);
+            }
+        }
     }
 }
 
@@ -739,6 +873,14 @@ pub struct Joining {
     pub roster: Vec<SdkAudioStreamIdInfo>,
     /// Data messages still within their lifetime.
     pub replay: Vec<SdkDataMessagePayload>,
+    /// The video sources it may receive (INDEX).
+    pub index: Vec<SdkStreamDescriptor>,
+}
+
+/// What a SUBSCRIBE may do, decided on the roster.
+pub struct SubscribePlan {
+    pub spec: rtc::PeerSpec,
+    pub allocations: Vec<SdkStreamAllocation>,
 }
 
 /// How often AUDIO_METADATA (volumes) is sent.
@@ -792,6 +934,100 @@ impl Hub {
         };
         c.capabilities = Some(caps);
         let eff = effective(c, caps);
+        let meeting_id = c.meeting_id.clone();
         self.rtc.set_audio(session, eff.audio);
+        self.refresh_video(&meeting_id);
     }
+
+    /// The video sources connection `to` may receive now, as INDEX lists them.
+    fn view(&self, to: u64) -> Vec<SdkStreamDescriptor> {
+        let Some(r) = self.conns.get(&to) else {
+            return Vec::new();
+        };
+        let Some(rcaps) = r.capabilities.map(|c| effective(r, c)) else {
+            return Vec::new();
+        };
+        let mut out: Vec<SdkStreamDescriptor> = self
+            .conns
+            .iter()
+            .filter(|(&id, s)| id != to && s.meeting_id == r.meeting_id && s.live())
+            .filter_map(|(_, s)| {
+                let v = s.video.as_ref()?;
+                if !video_sends(s) || s.base_attendee_id == r.base_attendee_id {
+                    return None;
+                }
+                let content = is_content(s);
+                let may = if content { rcaps.content } else { rcaps.video };
+                if !may.receives() {
+                    return None;
+                }
+                let j = s.joined.as_ref()?;
+                Some(SdkStreamDescriptor {
+                    stream_id: Some(v.stream_id),
+                    group_id: Some(v.group_id),
+                    attendee_id: s.attendee_id.clone(),
+                    external_user_id: Some(j.external_user_id.clone()),
+                    media_type: Some(MediaType::Video as i32),
+                    track_label: Some(video::SEND_TRACK_LABEL.to_string()),
+                    framerate: v.framerate.or(Some(15)),
+                    max_bitrate_kbps: v.max_bitrate_kbps.or(Some(1500)),
+                    avg_bitrate_bps: v.avg_bitrate_bps.or(Some(1_000_000)),
+                    ..Default::default()
+                })
+            })
+            .collect();
+        out.sort_by_key(|d| d.stream_id);
+        out
+    }
+
+    /// After any change to who sends video or who may receive it: an INDEX to
+    /// every connection of the meeting whose view changed, and the new rights
+    /// to the media loop (forwarding stops or starts at once).
+    fn refresh_video(&mut self, meeting_id: &str) {
+        let ids: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.meeting_id == meeting_id)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ids {
+            let view = self.view(id);
+            let ids_now: Vec<u32> = view.iter().filter_map(|d| d.stream_id).collect();
+            let Some(c) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            let sends = video_sends(c);
+            if c.live() && c.last_index.as_ref() != Some(&ids_now) {
+                let mut f = SdkSignalFrame::new(FrameType::Index);
+                f.index = Some(SdkIndexFrame {
+                    sources: view,
+                    ..Default::default()
+                });
+                c.push(Outbound::Frame(Box::new(f)));
+                c.last_index = Some(ids_now.clone());
+            }
+            if c.has_media {
+                c.last_video_sends = sends;
+                self.rtc.set_video(id, sends, ids_now);
+            }
+        }
+    }
+}
+
+fn is_content(c: &Conn) -> bool {
+    c.attendee_id
+        .as_deref()
+        .is_some_and(|a| a.ends_with(CONTENT_SUFFIX))
+}
+
+/// Whether the connection's video may reach others now.
+fn video_sends(c: &Conn) -> bool {
+    c.live()
+        && c.video.is_some()
+        && c.capabilities.is_some_and(|caps| {
+            matches!(
+                effective(c, caps).video,
+                MediaCapability::Send | MediaCapability::SendReceive
+            )
+        })
 }

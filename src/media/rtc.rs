@@ -13,13 +13,16 @@ use std::time::{Duration, Instant};
 
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
-use str0m::media::{Frequency, MediaKind, MediaTime, Mid};
+use str0m::media::{
+    Frequency, KeyframeRequest, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid,
+};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use super::mixer::{Member, Mixer};
+use super::video::{self, Subscription, Track};
 use crate::domain::types::MediaCapability;
 
 /// Who a media session belongs to.
@@ -29,17 +32,38 @@ pub struct PeerSpec {
     pub session: u64,
     pub meeting_id: String,
     pub audio: MediaCapability,
+    /// The global stream id of the video this session sends (camera or
+    /// content), when it sends one.
+    pub video_source: Option<u32>,
+    /// Whether that video may reach others now.
+    pub video_sends: bool,
+    /// The sources this session may receive now.
+    pub video_allowed: Vec<u32>,
+    /// The m-lines of the offer that carry other sessions' video.
+    pub subscriptions: Vec<Subscription>,
+}
+
+/// The answer to an offer, and the SSRC of every subscribed video m-line.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub sdp: String,
+    pub tracks: Vec<Track>,
 }
 
 enum Command {
     Subscribe {
         peer: PeerSpec,
         offer: String,
-        reply: oneshot::Sender<Result<String, String>>,
+        reply: oneshot::Sender<Result<Answer, String>>,
     },
     SetAudio {
         session: u64,
         audio: MediaCapability,
+    },
+    SetVideo {
+        session: u64,
+        sends: bool,
+        allowed: Vec<u32>,
     },
     Remove {
         session: u64,
@@ -78,7 +102,7 @@ impl RtcHandle {
     }
 
     /// Answers an SDP offer for this session (a first offer or a renegotiation).
-    pub async fn subscribe(&self, peer: PeerSpec, offer: String) -> Result<String, String> {
+    pub async fn subscribe(&self, peer: PeerSpec, offer: String) -> Result<Answer, String> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Subscribe { peer, offer, reply })
@@ -93,6 +117,15 @@ impl RtcHandle {
 
     pub fn remove(&self, session: u64) {
         let _ = self.tx.send(Command::Remove { session });
+    }
+
+    /// Whether a session's video may reach others, and which sources it may receive.
+    pub fn set_video(&self, session: u64, sends: bool, allowed: Vec<u32>) {
+        let _ = self.tx.send(Command::SetVideo {
+            session,
+            sends,
+            allowed,
+        });
     }
 
     /// True while the media loop runs.
@@ -164,6 +197,21 @@ struct Peer {
     /// DTLS is up (once) and ICE currently connected.
     dtls_up: bool,
     connected: bool,
+    /// The camera slot (the first video m-line): what this session sends.
+    video_mid: Option<Mid>,
+    video_source: Option<u32>,
+    video_sends: bool,
+    video_allowed: Vec<u32>,
+    /// Subscribed m-lines: which source each one carries.
+    video_out: HashMap<Mid, u32>,
+}
+
+/// What a session's events ask of the others.
+enum VideoOut {
+    /// A frame of the session's own video, for its subscribers.
+    Frame(u32, Box<MediaData>),
+    /// A subscriber wants a keyframe of this source.
+    Keyframe(u32, KeyframeRequestKind),
 }
 
 fn sends(c: MediaCapability) -> bool {
@@ -231,6 +279,7 @@ impl MediaLoop {
     /// when a session next needs time to pass.
     fn drive(&mut self) -> Instant {
         let mut next = Instant::now() + Duration::from_millis(100);
+        let mut video = Vec::new();
         for (&id, p) in self.peers.iter_mut() {
             while p.rtc.is_alive() {
                 match p.rtc.poll_output() {
@@ -244,7 +293,11 @@ impl MediaLoop {
                             tracing::debug!(error = %e, to = %t.destination, "media send failed");
                         }
                     }
-                    Ok(Output::Event(e)) => on_event(id, p, e, &mut self.mixer, &self.levels),
+                    Ok(Output::Event(e)) => {
+                        if let Some(v) = on_event(id, p, e, &mut self.mixer, &self.levels) {
+                            video.push(v);
+                        }
+                    }
                     Err(e) => {
                         tracing::debug!(session = id, error = %e, "media session failed");
                         p.rtc.disconnect();
@@ -264,7 +317,65 @@ impl MediaLoop {
             self.forget(id);
         }
         metrics::gauge!("convene_media_webrtc_sessions").set(self.peers.len() as f64);
+        if !video.is_empty() {
+            for v in video {
+                self.route(v);
+            }
+            // What was just written goes out now, not at the next timeout.
+            next = Instant::now();
+        }
         next
+    }
+
+    /// Forwards a frame to every subscriber of its source (no transcoding:
+    /// the frame is packetized again with the subscriber's payload type), or
+    /// passes a keyframe request to the source.
+    fn route(&mut self, v: VideoOut) {
+        match v {
+            VideoOut::Frame(source, d) => {
+                let now = Instant::now();
+                for (&sid, p) in self.peers.iter_mut() {
+                    if !p.video_allowed.contains(&source) || !p.connected {
+                        continue;
+                    }
+                    let mids: Vec<Mid> = p
+                        .video_out
+                        .iter()
+                        .filter(|(_, &s)| s == source)
+                        .map(|(&m, _)| m)
+                        .collect();
+                    for mid in mids {
+                        let Some(writer) = p.rtc.writer(mid) else {
+                            continue;
+                        };
+                        let Some(pt) = writer.match_params(d.params) else {
+                            tracing::debug!(session = sid, "no matching video codec");
+                            continue;
+                        };
+                        if let Err(e) = writer.write(pt, now, d.time, d.data.to_vec()) {
+                            tracing::debug!(session = sid, error = %e, "video write failed");
+                        }
+                    }
+                }
+            }
+            VideoOut::Keyframe(source, kind) => self.request_keyframe(source, kind),
+        }
+    }
+
+    fn request_keyframe(&mut self, source: u32, kind: KeyframeRequestKind) {
+        let Some(p) = self
+            .peers
+            .values_mut()
+            .find(|p| p.video_source == Some(source))
+        else {
+            return;
+        };
+        let Some(mid) = p.video_mid else { return };
+        if let Some(mut w) = p.rtc.writer(mid) {
+            if w.is_request_keyframe_possible(kind) {
+                let _ = w.request_keyframe(None, kind);
+            }
+        }
     }
 
     fn receive(&mut self, data: &[u8], source: SocketAddr) {
@@ -303,6 +414,28 @@ impl MediaLoop {
                     p.audio = audio;
                 }
             }
+            Command::SetVideo {
+                session,
+                sends,
+                allowed,
+            } => {
+                let mut wake = Vec::new();
+                if let Some(p) = self.peers.get_mut(&session) {
+                    tracing::info!(session, sends, ?allowed, "video rights changed");
+                    // Sources newly allowed on subscribed m-lines need a keyframe.
+                    wake.extend(
+                        p.video_out
+                            .values()
+                            .copied()
+                            .filter(|s| allowed.contains(s) && !p.video_allowed.contains(s)),
+                    );
+                    p.video_sends = sends;
+                    p.video_allowed = allowed;
+                }
+                for s in wake {
+                    self.request_keyframe(s, KeyframeRequestKind::Pli);
+                }
+            }
             Command::Remove { session } => {
                 if let Some(mut p) = self.peers.remove(&session) {
                     p.rtc.disconnect();
@@ -312,7 +445,37 @@ impl MediaLoop {
         }
     }
 
-    fn subscribe(&mut self, spec: PeerSpec, offer: &str) -> Result<String, String> {
+    fn subscribe(&mut self, spec: PeerSpec, offer: &str) -> Result<Answer, String> {
+        let answer = self.answer(&spec, offer)?;
+        let (sdp, tracks) = video::label_answer(&answer, &spec.subscriptions);
+        let p = self
+            .peers
+            .get_mut(&spec.session)
+            .ok_or("the media session is gone")?;
+        p.video_source = spec.video_source;
+        p.video_sends = spec.video_sends;
+        p.video_allowed = spec.video_allowed.clone();
+        let before: Vec<u32> = p.video_out.values().copied().collect();
+        p.video_out = spec
+            .subscriptions
+            .iter()
+            .filter(|s| tracks.iter().any(|t| t.stream_id == s.stream_id))
+            .map(|s| (Mid::from(s.mid.as_str()), s.stream_id))
+            .collect();
+        // A new subscriber needs a keyframe to start decoding.
+        let fresh: Vec<u32> = p
+            .video_out
+            .values()
+            .copied()
+            .filter(|s| !before.contains(s))
+            .collect();
+        for s in fresh {
+            self.request_keyframe(s, KeyframeRequestKind::Pli);
+        }
+        Ok(Answer { sdp, tracks })
+    }
+
+    fn answer(&mut self, spec: &PeerSpec, offer: &str) -> Result<String, String> {
         let parse = || SdpOffer::from_sdp_string(offer).map_err(|e| format!("bad SDP offer: {e}"));
         if let Some(p) = self.peers.get_mut(&spec.session) {
             // A renegotiation on the same session keeps the transport.
@@ -341,12 +504,17 @@ impl MediaLoop {
         self.peers.insert(
             spec.session,
             Peer {
-                meeting_id: spec.meeting_id,
+                meeting_id: spec.meeting_id.clone(),
                 audio: spec.audio,
                 rtc,
                 audio_mid: None,
                 dtls_up: false,
                 connected: false,
+                video_mid: None,
+                video_source: None,
+                video_sends: false,
+                video_allowed: Vec::new(),
+                video_out: HashMap::new(),
             },
         );
         Ok(answer.to_sdp_string())
@@ -390,12 +558,31 @@ impl MediaLoop {
     }
 }
 
-fn on_event(id: u64, p: &mut Peer, e: Event, mixer: &mut Mixer, levels: &Levels) {
+fn on_event(
+    id: u64,
+    p: &mut Peer,
+    e: Event,
+    mixer: &mut Mixer,
+    levels: &Levels,
+) -> Option<VideoOut> {
     match e {
         Event::Connected => {
             tracing::info!(session = id, "media connected (ICE and DTLS)");
             p.dtls_up = true;
             p.connected = true;
+        }
+        Event::MediaAdded(m) if m.kind == MediaKind::Video && p.video_mid.is_none() => {
+            p.video_mid = Some(m.mid);
+        }
+        Event::MediaData(d) if Some(d.mid) == p.video_mid => {
+            if let (true, Some(source)) = (p.video_sends, p.video_source) {
+                return Some(VideoOut::Frame(source, Box::new(d)));
+            }
+        }
+        Event::KeyframeRequest(KeyframeRequest { mid, kind, .. }) => {
+            if let Some(&source) = p.video_out.get(&mid) {
+                return Some(VideoOut::Keyframe(source, kind));
+            }
         }
         Event::IceConnectionStateChange(s) => {
             tracing::debug!(session = id, state = ?s, "ICE state");
@@ -429,4 +616,5 @@ fn on_event(id: u64, p: &mut Peer, e: Event, mixer: &mut Mixer, levels: &Levels)
         }
         _ => {}
     }
+    None
 }

@@ -15,9 +15,9 @@ use tokio::sync::{mpsc, Notify};
 
 use super::protocol::{
     FrameType, PingPongType, SdkDataMessageFrame, SdkIndexFrame, SdkJoinAckFrame, SdkLeaveAckFrame,
-    SdkPingPongFrame, SdkSignalFrame, SdkSubscribeAckFrame,
+    SdkPingPongFrame, SdkSignalFrame, SdkSubscribeAckFrame, SdkTrackMapping,
 };
-use super::rtc::PeerSpec;
+use super::video::VIDEO_SUBSCRIPTION_LIMIT;
 use super::{
     base_token, stream_info, MediaPlane, Outbound, CLOSE_FORBIDDEN, CLOSE_INTERNAL,
     CLOSE_MEETING_ENDED, CLOSE_TOO_MANY, OUTBOUND_QUEUE,
@@ -197,9 +197,15 @@ impl Session {
                     return Step::Close(CLOSE_FORBIDDEN, "JOIN after LEAVE");
                 };
                 let mut ack = SdkSignalFrame::new(FrameType::JoinAck);
-                ack.joinack = Some(SdkJoinAckFrame::default());
+                ack.joinack = Some(SdkJoinAckFrame {
+                    video_subscription_limit: Some(VIDEO_SUBSCRIPTION_LIMIT),
+                    ..Default::default()
+                });
                 let mut index = SdkSignalFrame::new(FrameType::Index);
-                index.index = Some(SdkIndexFrame::default());
+                index.index = Some(SdkIndexFrame {
+                    sources: joining.index,
+                    ..Default::default()
+                });
                 let mut replies = vec![ack, index, stream_info(joining.roster)];
                 if !joining.replay.is_empty() {
                     let mut f = SdkSignalFrame::new(FrameType::DataMessage);
@@ -212,18 +218,14 @@ impl Session {
             }
             Some(FrameType::Subscribe) => {
                 let sub = frame.sub.unwrap_or_default();
-                let Some(offer) = sub.sdp_offer.filter(|o| !o.is_empty()) else {
+                let Some(offer) = sub.sdp_offer.clone().filter(|o| !o.is_empty()) else {
                     return Step::Close(4400, "SUBSCRIBE without an SDP offer");
                 };
                 // Media only for a session on the roster: JOINed, not LEFT.
-                let Some(audio) = self.plane.media_rights(self.id) else {
+                let Some(plan) = self.plane.plan_subscribe(self.id, &sub, &offer) else {
                     return Step::Close(CLOSE_FORBIDDEN, "SUBSCRIBE without JOIN or after LEAVE");
                 };
-                let spec = PeerSpec {
-                    session: self.id,
-                    meeting_id: self.grant.meeting_id.clone(),
-                    audio,
-                };
+                let spec = plan.spec;
                 let answer = match self.plane.rtc.subscribe(spec, offer).await {
                     Ok(a) => a,
                     Err(e) => {
@@ -245,10 +247,23 @@ impl Session {
                 let mut ack = SdkSignalFrame::new(FrameType::SubscribeAck);
                 ack.suback = Some(SdkSubscribeAckFrame {
                     duplex: sub.duplex,
-                    sdp_answer: Some(answer),
-                    ..Default::default()
+                    sdp_answer: Some(answer.sdp),
+                    allocations: plan.allocations,
+                    tracks: answer
+                        .tracks
+                        .into_iter()
+                        .map(|t| SdkTrackMapping {
+                            stream_id: Some(t.stream_id),
+                            ssrc: Some(t.ssrc),
+                            track_label: Some(t.label),
+                        })
+                        .collect(),
                 });
-                vec![ack]
+                if send(socket, &ack).await.is_err() {
+                    return Step::Close(1011, "send failed");
+                }
+                self.plane.subscribed(self.id);
+                vec![]
             }
             Some(FrameType::PingPong) => match frame.ping_pong {
                 Some(p) if p.r#type == PingPongType::Ping as i32 => {
