@@ -104,6 +104,8 @@ async function main() {
     await page.click('#signin-button');
     await page.locator('#app').waitFor({ state: 'visible', timeout: 10_000 });
     check((await page.textContent('#account')).trim().length === 12, 'signed in: the account is shown');
+    // Let the first overview arrive, so that what boto3 does next shows as activity.
+    await page.waitForFunction(() => document.querySelector('#updated')?.textContent.startsWith('updated'), null, { timeout: 10_000 });
     const cookies = await context.cookies();
     const session = cookies.find((c) => c.name === 'convene_console');
     check(session && session.httpOnly && session.sameSite === 'Strict', 'the session is an HttpOnly, SameSite=Strict cookie');
@@ -124,6 +126,8 @@ async function main() {
     await rows.nth(1).waitFor({ state: 'visible', timeout: 5_000 });
     check((await rows.count()) === 2, 'both attendees are listed');
     check((await card.textContent()).includes('console-e2e'), 'the tag is shown');
+    await page.locator('#activity li', { hasText: `Meeting ${name} created` }).waitFor({ timeout: 5_000 });
+    check(true, 'the activity list says the meeting was created');
     await page.screenshot({ path: path.join(ARTIFACTS, 'console.png'), fullPage: true });
 
     // Change Alice's capabilities through the page; boto3 agrees.
@@ -151,6 +155,8 @@ async function main() {
     await bobRow.locator('[data-testid="remove-attendee"]').click();
     await bobRow.waitFor({ state: 'detached', timeout: 10_000 });
     check(true, 'the removed attendee leaves the page');
+    await page.locator('#activity li', { hasText: `bob removed from ${name}` }).waitFor({ timeout: 5_000 });
+    check(true, 'the activity list says bob was removed');
     const listed = boto3('attendees', meetingId).Attendees.map((a) => a.AttendeeId);
     check(listed.length === 1 && listed[0] === alice.AttendeeId, 'ListAttendees agrees: only alice is left');
     check(boto3('attendee', meetingId, bob.AttendeeId).Error === 'NotFoundException', 'GetAttendee of bob is NotFoundException');

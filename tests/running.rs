@@ -766,6 +766,32 @@ async fn the_console_api_is_account_scoped_and_acts_through_the_operations() {
         401
     );
 
+    // A signaling connection of the attendee shows as a live media session.
+    let url = m.media_placement.unwrap().signaling_url.unwrap();
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        format!("_aws_wt_session, {}", a.join_token.as_deref().unwrap())
+            .parse()
+            .unwrap(),
+    );
+    let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = overview(&alice_cookie);
+        let live = &v["Meetings"][0]["LiveSessions"];
+        if live[0]["AttendeeId"] == attendee_id.as_str() {
+            assert_eq!(live[0]["Audio"], "SendReceive", "{live}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no live session in {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        overview(&bob_cookie)["Meetings"].as_array().unwrap().len(),
+        0
+    );
+
     // Change capabilities, then remove the attendee, through the console; the API agrees.
     let caps = serde_json::json!({"Capabilities": {"Audio": "Receive", "Video": "None", "Content": "None"}});
     let r = s.send(
@@ -813,6 +839,7 @@ async fn the_console_api_is_account_scoped_and_acts_through_the_operations() {
         b"",
     );
     assert_eq!(r.status, 204, "{}", r.body);
+    drop(ws);
     let gone = alice
         .get_attendee()
         .meeting_id(&meeting_id)
@@ -846,4 +873,69 @@ async fn the_console_api_is_account_scoped_and_acts_through_the_operations() {
     assert_eq!(page.status, 200);
     assert!(page.header("content-type").unwrap().starts_with("text/html"));
     assert!(page.header("content-security-policy").is_some());
+}
+
+/// Adds `ms` of latency to CreateMeeting through the test controls.
+fn slow_create_meeting(s: &Server, ms: u64) {
+    let body = serde_json::json!({"latency": ms, "operation": "CreateMeeting"}).to_string();
+    let r = s.send(
+        "POST",
+        "/_convene/chaos/effects",
+        &[("Content-Type".to_string(), "application/json".to_string())],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[tokio::test]
+async fn shutdown_lets_requests_in_flight_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &["--test-controls"]);
+    slow_create_meeting(&s, 1500);
+    let c = s.client();
+    let call = tokio::spawn(async move {
+        c.create_meeting()
+            .client_request_token(new_token())
+            .media_region("us-east-1")
+            .external_meeting_id("in-flight")
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &s.pid().to_string()])
+        .status();
+    let created = call.await.unwrap().expect("the request in flight is answered");
+    assert!(s.terminate().success());
+    // It was committed: a new server on the same data finds it.
+    let again = Server::start_in(dir.path(), &[]);
+    let id = created.meeting.unwrap().meeting_id.unwrap();
+    again.client().get_meeting().meeting_id(&id).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_grace_period_is_configurable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(
+        dir.path(),
+        &["--test-controls", "--shutdown-grace-ms", "200"],
+    );
+    slow_create_meeting(&s, 5000);
+    let c = s.client();
+    let call = tokio::spawn(async move {
+        c.create_meeting()
+            .client_request_token(new_token())
+            .media_region("us-east-1")
+            .external_meeting_id("too-slow")
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &s.pid().to_string()])
+        .status();
+    assert!(s.terminate().success());
+    // After 200 ms of grace the server stopped without the 5 s answer: had it
+    // waited for the request, the request would have succeeded.
+    assert!(call.await.unwrap().is_err());
 }
