@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Headless-browser end-to-end test of Convene's media plane (two Chromium tabs running the
-# unmodified amazon-chime-sdk-js join one meeting and hear each other).
+# Headless-browser end-to-end test of Convene's media plane (three Chromium tabs running the
+# unmodified amazon-chime-sdk-js with fake cameras: audio, video, content share, data messages).
 #
 # Installs what it needs on a fresh Debian machine (Chromium and Node.js from apt if missing,
 # the pinned npm packages with `npm ci`), builds the page bundle, and runs run.mjs.

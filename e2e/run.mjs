@@ -676,9 +676,11 @@ async function energyOver(tab, ms) {
 async function capabilitiesApplyLive(alice, bob, carol) {
   // Audio=Receive for alice and carol: bob (who hears their mix) hears nothing; alice still hears bob.
   await Promise.all([setCaps(alice, { Audio: 'Receive' }), setCaps(carol, { Audio: 'Receive' })]);
-  await sleep(1000);
+  // The receiver's jitter buffer may still hold a moment of their audio on a busy machine.
+  await sleep(2000);
   const [quiet, stillHears] = await Promise.all([energyOver(bob, 3000), energyOver(alice, 3000)]);
-  check('Audio=Receive for alice and carol: bob no longer hears them', quiet.de < 0.001, `bob: totalAudioEnergy +${quiet.de.toFixed(5)}, +${quiet.dp} packets`);
+  // Hearing them gives about +2 over 3 s; silence gives 0.
+  check('Audio=Receive for alice and carol: bob no longer hears them', quiet.de < 0.05, `bob: totalAudioEnergy +${quiet.de.toFixed(5)}, +${quiet.dp} packets`);
   check('Audio=Receive for alice: she still hears bob', stillHears.de > 0, `alice: totalAudioEnergy +${stillHears.de.toFixed(5)}`);
   await Promise.all([setCaps(alice, { Audio: 'SendReceive' }), setCaps(carol, { Audio: 'SendReceive' })]);
   await sleep(1000);

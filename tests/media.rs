@@ -1346,10 +1346,16 @@ async fn video_sources_are_indexed_allocated_and_follow_capabilities() {
     let (mut a, _) = connect(&m.signaling_url, &alice.token).await;
     join(&mut a).await;
     send(&mut a, &camera_subscribe(&chrome_offer(50000), vec![0])).await;
-    let ack = next_of(&mut a, FrameType::SubscribeAck).await.suback.unwrap();
+    let ack = next_of(&mut a, FrameType::SubscribeAck)
+        .await
+        .suback
+        .unwrap();
     assert_eq!(ack.allocations.len(), 1);
     let alloc = &ack.allocations[0];
-    assert_eq!(alloc.track_label.as_deref(), Some("AmazonChimeExpressVideo"));
+    assert_eq!(
+        alloc.track_label.as_deref(),
+        Some("AmazonChimeExpressVideo")
+    );
     let stream = alloc.stream_id.unwrap();
     assert!(stream > 0 && alloc.group_id.unwrap() > 0);
     let idx = next_of(&mut b, FrameType::Index).await;
@@ -1407,7 +1413,260 @@ async fn video_sources_are_indexed_allocated_and_follow_capabilities() {
 
     // The camera goes off (SUBSCRIBE without a video send stream): bob's INDEX empties.
     send(&mut a, &subscribe_frame(&chrome_offer(50000))).await;
-    let ack = next_of(&mut a, FrameType::SubscribeAck).await.suback.unwrap();
+    let ack = next_of(&mut a, FrameType::SubscribeAck)
+        .await
+        .suback
+        .unwrap();
     assert!(ack.allocations.is_empty());
     assert!(sources(&next_of(&mut b, FrameType::Index).await).is_empty());
+}
+
+/// A str0m peer laid out like the SDK's: audio, the camera slot, then
+/// `extra` receive-only video m-lines for subscriptions.
+struct VideoPeer {
+    rtc: str0m::Rtc,
+    socket: UdpSocket,
+    addr: SocketAddr,
+    camera: str0m::media::Mid,
+    slots: Vec<str0m::media::Mid>,
+    connected: bool,
+    /// Video frames received, by mid.
+    frames: Vec<(str0m::media::Mid, Vec<u8>)>,
+    keyframe_requests: usize,
+}
+
+impl VideoPeer {
+    fn new(extra: usize) -> (VideoPeer, String, str0m::change::SdpPendingOffer) {
+        use str0m::media::{Direction, MediaKind};
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let mut rtc = str0m::Rtc::builder().build(Instant::now());
+        rtc.add_local_candidate(str0m::Candidate::host(addr, "udp").unwrap());
+        let mut api = rtc.sdp_api();
+        api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        let camera = api.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
+        let slots = (0..extra)
+            .map(|_| api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None))
+            .collect();
+        let (offer, pending) = api.apply().unwrap();
+        let peer = VideoPeer {
+            rtc,
+            socket,
+            addr,
+            camera,
+            slots,
+            connected: false,
+            frames: Vec::new(),
+            keyframe_requests: 0,
+        };
+        (peer, offer.to_sdp_string(), pending)
+    }
+
+    fn step(&mut self) {
+        loop {
+            match self.rtc.poll_output().unwrap() {
+                str0m::Output::Timeout(_) => break,
+                str0m::Output::Transmit(t) => {
+                    let _ = self.socket.send_to(&t.contents, t.destination);
+                }
+                str0m::Output::Event(e) => match e {
+                    str0m::Event::Connected => self.connected = true,
+                    str0m::Event::MediaData(d) if d.mid != self.camera => {
+                        self.frames.push((d.mid, d.data.to_vec()))
+                    }
+                    str0m::Event::KeyframeRequest(_) => self.keyframe_requests += 1,
+                    _ => {}
+                },
+            }
+        }
+        let mut buf = [0u8; 2000];
+        while let Ok((n, source)) = self.socket.recv_from(&mut buf) {
+            let Ok(contents) = buf[..n].try_into() else {
+                continue;
+            };
+            let input = str0m::Input::Receive(
+                Instant::now(),
+                str0m::net::Receive {
+                    proto: str0m::net::Protocol::Udp,
+                    source,
+                    destination: self.addr,
+                    contents,
+                },
+            );
+            self.rtc.handle_input(input).unwrap();
+        }
+        self.rtc
+            .handle_input(str0m::Input::Timeout(Instant::now()))
+            .unwrap();
+    }
+
+    fn send_frame(&mut self, n: u32, payload: &[u8]) {
+        let w = self.rtc.writer(self.camera).unwrap();
+        let pt = w
+            .payload_params()
+            .find(|p| p.spec().codec == str0m::format::Codec::Vp8)
+            .unwrap()
+            .pt();
+        w.write(
+            pt,
+            Instant::now(),
+            str0m::media::MediaTime::new(u64::from(n) * 6000, str0m::media::Frequency::NINETY_KHZ),
+            payload.to_vec(),
+        )
+        .unwrap();
+    }
+}
+
+async fn run_peers(
+    peers: &mut [&mut VideoPeer],
+    dur: Duration,
+    mut each: impl FnMut(&mut [&mut VideoPeer]),
+) {
+    let end = Instant::now() + dur;
+    while Instant::now() < end {
+        for p in peers.iter_mut() {
+            p.step();
+        }
+        each(peers);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test]
+async fn video_is_forwarded_to_subscribers_and_keyframe_requests_reach_the_sender() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let bob = attendee(&c, &m.id, "bob").await;
+
+    // Alice publishes her camera.
+    let (mut wa, _) = connect(&m.signaling_url, &alice.token).await;
+    join(&mut wa).await;
+    let (mut pa, offer, pending) = VideoPeer::new(0);
+    send(&mut wa, &camera_subscribe(&offer, vec![0])).await;
+    let ack = next_of(&mut wa, FrameType::SubscribeAck)
+        .await
+        .suback
+        .unwrap();
+    let stream = ack.allocations[0].stream_id.unwrap();
+    pa.rtc
+        .sdp_api()
+        .accept_answer(
+            pending,
+            str0m::change::SdpAnswer::from_sdp_string(&ack.sdp_answer.unwrap()).unwrap(),
+        )
+        .unwrap();
+
+    // Alice's camera runs alone for a moment (a keyframe first, then deltas).
+    let mut n = 0u32;
+    let mut next_at = Instant::now();
+    let mut answered = 0;
+    let mut camera = |ps: &mut [&mut VideoPeer]| {
+        if ps[0].connected && Instant::now() >= next_at {
+            n += 1;
+            let key = n == 1 || ps[0].keyframe_requests > answered;
+            answered = ps[0].keyframe_requests;
+            // The P bit of the VP8 payload header: 0 for a keyframe.
+            let mut frame = vec![if key { 0x10 } else { 0x11 }, 0x02, 0x00];
+            frame.extend(format!("frame {n:05}").bytes());
+            ps[0].send_frame(n, &frame);
+            next_at += Duration::from_millis(66);
+        }
+    };
+    run_peers(&mut [&mut pa], Duration::from_secs(1), &mut camera).await;
+    assert!(pa.connected);
+    assert_eq!(pa.keyframe_requests, 0);
+
+    // Bob joins, sees her in INDEX, and subscribes on his second video m-line.
+    let (mut wb, _) = connect(&m.signaling_url, &bob.token).await;
+    send(&mut wb, &join_frame()).await;
+    assert_eq!(
+        sources(&next_of(&mut wb, FrameType::Index).await),
+        vec![(stream, alice.id.clone())]
+    );
+    let (mut pb, offer, pending) = VideoPeer::new(1);
+    let mut sub = subscribe_frame(&offer);
+    sub.sub.as_mut().unwrap().receive_stream_ids = vec![0, stream];
+    send(&mut wb, &sub).await;
+    let ack = next_of(&mut wb, FrameType::SubscribeAck)
+        .await
+        .suback
+        .unwrap();
+    assert_eq!(ack.tracks.len(), 1, "{ack:?}");
+    let track = &ack.tracks[0];
+    assert_eq!(track.stream_id, Some(stream));
+    let answer = ack.sdp_answer.unwrap();
+    let label = track.track_label.clone().unwrap();
+    assert!(
+        answer.contains(&format!("a=msid:{label} ")),
+        "the answer names the track with its label:\n{answer}"
+    );
+    assert!(answer.contains(&format!("a=ssrc:{} ", track.ssrc.unwrap())));
+    pb.rtc
+        .sdp_api()
+        .accept_answer(
+            pending,
+            str0m::change::SdpAnswer::from_sdp_string(&answer).unwrap(),
+        )
+        .unwrap();
+    let slot = pb.slots[0];
+
+    // Alice keeps sending (a keyframe whenever asked); Bob gets her frames on
+    // his subscribed m-line, unchanged.
+    run_peers(&mut [&mut pa, &mut pb], Duration::from_secs(3), &mut camera).await;
+    assert!(pa.connected && pb.connected);
+    let got: Vec<&Vec<u8>> = pb
+        .frames
+        .iter()
+        .filter(|(mid, _)| *mid == slot)
+        .map(|(_, d)| d)
+        .collect();
+    assert!(got.len() > 10, "bob got {} of {n} frames", got.len());
+    assert!(got
+        .iter()
+        .all(|d| String::from_utf8_lossy(&d[3..]).starts_with("frame ")));
+    // Alice was asked for a keyframe for the new subscriber, and bob got one.
+    assert!(
+        pa.keyframe_requests >= 1,
+        "no keyframe request reached alice"
+    );
+    assert!(got.iter().any(|d| d[0] & 1 == 0), "no keyframe reached bob");
+
+    // Bob's PLI reaches Alice.
+    let before = pa.keyframe_requests;
+    pb.rtc
+        .writer(slot)
+        .unwrap()
+        .request_keyframe(None, str0m::media::KeyframeRequestKind::Pli)
+        .unwrap();
+    run_peers(&mut [&mut pa, &mut pb], Duration::from_secs(1), |_| {}).await;
+    assert!(
+        pa.keyframe_requests > before,
+        "bob's PLI did not reach alice"
+    );
+
+    // Video=Receive for alice: her frames stop reaching bob.
+    c.update_attendee_capabilities()
+        .meeting_id(&m.id)
+        .attendee_id(&alice.id)
+        .capabilities(
+            AttendeeCapabilities::builder()
+                .audio(MediaCapabilities::SendReceive)
+                .video(MediaCapabilities::Receive)
+                .content(MediaCapabilities::None)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    run_peers(&mut [&mut pa, &mut pb], Duration::from_millis(500), |_| {}).await;
+    pb.frames.clear();
+    run_peers(&mut [&mut pa, &mut pb], Duration::from_secs(1), &mut camera).await;
+    assert!(
+        pb.frames.iter().all(|(mid, _)| *mid != slot),
+        "frames reached bob after Video=Receive"
+    );
 }

@@ -204,7 +204,15 @@ struct Peer {
     video_allowed: Vec<u32>,
     /// Subscribed m-lines: which source each one carries.
     video_out: HashMap<Mid, u32>,
+    /// Subscribed m-lines that have not had a keyframe yet, with when one was
+    /// last asked for: until one comes, the source is asked again (the first
+    /// request may have found the source not connected yet). Delta frames are
+    /// forwarded meanwhile; the subscriber's own PLIs are relayed too.
+    awaiting_key: HashMap<Mid, Option<Instant>>,
 }
+
+/// How often a subscriber waiting for its first keyframe asks the source again.
+const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
 
 /// What a session's events ask of the others.
 enum VideoOut {
@@ -334,6 +342,8 @@ impl MediaLoop {
         match v {
             VideoOut::Frame(source, d) => {
                 let now = Instant::now();
+                let key = d.is_keyframe();
+                let mut ask = false;
                 for (&sid, p) in self.peers.iter_mut() {
                     if !p.video_allowed.contains(&source) || !p.connected {
                         continue;
@@ -345,6 +355,14 @@ impl MediaLoop {
                         .map(|(&m, _)| m)
                         .collect();
                     for mid in mids {
+                        if let Some(last) = p.awaiting_key.get_mut(&mid) {
+                            if key {
+                                p.awaiting_key.remove(&mid);
+                            } else if last.is_none_or(|t| now.duration_since(t) >= KEYFRAME_RETRY) {
+                                *last = Some(now);
+                                ask = true;
+                            }
+                        }
                         let Some(writer) = p.rtc.writer(mid) else {
                             continue;
                         };
@@ -356,6 +374,9 @@ impl MediaLoop {
                             tracing::debug!(session = sid, error = %e, "video write failed");
                         }
                     }
+                }
+                if ask {
+                    self.request_keyframe(source, KeyframeRequestKind::Pli);
                 }
             }
             VideoOut::Keyframe(source, kind) => self.request_keyframe(source, kind),
@@ -463,6 +484,13 @@ impl MediaLoop {
             .map(|s| (Mid::from(s.mid.as_str()), s.stream_id))
             .collect();
         // A new subscriber needs a keyframe to start decoding.
+        p.awaiting_key
+            .retain(|mid, _| p.video_out.get(mid).is_some_and(|s| before.contains(s)));
+        for (mid, s) in &p.video_out {
+            if !before.contains(s) {
+                p.awaiting_key.insert(*mid, None);
+            }
+        }
         let fresh: Vec<u32> = p
             .video_out
             .values()
@@ -515,6 +543,7 @@ impl MediaLoop {
                 video_sends: false,
                 video_allowed: Vec::new(),
                 video_out: HashMap::new(),
+                awaiting_key: HashMap::new(),
             },
         );
         Ok(answer.to_sdp_string())
