@@ -845,7 +845,7 @@ async fn a_client_that_stops_reading_is_dropped() {
 
     let (mut b, _) = connect(&m.signaling_url, &bob.token).await;
     join(&mut b).await;
-    // Bob floods the meeting with mute changes; each one is a frame for Alice.
+    // Bob floods the meeting; Alice's queue fills.
     let (mut bw, mut br) = b.split();
     let dropped = tokio::spawn(async move {
         while let Some(Ok(m)) = br.next().await {
@@ -866,18 +866,14 @@ async fn a_client_that_stops_reading_is_dropped() {
         false
     });
     let end = Instant::now() + Duration::from_secs(40);
-    let mut muted = false;
     while !dropped.is_finished() && Instant::now() < end {
-        // Small batches, so that Bob (who reads) never falls behind himself.
-        for _ in 0..25 {
-            muted = !muted;
-            let mut f = SdkSignalFrame::new(FrameType::AudioControl);
-            f.audio_control = Some(SdkAudioControlFrame { muted: Some(muted) });
-            bw.send(Message::Binary(f.to_message().into()))
-                .await
-                .unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        // 2 KB data messages at about 90 a second (under the rate limit, so
+        // none comes back to Bob): each one is a frame for Alice.
+        let batch: Vec<_> = (0..10).map(|_| data("flood", &[7; 2000], 0)).collect();
+        bw.send(Message::Binary(data_frame(batch).to_message().into()))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(110)).await;
     }
     assert!(
         dropped.is_finished(),
