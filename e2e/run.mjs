@@ -695,6 +695,32 @@ async function capabilitiesApplyLive(alice, bob, carol) {
   check('Video=None for carol: her camera tile goes from alice and bob', f.length === 0, f.length ? `still shown at ${f.map((t) => t.name).join(', ')}` : '');
   const none = await poll(async () => (await liveTiles(carol)).size === 0, TILE_TIMEOUT_MS, 400);
   check('Video=None for carol: she no longer receives the others', none, none ? '' : `tiles: ${[...(await liveTiles(carol)).values()].map((t) => t.externalUserId).join(', ')}`);
+
+  // Video=SendReceive again: new subscriptions to cameras that are already running. The time
+  // from such a tile's creation to its first decoded frame is what keyframe relay is for.
+  await setCaps(carol, { Video: 'SendReceive', Content: 'SendReceive' });
+  const ids = (tab) => [alice, bob, carol].filter((t) => t !== tab).map((t) => t.attendee.AttendeeId);
+  const missing = [];
+  const took = [];
+  await Promise.all(
+    [alice, bob, carol].map(async (tab) => {
+      const live = await poll(async () => {
+        const l = await liveTiles(tab);
+        return ids(tab).every((id) => l.get(id) && l.get(id).frames > 0) ? l : null;
+      }, TILE_TIMEOUT_MS, 300);
+      if (!live) return missing.push(tab.name);
+      for (const id of ids(tab)) {
+        const t = live.get(id);
+        if ((tab === carol || id === carol.attendee.AttendeeId) && t.firstFrameAt !== null) took.push(t.firstFrameAt - t.createdAt);
+      }
+    }),
+  );
+  check('Video=SendReceive again for carol: every page shows the two other cameras again', missing.length === 0, missing.length ? `missing at ${missing.join(', ')}` : '');
+  took.sort((x, y) => x - y);
+  if (took.length) {
+    figures.resubscribedTileFirstFrameMs = { min: took[0], median: took[Math.floor(took.length / 2)], max: took[took.length - 1] };
+    log(`figure: a tile newly subscribed to a running camera showed its first frame after ${took.join(', ')} ms`);
+  }
 }
 
 // 6. DeleteAttendee disconnects bob; DeleteMeeting disconnects alice.
