@@ -24,6 +24,12 @@ pub struct LiveSession {
     pub audio: Option<&'static str>,
     pub video: Option<&'static str>,
     pub content: Option<&'static str>,
+    /// The WebRTC media session is set up (SUBSCRIBE answered).
+    pub has_media: bool,
+    /// Sends video: the camera, or the screen for a content share.
+    pub sending_video: bool,
+    /// The connection is a content share (`<AttendeeId>#content`).
+    pub content_share: bool,
 }
 
 impl MediaPlane {
@@ -43,6 +49,12 @@ impl MediaPlane {
                 audio: c.capabilities.map(|k| k.audio.as_str()),
                 video: c.capabilities.map(|k| k.video.as_str()),
                 content: c.capabilities.map(|k| k.content.as_str()),
+                has_media: c.has_media,
+                sending_video: c.video.is_some(),
+                content_share: c
+                    .attendee_id
+                    .as_deref()
+                    .is_some_and(|a| a.ends_with("#content")),
             })
             .collect();
         out.sort_by_key(|s| s.session);

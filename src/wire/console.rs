@@ -230,6 +230,9 @@ fn live_json(s: &LiveSession) -> Value {
         "Audio": s.audio,
         "Video": s.video,
         "Content": s.content,
+        "Media": s.has_media,
+        "SendingVideo": s.sending_video,
+        "ContentShare": s.content_share,
     })
 }
 
