@@ -634,9 +634,15 @@ impl Drop for Proc {
 }
 
 fn spawn(listen: &str, token: Option<&str>, dir: &std::path::Path) -> Proc {
+    spawn_with(listen, token, dir, &[])
+}
+
+fn spawn_with(listen: &str, token: Option<&str>, dir: &std::path::Path, extra: &[&str]) -> Proc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_convene"));
     cmd.args(["serve", "--test-controls", "--listen", listen, "--data-dir"])
         .arg(dir)
+        .args(extra)
+        .env_remove("CONVENE_CONFIG")
         .env("CONVENE_LOG", "info")
         .env("CONVENE_MEDIA_LISTEN", "127.0.0.1:0")
         .env("CONVENE_ACCESS_KEY_ID", ACCESS_KEY)
@@ -758,6 +764,29 @@ fn off_loopback_a_token_is_required() {
         200
     );
     assert!(p.wait_for("meeting clock moved forward").is_some());
+}
+
+#[test]
+fn the_token_may_come_from_the_configuration_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("convene.toml");
+    std::fs::write(&config, "test_controls_token = \"from-the-file\"\n").unwrap();
+    let p = spawn_with(
+        "0.0.0.0:0",
+        None,
+        &tmp.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let addr = listening(&p).replace("0.0.0.0", "127.0.0.1");
+    assert_eq!(plain(&addr, "GET", "/_convene/clock", None, "").0, 401);
+    let (status, body) = plain(
+        &addr,
+        "GET",
+        "/_convene/clock",
+        Some("Bearer from-the-file"),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
 }
 
 #[test]
