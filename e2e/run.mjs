@@ -416,6 +416,15 @@ async function main() {
   const tabs = [alice, bob, carol];
   allTabs.push(alice, bob, carol);
   for (const tab of tabs) {
+    if (tab === carol) {
+      // Carol joins late: after alice's and bob's cameras are on, so that tiles must appear
+      // for someone who joins later as well as for those already there.
+      const on = await poll(async () => {
+        const [a, b] = await Promise.all([alice.state(), bob.state()]);
+        return a && b && a.camera && a.camera.started && b.camera && b.camera.started;
+      }, JOIN_TIMEOUT_MS);
+      log(`carol joins late (${on ? "alice's and bob's cameras are on" : 'the first cameras did not start in time'})`);
+    }
     try {
       await tab.open(context, baseUrl, meeting);
       const st = await tab.state();
@@ -426,8 +435,8 @@ async function main() {
     }
   }
 
-  // 3. Both join: audioVideoDidStart.
-  log(`waiting for both tabs to start (up to ${JOIN_TIMEOUT_MS / 1000} s)`);
+  // 3. All join: audioVideoDidStart.
+  log(`waiting for the tabs to start (up to ${JOIN_TIMEOUT_MS / 1000} s)`);
   const joinEnd = Date.now() + JOIN_TIMEOUT_MS;
   let allJoined = true;
   for (const tab of tabs) {

@@ -1193,7 +1193,7 @@ async fn presence_includes_the_content_share_in_order() {
         seen,
         vec![
             (Some(alice.id.clone()), Some("alice".to_string())),
-            (Some(content_id.clone()), Some("alice#content".to_string())),
+            (Some(content_id.clone()), Some("alice".to_string())),
         ]
     );
     // The share ends: bob sees it leave, not drop.

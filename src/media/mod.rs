@@ -526,11 +526,9 @@ impl MediaPlane {
                 hub.next_stream_id
             }
         };
-        let external_user_id = if attendee_id.ends_with(CONTENT_SUFFIX) {
-            format!("{}{CONTENT_SUFFIX}", grant.external_user_id)
-        } else {
-            grant.external_user_id.clone()
-        };
+        // A content share carries its attendee's external user id, as the
+        // SDK's own content-share session does.
+        let external_user_id = grant.external_user_id.clone();
         let joined = Joined {
             audio_stream_id,
             external_user_id,
