@@ -125,7 +125,7 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
             ..Limits::default()
         },
     );
-    convene::ops::lifecycle::spawn(service.clone(), Duration::from_secs(1));
+    convene::ops::lifecycle::spawn(service.clone(), Duration::from_secs(2));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

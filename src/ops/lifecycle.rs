@@ -256,7 +256,23 @@ impl Service {
         if rules.max_duration_ms.is_none() && rules.idle_end_ms.is_none() {
             return Ok(Vec::new());
         }
-        let all = store::read(self.store(), |tx| tx.meeting_briefs()).await?;
+        // With no idle rule, only meetings old enough to reach the maximum
+        // duration by the clock of the account furthest ahead can be due.
+        let created_by = match (rules.idle_end_ms, rules.max_duration_ms) {
+            (None, Some(max)) => {
+                let ahead = self
+                    .clock
+                    .account_offsets()
+                    .into_iter()
+                    .map(|(_, ms)| ms)
+                    .max()
+                    .unwrap_or(0)
+                    .max(0);
+                Some(self.clock.global_now_ms() + ahead - max)
+            }
+            _ => None,
+        };
+        let all = store::read(self.store(), move |tx| tx.meeting_briefs(created_by)).await?;
         let due: Vec<(MeetingBrief, EndReason)> = all
             .into_iter()
             .filter_map(|m| self.due(&m).map(|r| (m, r)))

@@ -249,8 +249,12 @@ pub trait Tx: Send {
         meeting: &'a MeetingId,
     ) -> BoxFuture<'a, StoreResult<bool>>;
 
-    /// Every live meeting of every account, briefly (for the lifecycle rules).
-    fn meeting_briefs(&mut self) -> BoxFuture<'_, StoreResult<Vec<MeetingBrief>>>;
+    /// Live meetings of every account, briefly (for the lifecycle rules): all
+    /// of them, or only those created at or before `created_by_ms`.
+    fn meeting_briefs(
+        &mut self,
+        created_by_ms: Option<i64>,
+    ) -> BoxFuture<'_, StoreResult<Vec<MeetingBrief>>>;
     /// Forgets meetings that ended before `ended_before_ms` (of one account, or
     /// of all); returns how many.
     fn prune_ended_meetings<'a>(

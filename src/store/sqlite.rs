@@ -38,6 +38,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/sqlite/0003_ended_meetings_by_time.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_meetings_by_creation.sql"),
+    ),
 ];
 
 /// Readers kept open for reuse.
@@ -709,15 +713,16 @@ impl SqliteTx<'_> {
         Ok(n as u64)
     }
 
-    fn briefs_now(&self) -> StoreResult<Vec<MeetingBrief>> {
+    fn briefs_now(&self, created_by_ms: Option<i64>) -> StoreResult<Vec<MeetingBrief>> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT account_id, meeting_id, primary_meeting_id, created_at_ms FROM meetings",
+                "SELECT account_id, meeting_id, primary_meeting_id, created_at_ms FROM meetings \
+                 WHERE created_at_ms <= ?1",
             )
             .map_err(backend)?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map(params![created_by_ms.unwrap_or(i64::MAX)], |r| {
                 let primary: Option<String> = r.get(2)?;
                 Ok(MeetingBrief {
                     account_id: AccountId::from_stored(r.get(0)?),
@@ -984,8 +989,11 @@ impl Tx for SqliteTx<'_> {
         self.done(r)
     }
 
-    fn meeting_briefs(&mut self) -> BoxFuture<'_, StoreResult<Vec<MeetingBrief>>> {
-        let r = self.briefs_now();
+    fn meeting_briefs(
+        &mut self,
+        created_by_ms: Option<i64>,
+    ) -> BoxFuture<'_, StoreResult<Vec<MeetingBrief>>> {
+        let r = self.briefs_now(created_by_ms);
         self.done(r)
     }
 
