@@ -309,15 +309,12 @@ impl ServeArgs {
 
     /// The public URL, given the address actually bound.
     pub fn public_url(&self, bound: SocketAddr) -> String {
-        match &self.public_url {
-            Some(u) => u.clone(),
-            None => {
-                let addr = bound;
-                if addr.ip().is_unspecified() {
-                    format!("http://127.0.0.1:{}", addr.port())
-                } else {
-                    format!("http://{addr}")
-                }
+        if let Some(u) = &self.public_url { u.clone() } else {
+            let addr = bound;
+            if addr.ip().is_unspecified() {
+                format!("http://127.0.0.1:{}", addr.port())
+            } else {
+                format!("http://{addr}")
             }
         }
     }
@@ -358,16 +355,14 @@ mod tests {
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Serve(a) => a,
-            other => panic!("not serve: {other:?}"),
+            Command::Config(other) => panic!("not serve: {other:?}"),
         }
     }
 
     #[test]
     fn media_port_is_free_when_the_http_port_is() {
         // The environment of the test run must not decide the answer.
-        if std::env::var_os("CONVENE_MEDIA_LISTEN").is_some() {
-            panic!("unset CONVENE_MEDIA_LISTEN to run this test");
-        }
+        assert!(std::env::var_os("CONVENE_MEDIA_LISTEN").is_none(), "unset CONVENE_MEDIA_LISTEN to run this test");
         let a = serve_args(&["--listen", "127.0.0.1:0"]);
         assert_eq!(a.media_listen(), "127.0.0.1:0".parse().unwrap());
         let a = serve_args(&["--listen", "127.0.0.1:8080"]);
@@ -378,9 +373,7 @@ mod tests {
 
     #[test]
     fn ephemeral_excludes_a_data_dir() {
-        if std::env::var_os("CONVENE_DATA_DIR").is_some() {
-            panic!("unset CONVENE_DATA_DIR to run this test");
-        }
+        assert!(std::env::var_os("CONVENE_DATA_DIR").is_none(), "unset CONVENE_DATA_DIR to run this test");
         assert!(serve_args(&["--ephemeral"]).ephemeral);
         let err = Cli::try_parse_from(["convene", "serve", "--ephemeral", "--data-dir", "x"])
             .unwrap_err();

@@ -2,7 +2,9 @@
 //!
 //! Layers, top to bottom: [`wire`] (routes, request parsing, error encoding) →
 //! [`auth`] (who is calling) → [`ops`] (one module per resource) → [`domain`]
-//! (types and validation) → [`store`] (transactions over SQLite).
+//! (types and validation) → [`store`] (transactions over SQLite), with
+//! [`model`] (generated from the AWS model) beneath them all. ARCHITECTURE.md
+//! at the repository root tells the whole story.
 
 pub mod auth;
 pub mod config;
@@ -14,12 +16,13 @@ pub mod ops;
 pub mod ready;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+mod test_support;
 pub mod wire;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_millis() as i64)
 }

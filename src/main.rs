@@ -199,7 +199,7 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
         media: Some(media),
         metrics_token: args.metrics_token.clone(),
         console_key,
-        shutting_down: Default::default(),
+        shutting_down: std::sync::atomic::AtomicBool::default(),
     });
     let connection_limits = ConnectionLimits {
         max_connections: args.max_connections,
@@ -269,8 +269,8 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        () = ctrl_c => {},
+        () = term => {},
     }
     tracing::info!("shutdown signal received; finishing requests in flight");
 }

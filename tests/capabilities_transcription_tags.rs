@@ -373,7 +373,7 @@ async fn tags() {
     assert_eq!(err_code(&e), ("ResourceNotFoundException".into(), 404));
     match e.into_service_error() {
         chime::operation::list_tags_for_resource::ListTagsForResourceError::ResourceNotFoundException(r) => {
-            assert_eq!(r.resource_name.as_deref(), Some(unknown.as_str()))
+            assert_eq!(r.resource_name.as_deref(), Some(unknown.as_str()));
         }
         other => panic!("{other:?}"),
     }

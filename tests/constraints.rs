@@ -1326,7 +1326,7 @@ fn run(s: &Server, case: &Case) -> Result<(), String> {
     let mut apply = |member: &str, value: &Set| match member {
         "MeetingId" if op.needs_meeting() => meeting = as_text(value).unwrap_or_default(),
         "AttendeeId" if op.needs_attendee() && op != Op::BatchUpdateAttendeeCapabilitiesExcept => {
-            attendee = as_text(value).unwrap_or_default()
+            attendee = as_text(value).unwrap_or_default();
         }
         _ => match op.query_name(member) {
             Some(q) => {
@@ -1364,7 +1364,7 @@ fn run(s: &Server, case: &Case) -> Result<(), String> {
         };
         target.push_str(&format!("{sep}{k}={}", pct(v)));
     }
-    let bytes = body.as_ref().map(|b| b.to_string()).unwrap_or_default();
+    let bytes = body.as_ref().map(std::string::ToString::to_string).unwrap_or_default();
     let headers: &[(&str, &str)] = if body.is_some() {
         &[("Content-Type", "application/json")]
     } else {

@@ -249,7 +249,7 @@ async fn ping(ws: &mut Ws, id: u64) {
     send(ws, &f).await;
     let pong = next_of(ws, FrameType::PingPong).await.ping_pong.unwrap();
     assert_eq!(pong.r#type, PingPongType::Pong as i32);
-    assert_eq!(pong.ping_id as u64, id);
+    assert_eq!(u64::from(pong.ping_id), id);
 }
 
 fn assert_private(path: &Path) {
@@ -274,8 +274,8 @@ async fn instances_on_free_ports_at_once_each_with_a_signaling_session() {
         );
         let json = text.trim_end().to_string();
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
-        keys.sort();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(std::string::String::as_str).collect();
+        keys.sort_unstable();
         assert_eq!(
             keys,
             [
@@ -324,9 +324,9 @@ async fn instances_on_free_ports_at_once_each_with_a_signaling_session() {
         .iter()
         .map(|(v, _)| v["media_address"].as_str().unwrap())
         .collect();
-    endpoints.sort();
+    endpoints.sort_unstable();
     endpoints.dedup();
-    medias.sort();
+    medias.sort_unstable();
     medias.dedup();
     assert_eq!(
         (endpoints.len(), medias.len()),

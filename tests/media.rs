@@ -108,13 +108,13 @@ async fn next(ws: &mut Ws) -> SdkSignalFrame {
             Message::Binary(b) => {
                 let f = SdkSignalFrame::from_message(&b).unwrap();
                 // Volume reports arrive every 250 ms; tests that want them use next_of.
-                if f.kind() == Some(FrameType::AudioMetadata) && !WANT_METADATA.with(|w| w.get()) {
+                if f.kind() == Some(FrameType::AudioMetadata) && !WANT_METADATA.with(std::cell::Cell::get) {
                     continue;
                 }
                 return f;
             }
             Message::Close(c) => panic!("closed: {c:?}"),
-            _ => continue,
+            _ => {}
         }
     }
 }
@@ -702,10 +702,10 @@ async fn ends_within(ws: &mut Ws, secs: u64) -> Result<(u16, Vec<SdkSignalFrame>
                 return Ok((c.map_or(0, |c| u16::from(c.code)), frames))
             }
             Ok(Some(Ok(Message::Binary(b)))) => {
-                frames.push(SdkSignalFrame::from_message(&b).unwrap())
+                frames.push(SdkSignalFrame::from_message(&b).unwrap());
             }
             Ok(Some(Ok(_))) => {}
-            Ok(None) | Ok(Some(Err(_))) => return Ok((0, frames)),
+            Ok(None | Some(Err(_))) => return Ok((0, frames)),
         }
     }
 }
@@ -884,7 +884,7 @@ async fn a_client_that_stops_reading_is_dropped() {
     let mut n = 0;
     loop {
         match tokio::time::timeout(Duration::from_secs(10), a.next()).await {
-            Err(_) => panic!("alice's socket is still open after {n} buffered frames"),
+            Err(elapsed) => panic!("alice's socket is still open after {n} buffered frames ({elapsed})"),
             Ok(Some(Ok(Message::Binary(_)))) => n += 1,
             Ok(_) => break,
         }
@@ -989,11 +989,11 @@ async fn a_second_join_with_the_same_token_ends_the_first_with_status_301() {
             match s.attendee_id {
                 None => {
                     assert_eq!(s.dropped, None);
-                    gone = true
+                    gone = true;
                 }
                 Some(id) => {
                     assert_eq!(id, alice.id);
-                    back = true
+                    back = true;
                 }
             }
         }

@@ -629,7 +629,7 @@ async fn shutdown_closes_signaling_sockets_with_a_reconnect_code() {
         {
             Some(Ok(Message::Close(Some(f)))) => break u16::from(f.code),
             Some(Ok(Message::Close(None))) => panic!("a close frame without a code"),
-            Some(Ok(_)) => continue,
+            Some(Ok(_)) => {}
             other => panic!("no close frame: {other:?}"),
         }
     };
@@ -754,7 +754,7 @@ async fn the_console_api_is_account_scoped_and_acts_through_the_operations() {
     let r = s.send("DELETE", &target, &console_headers(Some(&bob_cookie)), b"");
     assert_eq!(r.status, 404);
     // A forged or altered cookie is no session.
-    let forged = format!("{}x", alice_cookie);
+    let forged = format!("{alice_cookie}x");
     assert_eq!(
         s.send(
             "GET",

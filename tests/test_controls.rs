@@ -25,6 +25,7 @@ fn with_controls(extra: &[&str]) -> (Server, tempfile::TempDir) {
 }
 
 /// An unsigned request to a control, as a test suite sends it with curl.
+#[allow(clippy::needless_pass_by_value)] // callers pass json! literals
 fn control(server: &Server, method: &str, path: &str, body: Value) -> RawResponse {
     let body = if body.is_null() {
         Vec::new()
@@ -463,7 +464,7 @@ async fn close_code(ws: &mut Ws) -> u16 {
             .expect("closed within 10 s");
         match m {
             Some(Ok(Message::Close(Some(c)))) => return u16::from(c.code),
-            Some(Ok(_)) => continue,
+            Some(Ok(_)) => {}
             other => panic!("no close frame: {other:?}"),
         }
     }
@@ -675,7 +676,7 @@ impl Proc {
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
                 Ok(l) if l.contains(needle) => return Some(l),
-                Ok(_) => continue,
+                Ok(_) => {}
                 Err(_) => return None,
             }
         }
@@ -710,8 +711,7 @@ fn plain(addr: &str, method: &str, path: &str, auth: Option<&str>, body: &str) -
     let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
     let body = out
         .split_once("\r\n\r\n")
-        .map(|x| x.1)
-        .unwrap_or("")
+        .map_or("", |x| x.1)
         .to_string();
     (status, body)
 }

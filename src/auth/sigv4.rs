@@ -491,7 +491,7 @@ impl Verifier {
             date.to_string(),
             region.to_string(),
         );
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(k) = cache.get(&id) {
             return k.clone();
         }
@@ -503,7 +503,9 @@ impl Verifier {
         k
     }
 
-    /// Verifies the request's signature at time `now` (seconds since the epoch).
+    /// Verifies the request's signature at time `now` (seconds since the epoch):
+    /// the parts, the scope, the time, the signed headers, the key and its
+    /// session token, then the signature itself.
     pub fn verify(&self, req: &SignedRequest<'_>, now: i64) -> Result<Verified, AuthFailure> {
         let pairs = req.query_pairs();
         let parts = match req.header("authorization") {
@@ -516,7 +518,29 @@ impl Verifier {
             }
             None => return Err(AuthFailure::Missing),
         };
+        self.check_scope(&parts)?;
+        check_time(&parts, now)?;
+        let signed = check_signed_headers(&parts)?;
+        let key = self
+            .keys
+            .get(&parts.access_key_id)
+            .ok_or(AuthFailure::Unrecognized)?;
+        check_session_token(req, &pairs, &parts, key)?;
+        if self.signature_matches(req, &pairs, &parts, &signed, key)? {
+            Ok(Verified {
+                access_key_id: parts.access_key_id,
+                account_id: key.account_id.clone(),
+                region: parts.region,
+            })
+        } else {
+            Err(AuthFailure::Invalid(
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
+            ))
+        }
+    }
 
+    /// The credential scope names this service and a well-formed region.
+    fn check_scope(&self, parts: &Parts) -> Result<(), AuthFailure> {
         if parts.service != self.service {
             return Err(AuthFailure::Invalid(format!(
                 "Credential should be scoped to correct service: '{}'.",
@@ -534,78 +558,20 @@ impl Verifier {
                 parts.region
             )));
         }
-        let when = parse_amz_date(&parts.amz_date).ok_or_else(|| {
-            incomplete(format!(
-                "Date must be in ISO 8601 basic format (yyyyMMddTHHmmssZ); got '{}'",
-                parts.amz_date
-            ))
-        })?;
-        if !parts.amz_date.starts_with(&parts.date) || parts.date.len() != 8 {
-            return Err(AuthFailure::Invalid(format!(
-                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}'",
-                parts.date,
-                parts.amz_date.get(..8).unwrap_or(&parts.amz_date)
-            )));
-        }
-        if when - now > MAX_SKEW_SECS {
-            return Err(AuthFailure::Invalid(format!(
-                "Signature not yet current: {} is still later than the server's time plus 15 minutes.",
-                parts.amz_date
-            )));
-        }
-        match parts.expires {
-            Some(expires) if now > when + expires => {
-                return Err(AuthFailure::Invalid(format!(
-                    "Signature expired: {} plus X-Amz-Expires {expires} is now earlier than the server's time.",
-                    parts.amz_date
-                )))
-            }
-            None if now - when > MAX_SKEW_SECS => {
-                return Err(AuthFailure::Invalid(format!(
-                    "Signature expired: {} is now earlier than the server's time minus 15 minutes.",
-                    parts.amz_date
-                )))
-            }
-            _ => {}
-        }
+        Ok(())
+    }
 
-        let signed: Vec<&str> = parts.signed_headers.split(';').collect();
-        let well_formed = signed
-            .iter()
-            .all(|h| !h.is_empty() && h.bytes().all(|c| !c.is_ascii_uppercase()))
-            && signed.windows(2).all(|w| w[0] < w[1]);
-        if !well_formed {
-            return Err(incomplete(
-                "SignedHeaders must be lower-case header names, sorted, separated by ';'.",
-            ));
-        }
-        if !signed.contains(&"host") {
-            return Err(AuthFailure::Invalid(
-                "'Host' must be a 'SignedHeader' in the AWS Authorization.".into(),
-            ));
-        }
-
-        let key = self
-            .keys
-            .get(&parts.access_key_id)
-            .ok_or(AuthFailure::Unrecognized)?;
-        // Header auth carries the token in a header; a presigned URL in its query.
-        let token = if parts.expires.is_some() {
-            pairs
-                .iter()
-                .find(|(k, _)| k == "X-Amz-Security-Token")
-                .map(|(_, v)| v.as_str())
-        } else {
-            req.header("x-amz-security-token")
-        };
-        match (&key.session_token, token) {
-            (Some(expected), Some(t)) if bool::from(t.as_bytes().ct_eq(expected.as_bytes())) => {}
-            (None, None) => {}
-            // A missing, wrong or unexpected session token: AWS does not know the credentials.
-            _ => return Err(AuthFailure::Unrecognized),
-        }
-
-        let canonical_headers = canonical_headers(&req.headers, &signed).map_err(|missing| {
+    /// Computes the expected signature over each accepted spelling of the
+    /// canonical request and compares it with the provided one in constant time.
+    fn signature_matches(
+        &self,
+        req: &SignedRequest<'_>,
+        pairs: &[(String, String)],
+        parts: &Parts,
+        signed: &[&str],
+        key: &KeyInfo,
+    ) -> Result<bool, AuthFailure> {
+        let canonical_headers = canonical_headers(&req.headers, signed).map_err(|missing| {
             AuthFailure::Invalid(format!(
                 "The header '{missing}' is named in SignedHeaders but is not in the request."
             ))
@@ -624,7 +590,7 @@ impl Verifier {
             parts.date, parts.region, parts.service
         );
         let presigned = parts.expires.is_some();
-        let mut queries = vec![canonical_query(&pairs, presigned)];
+        let mut queries = vec![canonical_query(pairs, presigned)];
         if presigned && key.session_token.is_some() {
             // Some signers add the session token to a presigned URL after signing.
             let without: Vec<(String, String)> = pairs
@@ -635,7 +601,7 @@ impl Verifier {
             queries.push(canonical_query(&without, presigned));
         }
         let mut header_blocks = vec![canonical_headers];
-        if let Some(spaces_only) = spaces_only_headers(&req.headers, &signed) {
+        if let Some(spaces_only) = spaces_only_headers(&req.headers, signed) {
             // Signers differ on white space other than spaces inside a value:
             // botocore folds it, aws-sigv4 keeps it. Both are genuine.
             header_blocks.push(spaces_only);
@@ -661,17 +627,90 @@ impl Verifier {
                 let expected = signature(&signing, &string_to_sign(&parts.amz_date, &scope, &creq));
                 tracing::trace!(canonical_request = %creq, scope = %scope, "SigV4 canonical request");
                 if bool::from(expected.as_bytes().ct_eq(provided.as_bytes())) {
-                    return Ok(Verified {
-                        access_key_id: parts.access_key_id,
-                        account_id: key.account_id.clone(),
-                        region: parts.region,
-                    });
+                    return Ok(true);
                 }
             }
         }
-        Err(AuthFailure::Invalid(
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
+        Ok(false)
+    }
+}
+
+/// The request's date is well-formed, agrees with the credential scope, and
+/// is within the allowed skew (or, presigned, not expired).
+fn check_time(parts: &Parts, now: i64) -> Result<(), AuthFailure> {
+    let when = parse_amz_date(&parts.amz_date).ok_or_else(|| {
+        incomplete(format!(
+            "Date must be in ISO 8601 basic format (yyyyMMddTHHmmssZ); got '{}'",
+            parts.amz_date
         ))
+    })?;
+    if !parts.amz_date.starts_with(&parts.date) || parts.date.len() != 8 {
+        return Err(AuthFailure::Invalid(format!(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}'",
+            parts.date,
+            parts.amz_date.get(..8).unwrap_or(&parts.amz_date)
+        )));
+    }
+    if when - now > MAX_SKEW_SECS {
+        return Err(AuthFailure::Invalid(format!(
+            "Signature not yet current: {} is still later than the server's time plus 15 minutes.",
+            parts.amz_date
+        )));
+    }
+    match parts.expires {
+        Some(expires) if now > when + expires => Err(AuthFailure::Invalid(format!(
+            "Signature expired: {} plus X-Amz-Expires {expires} is now earlier than the server's time.",
+            parts.amz_date
+        ))),
+        None if now - when > MAX_SKEW_SECS => Err(AuthFailure::Invalid(format!(
+            "Signature expired: {} is now earlier than the server's time minus 15 minutes.",
+            parts.amz_date
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// SignedHeaders is lower case, sorted, and includes `host`; answers the names.
+fn check_signed_headers(parts: &Parts) -> Result<Vec<&str>, AuthFailure> {
+    let signed: Vec<&str> = parts.signed_headers.split(';').collect();
+    let well_formed = signed
+        .iter()
+        .all(|h| !h.is_empty() && h.bytes().all(|c| !c.is_ascii_uppercase()))
+        && signed.windows(2).all(|w| w[0] < w[1]);
+    if !well_formed {
+        return Err(incomplete(
+            "SignedHeaders must be lower-case header names, sorted, separated by ';'.",
+        ));
+    }
+    if !signed.contains(&"host") {
+        return Err(AuthFailure::Invalid(
+            "'Host' must be a 'SignedHeader' in the AWS Authorization.".into(),
+        ));
+    }
+    Ok(signed)
+}
+
+/// The session token the key requires, and only then, is present and right.
+fn check_session_token(
+    req: &SignedRequest<'_>,
+    pairs: &[(String, String)],
+    parts: &Parts,
+    key: &KeyInfo,
+) -> Result<(), AuthFailure> {
+    // Header auth carries the token in a header; a presigned URL in its query.
+    let token = if parts.expires.is_some() {
+        pairs
+            .iter()
+            .find(|(k, _)| k == "X-Amz-Security-Token")
+            .map(|(_, v)| v.as_str())
+    } else {
+        req.header("x-amz-security-token")
+    };
+    match (&key.session_token, token) {
+        (Some(expected), Some(t)) if bool::from(t.as_bytes().ct_eq(expected.as_bytes())) => Ok(()),
+        (None, None) => Ok(()),
+        // A missing, wrong or unexpected session token: AWS does not know the credentials.
+        _ => Err(AuthFailure::Unrecognized),
     }
 }
 
@@ -685,9 +724,12 @@ mod tests {
         if dir.is_dir() {
             Some(dir)
         } else {
-            eprintln!(
-                "SKIPPED: the SigV4 test vectors are not at {} (../shared is missing)",
-                dir.display()
+            crate::test_support::missing_input(
+                "aws_test_vectors",
+                &format!(
+                    "the SigV4 test vectors are not at {} (../shared is missing)",
+                    dir.display()
+                ),
             );
             None
         }
@@ -827,7 +869,7 @@ mod tests {
                 // Any change to the signature fails.
                 let mut tampered = req.clone();
                 let mut h = headers.clone();
-                for (k, v) in h.iter_mut() {
+                for (k, v) in &mut h {
                     if k == "authorization" {
                         let last = v.pop().unwrap();
                         v.push(if last == '0' { '1' } else { '0' });

@@ -124,10 +124,8 @@ fn one_of(member: &str, value: &str, allowed: &[&str]) -> Checked<()> {
     }
 }
 
-fn opt_one_of(member: &str, value: &Option<String>, allowed: &[&str]) -> Checked<()> {
-    value
-        .as_deref()
-        .map_or(Ok(()), |v| one_of(member, v, allowed))
+fn opt_one_of(member: &str, value: Option<&str>, allowed: &[&str]) -> Checked<()> {
+    value.map_or(Ok(()), |v| one_of(member, v, allowed))
 }
 
 fn pattern(
@@ -154,13 +152,26 @@ fn conflict(message: String) -> Invalid {
 const ENGINE: &str = "TranscriptionConfiguration.EngineTranscribeSettings";
 const MEDICAL: &str = "TranscriptionConfiguration.EngineTranscribeMedicalSettings";
 
+/// `TranscriptionConfiguration.EngineTranscribeSettings.<name>`.
+fn engine_member(name: &str) -> String {
+    format!("{ENGINE}.{name}")
+}
+
 impl EngineTranscribeSettings {
+    /// Checks each member, then the rules on which members go together.
     pub fn validate(&self) -> Checked<()> {
-        let m = |name: &str| format!("{ENGINE}.{name}");
-        opt_one_of(&m("LanguageCode"), &self.language_code, LANGUAGE_CODES)?;
+        self.validate_enums()?;
+        self.validate_patterns()?;
+        self.validate_combination()
+    }
+
+    /// The members whose values come from a fixed list, and the free-text names.
+    fn validate_enums(&self) -> Checked<()> {
+        let m = engine_member;
+        opt_one_of(&m("LanguageCode"), self.language_code.as_deref(), LANGUAGE_CODES)?;
         opt_one_of(
             &m("VocabularyFilterMethod"),
-            &self.vocabulary_filter_method,
+            self.vocabulary_filter_method.as_deref(),
             VOCABULARY_FILTER_METHODS,
         )?;
         for (name, value) in [
@@ -171,22 +182,32 @@ impl EngineTranscribeSettings {
                 validate::length(&m(name), v, 0, 4096)?;
             }
         }
-        opt_one_of(&m("Region"), &self.region, REGIONS)?;
+        opt_one_of(&m("Region"), self.region.as_deref(), REGIONS)?;
         opt_one_of(
             &m("PartialResultsStability"),
-            &self.partial_results_stability,
+            self.partial_results_stability.as_deref(),
             PARTIAL_RESULTS_STABILITIES,
         )?;
         opt_one_of(
             &m("ContentIdentificationType"),
-            &self.content_identification_type,
+            self.content_identification_type.as_deref(),
             CONTENT_IDENTIFICATION_TYPES,
         )?;
         opt_one_of(
             &m("ContentRedactionType"),
-            &self.content_redaction_type,
+            self.content_redaction_type.as_deref(),
             CONTENT_REDACTION_TYPES,
         )?;
+        opt_one_of(
+            &m("PreferredLanguage"),
+            self.preferred_language.as_deref(),
+            LANGUAGE_CODES,
+        )
+    }
+
+    /// The members constrained by length and character set.
+    fn validate_patterns(&self) -> Checked<()> {
+        let m = engine_member;
         if let Some(v) = &self.pii_entity_types {
             pattern(
                 &m("PiiEntityTypes"),
@@ -217,11 +238,6 @@ impl EngineTranscribeSettings {
                 "letters, - and comma",
             )?;
         }
-        opt_one_of(
-            &m("PreferredLanguage"),
-            &self.preferred_language,
-            LANGUAGE_CODES,
-        )?;
         for (name, value) in [
             ("VocabularyNames", &self.vocabulary_names),
             ("VocabularyFilterNames", &self.vocabulary_filter_names),
@@ -237,7 +253,11 @@ impl EngineTranscribeSettings {
                 )?;
             }
         }
+        Ok(())
+    }
 
+    /// Which members may, must or must not be given together.
+    fn validate_combination(&self) -> Checked<()> {
         let identify = self.identify_language == Some(true);
         if identify && self.language_code.is_some() {
             return Err(conflict(format!(
@@ -294,10 +314,10 @@ impl EngineTranscribeMedicalSettings {
         if let Some(v) = &self.vocabulary_name {
             validate::length(&m("VocabularyName"), v, 0, 4096)?;
         }
-        opt_one_of(&m("Region"), &self.region, MEDICAL_REGIONS)?;
+        opt_one_of(&m("Region"), self.region.as_deref(), MEDICAL_REGIONS)?;
         opt_one_of(
             &m("ContentIdentificationType"),
-            &self.content_identification_type,
+            self.content_identification_type.as_deref(),
             MEDICAL_CONTENT_IDENTIFICATION_TYPES,
         )
     }
@@ -328,7 +348,7 @@ mod tests {
     fn rules() {
         assert!(engine(r#"{"LanguageCode":"en-US"}"#).is_ok());
         assert!(engine(r#"{"LanguageCode":"xx-XX"}"#).is_err());
-        assert!(engine(r#"{}"#).is_err());
+        assert!(engine(r"{}").is_err());
         assert!(engine(r#"{"IdentifyLanguage":true,"LanguageOptions":"en-US,fr-FR"}"#).is_ok());
         assert!(engine(r#"{"IdentifyLanguage":true,"LanguageOptions":"en-US,fr-FR","PreferredLanguage":"en-US"}"#).is_ok());
         assert!(engine(

@@ -134,34 +134,8 @@ impl Mixer {
             let ch = self.channels.entry(s).or_default();
             let packets: Vec<Arc<[u8]>> = ch.raw.drain(..).collect();
             if need_mix {
-                let mut decoded = Vec::new();
-                for p in &packets {
-                    if ch.decoder.is_none() {
-                        match Decoder::new() {
-                            Ok(d) => ch.decoder = Some(d),
-                            Err(e) => tracing::warn!(error = %e, "cannot create an Opus decoder"),
-                        }
-                    }
-                    let Some(dec) = ch.decoder.as_mut() else {
-                        break;
-                    };
-                    if let Err(e) = dec.decode(p, &mut decoded) {
-                        tracing::debug!(error = %e, "undecodable Opus packet dropped");
-                    }
-                }
-                ch.pcm.extend(decoded);
-                while ch.pcm.len() > MAX_BUFFERED {
-                    ch.pcm.pop_front();
-                }
-                if !ch.primed && ch.pcm.len() >= PRIME {
-                    ch.primed = true;
-                }
-                if ch.primed {
-                    if ch.pcm.len() >= FRAME_SAMPLES {
-                        frames.insert(s, ch.pcm.drain(..FRAME_SAMPLES).collect());
-                    } else {
-                        ch.primed = false;
-                    }
+                if let Some(frame) = ch.decode_frame(&packets) {
+                    frames.insert(s, frame);
                 }
             } else {
                 ch.pcm.clear();
@@ -175,87 +149,145 @@ impl Mixer {
             let sources: Vec<u64> = sources_of(m.id).copied().collect();
             let ch = self.channels.entry(m.id).or_default();
             if sources.len() <= 1 || !can_mix {
-                let talking = |s: &u64| raw.get(s).is_some_and(|p| !p.is_empty());
-                let source = match ch.speaker.filter(|s| sources.contains(s) && talking(s)) {
-                    Some(s) => Some(s),
-                    None => sources
-                        .iter()
-                        .copied()
-                        .find(|s| talking(s))
-                        .or(sources.first().copied()),
-                };
-                ch.speaker = source;
-                let packets = source
-                    .and_then(|s| raw.get(&s))
-                    .cloned()
-                    .unwrap_or_default();
-                if packets.is_empty() {
-                    ch.idle_ticks += 1;
-                    if ch.idle_ticks >= SILENCE_AFTER_TICKS {
-                        let rtp_time = ch.next_time(FRAME_SAMPLES);
-                        out.push(Outgoing {
-                            to: m.id,
-                            payload: Arc::from(&SILENCE_FRAME[..]),
-                            rtp_time,
-                        });
-                    }
-                    continue;
-                }
-                ch.idle_ticks = 0;
-                for p in packets {
-                    let samples = packet_samples(&p).unwrap_or(FRAME_SAMPLES);
-                    let rtp_time = ch.next_time(samples);
-                    out.push(Outgoing {
-                        to: m.id,
-                        payload: p,
-                        rtp_time,
-                    });
-                }
-                continue;
-            }
-            ch.idle_ticks = 0;
-            let mut mix = [0i32; FRAME_SAMPLES];
-            let mut heard = 0;
-            for s in &sources {
-                if let Some(f) = frames.get(s) {
-                    heard += 1;
-                    for (acc, &x) in mix.iter_mut().zip(f.iter()) {
-                        *acc += i32::from(x);
-                    }
-                }
-            }
-            let payload: Arc<[u8]> = if heard == 0 {
-                Arc::from(&SILENCE_FRAME[..])
+                ch.forward(m.id, &sources, &raw, &mut out);
             } else {
-                let pcm: Vec<i16> = mix
-                    .iter()
-                    .map(|&x| x.clamp(i16::MIN as i32, i16::MAX as i32) as i16)
-                    .collect();
-                if ch.encoder.is_none() {
-                    match Encoder::new() {
-                        Ok(e) => ch.encoder = Some(e),
-                        Err(e) => tracing::warn!(error = %e, "cannot create an Opus encoder"),
-                    }
+                ch.idle_ticks = 0;
+                out.extend(ch.mixed(m.id, &sources, &frames));
+            }
+        }
+        out
+    }
+}
+
+impl Channel {
+    /// Decodes a sender's packets of this tick into its buffer, and takes the
+    /// next 20 ms frame from it once enough audio is buffered.
+    fn decode_frame(&mut self, packets: &[Arc<[u8]>]) -> Option<Vec<i16>> {
+        let mut decoded = Vec::new();
+        for p in packets {
+            if self.decoder.is_none() {
+                match Decoder::new() {
+                    Ok(d) => self.decoder = Some(d),
+                    Err(e) => tracing::warn!(error = %e, "cannot create an Opus decoder"),
                 }
-                let Some(enc) = ch.encoder.as_mut() else {
-                    continue;
-                };
-                match enc.encode(&pcm) {
-                    Ok(p) => Arc::from(p),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "Opus encoding failed");
-                        continue;
-                    }
-                }
+            }
+            let Some(dec) = self.decoder.as_mut() else {
+                break;
             };
-            let rtp_time = ch.next_time(FRAME_SAMPLES);
+            if let Err(e) = dec.decode(p, &mut decoded) {
+                tracing::debug!(error = %e, "undecodable Opus packet dropped");
+            }
+        }
+        self.pcm.extend(decoded);
+        while self.pcm.len() > MAX_BUFFERED {
+            self.pcm.pop_front();
+        }
+        if !self.primed && self.pcm.len() >= PRIME {
+            self.primed = true;
+        }
+        if !self.primed {
+            return None;
+        }
+        if self.pcm.len() >= FRAME_SAMPLES {
+            Some(self.pcm.drain(..FRAME_SAMPLES).collect())
+        } else {
+            self.primed = false;
+            None
+        }
+    }
+
+    /// Forwards one source's packets untouched to listener `to` (the one
+    /// talking, preferring the one heard last), or silence after a pause.
+    fn forward(
+        &mut self,
+        to: u64,
+        sources: &[u64],
+        raw: &HashMap<u64, Vec<Arc<[u8]>>>,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let talking = |s: &u64| raw.get(s).is_some_and(|p| !p.is_empty());
+        let source = match self.speaker.filter(|s| sources.contains(s) && talking(s)) {
+            Some(s) => Some(s),
+            None => sources
+                .iter()
+                .copied()
+                .find(|s| talking(s))
+                .or(sources.first().copied()),
+        };
+        self.speaker = source;
+        let packets = source
+            .and_then(|s| raw.get(&s))
+            .cloned()
+            .unwrap_or_default();
+        if packets.is_empty() {
+            self.idle_ticks += 1;
+            if self.idle_ticks >= SILENCE_AFTER_TICKS {
+                let rtp_time = self.next_time(FRAME_SAMPLES);
+                out.push(Outgoing {
+                    to,
+                    payload: Arc::from(&SILENCE_FRAME[..]),
+                    rtp_time,
+                });
+            }
+            return;
+        }
+        self.idle_ticks = 0;
+        for p in packets {
+            let samples = packet_samples(&p).unwrap_or(FRAME_SAMPLES);
+            let rtp_time = self.next_time(samples);
             out.push(Outgoing {
-                to: m.id,
-                payload,
+                to,
+                payload: p,
                 rtp_time,
             });
         }
-        out
+    }
+
+    /// Mixes the sources' frames of this tick and encodes them for listener `to`.
+    fn mixed(
+        &mut self,
+        to: u64,
+        sources: &[u64],
+        frames: &HashMap<u64, Vec<i16>>,
+    ) -> Option<Outgoing> {
+        let mut mix = [0i32; FRAME_SAMPLES];
+        let mut heard = 0;
+        for s in sources {
+            if let Some(f) = frames.get(s) {
+                heard += 1;
+                for (acc, &x) in mix.iter_mut().zip(f.iter()) {
+                    *acc += i32::from(x);
+                }
+            }
+        }
+        let payload: Arc<[u8]> = if heard == 0 {
+            Arc::from(&SILENCE_FRAME[..])
+        } else {
+            let pcm: Vec<i16> = mix
+                .iter()
+                .map(|&x| x.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16)
+                .collect();
+            if self.encoder.is_none() {
+                match Encoder::new() {
+                    Ok(e) => self.encoder = Some(e),
+                    Err(e) => tracing::warn!(error = %e, "cannot create an Opus encoder"),
+                }
+            }
+            let enc = self.encoder.as_mut()?;
+            match enc.encode(&pcm) {
+                Ok(p) => Arc::from(p),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Opus encoding failed");
+                    return None;
+                }
+            }
+        };
+        let rtp_time = self.next_time(FRAME_SAMPLES);
+        Some(Outgoing {
+            to,
+            payload,
+            rtp_time,
+        })
     }
 }
 
@@ -284,9 +316,9 @@ mod tests {
     fn energy_at(signal: &[i16], freq: f32) -> f64 {
         let (mut re, mut im) = (0.0f64, 0.0f64);
         for (i, &s) in signal.iter().enumerate() {
-            let w = i as f64 * freq as f64 * std::f64::consts::TAU / 48_000.0;
-            re += s as f64 * w.cos();
-            im += s as f64 * w.sin();
+            let w = i as f64 * f64::from(freq) * std::f64::consts::TAU / 48_000.0;
+            re += f64::from(s) * w.cos();
+            im += f64::from(s) * w.sin();
         }
         (re * re + im * im).sqrt() / signal.len() as f64
     }

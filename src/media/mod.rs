@@ -118,7 +118,7 @@ impl Conn {
     /// Queues a frame; a client whose queue is full has stopped reading and is dropped.
     fn push(&mut self, o: Outbound) {
         match self.tx.try_send(o) {
-            Ok(()) => {}
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 if !self.closing {
                     tracing::info!(attendee_id = ?self.attendee_id, "signaling client is not reading; dropping it");
@@ -126,7 +126,6 @@ impl Conn {
                 self.closing = true;
                 self.abort.notify_one();
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 
@@ -185,7 +184,7 @@ fn audio_status(status: u32) -> SdkSignalFrame {
 impl Hub {
     /// Sends `frame` to every joined connection of the meeting but `except`.
     fn broadcast(&mut self, meeting_id: &str, except: u64, frame: &SdkSignalFrame) {
-        for (&id, c) in self.conns.iter_mut() {
+        for (&id, c) in &mut self.conns {
             if id != except && c.meeting_id == meeting_id && c.live() {
                 c.push(Outbound::Frame(Box::new(frame.clone())));
             }
@@ -270,7 +269,7 @@ impl MediaPlane {
     }
 
     fn hub(&self) -> MutexGuard<'_, Hub> {
-        self.hub.lock().unwrap_or_else(|p| p.into_inner())
+        self.hub.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn follow(self: Arc<Self>, mut events: broadcast::Receiver<DomainEvent>) {
@@ -519,12 +518,9 @@ impl MediaPlane {
             .conns
             .get(&session)
             .and_then(|c| c.joined.as_ref().map(|j| j.audio_stream_id));
-        let audio_stream_id = match already {
-            Some(s) => s,
-            None => {
-                hub.next_stream_id += 1;
-                hub.next_stream_id
-            }
+        let audio_stream_id = if let Some(s) = already { s } else {
+            hub.next_stream_id += 1;
+            hub.next_stream_id
         };
         // A content share carries its attendee's external user id, as the
         // SDK's own content-share session does.

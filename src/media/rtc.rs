@@ -137,7 +137,7 @@ impl RtcHandle {
     pub fn levels(&self) -> HashMap<u64, AudioLevel> {
         self.levels
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 }
@@ -175,11 +175,11 @@ pub fn start(listen: SocketAddr, public: Option<SocketAddr>) -> std::io::Result<
                     Ok(socket) => {
                         MediaLoop::new(socket, public_addr, loop_levels)
                             .run(rx)
-                            .await
+                            .await;
                     }
                     Err(e) => tracing::error!(error = %e, "media socket unusable"),
                 }
-            })
+            });
         })?;
     Ok(RtcHandle {
         tx,
@@ -249,7 +249,7 @@ impl MediaLoop {
         self.mixer.remove(session);
         self.levels
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&session);
     }
 
@@ -288,7 +288,7 @@ impl MediaLoop {
     fn drive(&mut self) -> Instant {
         let mut next = Instant::now() + Duration::from_millis(100);
         let mut video = Vec::new();
-        for (&id, p) in self.peers.iter_mut() {
+        for (&id, p) in &mut self.peers {
             while p.rtc.is_alive() {
                 match p.rtc.poll_output() {
                     Ok(Output::Timeout(t)) => {
@@ -413,15 +413,12 @@ impl MediaLoop {
                 contents,
             },
         );
-        match self.peers.values_mut().find(|p| p.rtc.accepts(&input)) {
-            Some(p) => {
-                if let Err(e) = p.rtc.handle_input(input) {
-                    tracing::debug!(error = %e, "media input refused");
-                    p.rtc.disconnect();
-                }
+        if let Some(p) = self.peers.values_mut().find(|p| p.rtc.accepts(&input)) {
+            if let Err(e) = p.rtc.handle_input(input) {
+                tracing::debug!(error = %e, "media input refused");
+                p.rtc.disconnect();
             }
-            None => tracing::trace!(%source, "datagram for no session"),
-        }
+        } else { tracing::trace!(%source, "datagram for no session") }
     }
 
     fn command(&mut self, c: Command) {
@@ -575,7 +572,7 @@ impl MediaLoop {
             let Some(pt) = writer
                 .payload_params()
                 .find(|pp| pp.spec().codec == Codec::Opus)
-                .map(|pp| pp.pt())
+                .map(str0m::format::PayloadParams::pt)
             else {
                 continue;
             };
@@ -633,7 +630,7 @@ fn on_event(
         {
             if let Some(level) = d.ext_vals.audio_level {
                 let dbov = level.unsigned_abs().min(127);
-                levels.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                levels.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(
                     id,
                     AudioLevel {
                         dbov,

@@ -112,7 +112,7 @@ pub async fn serve(
             m = tokio::time::timeout(IDLE_LIMIT, socket.recv()) => {
                 let step = match m {
                     Err(_) => Step::Close(1001, "idle"),
-                    Ok(None) | Ok(Some(Err(_))) => break,
+                    Ok(None | Some(Err(_))) => break,
                     Ok(Some(Ok(Message::Close(_)))) => {
                         // The WebSocket layer queues the close reply; reading once
                         // more sends it, so the client sees a clean close (1000).
@@ -234,12 +234,9 @@ impl Session {
                     }
                 };
                 // A capability change (or a kick) while the answer was made is applied now.
-                match self.plane.media_rights(self.id) {
-                    Some(audio) => self.plane.rtc.set_audio(self.id, audio),
-                    None => {
-                        self.plane.rtc.remove(self.id);
-                        return Step::Close(CLOSE_FORBIDDEN, "no longer on the roster");
-                    }
+                if let Some(audio) = self.plane.media_rights(self.id) { self.plane.rtc.set_audio(self.id, audio) } else {
+                    self.plane.rtc.remove(self.id);
+                    return Step::Close(CLOSE_FORBIDDEN, "no longer on the roster");
                 }
                 if let Some(muted) = sub.audio_muted {
                     self.plane.set_muted(self.id, muted);

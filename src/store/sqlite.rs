@@ -50,6 +50,7 @@ const MAX_IDLE_READERS: usize = 16;
 /// Maps SQLite's answers onto the store's: a busy database is
 /// [`StoreError::Unavailable`], a unique-constraint hit is a
 /// [`StoreError::Conflict`] (the job is re-run and finds the row that won).
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(backend)`
 fn backend(e: rusqlite::Error) -> StoreError {
     use rusqlite::ffi;
     if let rusqlite::Error::SqliteFailure(f, _) = &e {
@@ -107,7 +108,7 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
             |r| r.get(0),
         )
         .map_err(backend)?;
-    let newest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    let newest = MIGRATIONS.last().map_or(0, |m| m.0);
     if current > newest {
         return Err(StoreError::Backend(format!(
             "the database has schema version {current}, newer than this build knows ({newest}); use a newer convene"
@@ -357,8 +358,8 @@ fn meeting_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Meeting> {
     })
 }
 
-fn capability(raw: String) -> rusqlite::Result<MediaCapability> {
-    MediaCapability::parse(&raw).ok_or_else(|| {
+fn capability(raw: &str) -> rusqlite::Result<MediaCapability> {
+    MediaCapability::parse(raw).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
             0,
             rusqlite::types::Type::Text,
@@ -386,9 +387,9 @@ fn attendee_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attendee> {
         external_user_id: ExternalUserId::from_stored(r.get(3)?),
         join_token: JoinToken::from_stored(r.get(4)?),
         capabilities: Capabilities {
-            audio: capability(r.get(5)?)?,
-            video: capability(r.get(6)?)?,
-            content: capability(r.get(7)?)?,
+            audio: capability(&r.get::<_, String>(5)?)?,
+            video: capability(&r.get::<_, String>(6)?)?,
+            content: capability(&r.get::<_, String>(7)?)?,
         },
     })
 }
@@ -506,7 +507,7 @@ impl SqliteTx<'_> {
                 m.features.as_ref().map(to_json),
                 to_json(&m.tenant_ids),
                 m.notifications.as_ref().map(to_json),
-                m.network_type.map(|n| n.as_str()),
+                m.network_type.map(super::super::domain::types::NetworkType::as_str),
                 m.client_request_token,
                 m.created_at_ms,
             ],
@@ -655,8 +656,7 @@ impl SqliteTx<'_> {
         caps: Capabilities,
     ) -> StoreResult<Option<Attendee>> {
         let sql = format!(
-            "UPDATE attendees SET audio = ?4, video = ?5, content = ?6 WHERE meeting_id = ?2 AND attendee_id = ?3 AND {}",
-            IN_ACCOUNT
+            "UPDATE attendees SET audio = ?4, video = ?5, content = ?6 WHERE meeting_id = ?2 AND attendee_id = ?3 AND {IN_ACCOUNT}"
         );
         let changed = self.exec(
             &sql,
@@ -693,8 +693,7 @@ impl SqliteTx<'_> {
             format!(" AND attendee_id NOT IN ({})", holes.join(", "))
         };
         let sql = format!(
-            "UPDATE attendees SET audio = ?3, video = ?4, content = ?5 WHERE meeting_id = ?2 AND {}{not_in}",
-            IN_ACCOUNT
+            "UPDATE attendees SET audio = ?3, video = ?4, content = ?5 WHERE meeting_id = ?2 AND {IN_ACCOUNT}{not_in}"
         );
         let mut values: Vec<&str> = vec![
             account.as_str(),
@@ -858,8 +857,7 @@ impl Tx for SqliteTx<'_> {
         attendee: &'a AttendeeId,
     ) -> BoxFuture<'a, StoreResult<bool>> {
         let sql = format!(
-            "DELETE FROM attendees WHERE meeting_id = ?2 AND attendee_id = ?3 AND {}",
-            IN_ACCOUNT
+            "DELETE FROM attendees WHERE meeting_id = ?2 AND attendee_id = ?3 AND {IN_ACCOUNT}"
         );
         let r = self
             .exec(

@@ -104,7 +104,7 @@ pub fn create_meeting(o: &Obj<'_>) -> Checked<CreateMeetingInput> {
             .map(|f| features(&f))
             .transpose()?,
         primary_meeting_id: o.str("PrimaryMeetingId")?,
-        tenant_ids: o.list("TenantIds", |i| i.str())?,
+        tenant_ids: o.list("TenantIds", super::json::Item::str)?,
         tags: o.list("Tags", |i| tag(&i.obj()?))?,
         network_type: o.enumeration("MediaPlacementNetworkType")?,
     })

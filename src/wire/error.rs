@@ -97,11 +97,11 @@ impl WireError {
         match self {
             WireError::Modeled(e) => &e.message,
             WireError::Auth(AuthFailure::Missing) => "Missing Authentication Token",
-            WireError::Auth(AuthFailure::Incomplete(m) | AuthFailure::Invalid(m)) => m,
             WireError::Auth(AuthFailure::Unrecognized) => {
                 "The security token included in the request is invalid."
             }
-            WireError::UnknownOperation(m)
+            WireError::Auth(AuthFailure::Incomplete(m) | AuthFailure::Invalid(m))
+            | WireError::UnknownOperation(m)
             | WireError::PayloadTooLarge(m)
             | WireError::RequestTimeout(m) => m,
         }

@@ -64,13 +64,13 @@ impl<'a> Obj<'a> {
         }
     }
 
-    fn at(prefix: String, v: &'a Value) -> Checked<Obj<'a>> {
+    fn at(prefix: &str, v: &'a Value) -> Checked<Obj<'a>> {
         match v {
             Value::Object(map) => Ok(Obj {
                 prefix: format!("{prefix}."),
                 map,
             }),
-            other => Err(wrong_type(&prefix, "an object", other)),
+            other => Err(wrong_type(prefix, "an object", other)),
         }
     }
 
@@ -137,7 +137,7 @@ impl<'a> Obj<'a> {
 
     pub fn obj(&self, name: &str) -> Checked<Option<Obj<'a>>> {
         self.get(name)
-            .map(|v| Obj::at(self.path(name), v))
+            .map(|v| Obj::at(&self.path(name), v))
             .transpose()
     }
 
@@ -186,7 +186,7 @@ pub struct Item<'a> {
 
 impl<'a> Item<'a> {
     pub fn obj(self) -> Checked<Obj<'a>> {
-        Obj::at(self.path, self.value)
+        Obj::at(&self.path, self.value)
     }
 
     pub fn str(self) -> Checked<String> {

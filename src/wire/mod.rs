@@ -301,7 +301,7 @@ async fn untag_resource(req: &Request<'_>) -> Result<Reply, UntagResourceError> 
     let value = req.json()?;
     let o = Obj::root(&value)?;
     let arn = o.req_str("ResourceARN")?;
-    let keys = o.req_list("TagKeys", |i| i.str())?;
+    let keys = o.req_list("TagKeys", json::Item::str)?;
     req.service.untag_resource(req.caller, arn, keys).await?;
     Ok(Reply::empty(204))
 }

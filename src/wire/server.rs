@@ -204,7 +204,7 @@ async fn control(
         .max_frame_size(signaling::MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            signaling::serve(plane, socket, meeting_id, token).await
+            signaling::serve(plane, socket, meeting_id, token).await;
         })
         .into_response()
 }
@@ -297,16 +297,13 @@ pub fn error_response(e: &WireError, request_id: &str) -> Response<Body> {
 
 fn reply_response(reply: Reply, request_id: &str) -> Response<Body> {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-    match reply.body {
-        Some(body) => json_response(status, &body, Some(request_id)),
-        None => {
-            let mut r = Response::new(Body::empty());
-            *r.status_mut() = status;
-            if let Ok(v) = HeaderValue::from_str(request_id) {
-                r.headers_mut().insert("x-amzn-RequestId", v);
-            }
-            r
+    if let Some(body) = reply.body { json_response(status, &body, Some(request_id)) } else {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = status;
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            r.headers_mut().insert("x-amzn-RequestId", v);
         }
+        r
     }
 }
 

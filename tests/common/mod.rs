@@ -21,7 +21,7 @@ pub struct Server {
     child: Option<Child>,
     pub addr: String,
     pub data_dir: PathBuf,
-    _tmp: Option<tempfile::TempDir>,
+    tmp_dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -29,7 +29,7 @@ impl Server {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().to_path_buf();
         let mut s = Server::start_in(&dir, &[]);
-        s._tmp = Some(tmp);
+        s.tmp_dir = Some(tmp);
         s
     }
 
@@ -81,7 +81,7 @@ impl Server {
             child: Some(child),
             addr,
             data_dir: data_dir.to_path_buf(),
-            _tmp: None,
+            tmp_dir: None,
         }
     }
 
@@ -91,7 +91,7 @@ impl Server {
             child: None,
             addr: addr.to_string(),
             data_dir: PathBuf::new(),
-            _tmp: None,
+            tmp_dir: None,
         }
     }
 
@@ -296,9 +296,7 @@ fn sign_parts(
         .collect();
     let pq = req
         .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| target.to_string());
+        .path_and_query().map_or_else(|| target.to_string(), |p| p.as_str().to_string());
     (pq, out_headers)
 }
 

@@ -272,7 +272,7 @@ pub struct FaultRules {
 
 impl FaultRules {
     fn lock(&self) -> MutexGuard<'_, Vec<FaultRule>> {
-        self.rules.lock().unwrap_or_else(|p| p.into_inner())
+        self.rules.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn list(&self) -> Vec<FaultRule> {

@@ -142,7 +142,7 @@ impl TestControls {
     }
 
     fn effects(&self) -> MutexGuard<'_, Effects> {
-        self.effects.lock().unwrap_or_else(|p| p.into_inner())
+        self.effects.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The latency to add to a response of `operation`.
