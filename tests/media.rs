@@ -1469,7 +1469,7 @@ impl VideoPeer {
                 str0m::Output::Event(e) => match e {
                     str0m::Event::Connected => self.connected = true,
                     str0m::Event::MediaData(d) if d.mid != self.camera => {
-                        self.frames.push((d.mid, d.data.to_vec()))
+                        self.frames.push((d.mid, d.data.to_vec()));
                     }
                     str0m::Event::KeyframeRequest(_) => self.keyframe_requests += 1,
                     _ => {}

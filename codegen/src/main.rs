@@ -5,6 +5,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// An emitter: the model's JSON in, a generated file out.
+type Generator = fn(&str) -> Result<String, String>;
+
 fn main() -> ExitCode {
     let root = convene_codegen::repo_root();
     let mut model = root.join(convene_codegen::MODEL_PATH);
@@ -27,7 +30,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let targets: [(&str, fn(&str) -> Result<String, String>); 2] = [
+    let targets: [(&str, Generator); 2] = [
         (convene_codegen::RUST_OUT, convene_codegen::generate_rust),
         (convene_codegen::OPENAPI_OUT, convene_codegen::generate_openapi),
     ];

@@ -74,6 +74,7 @@ struct Joined {
     muted: bool,
 }
 
+#[allow(clippy::struct_excessive_bools)] // independent states of one connection
 struct Conn {
     meeting_id: String,
     /// The attendee the token names (`<AttendeeId>#content` for a content share).
@@ -777,7 +778,7 @@ impl MediaPlane {
             })
             .collect();
         if let Some(c) = hub.conns.get_mut(&session) {
-            c.video = video.clone();
+            c.video.clone_from(&video);
             c.has_media = true;
         }
         let visible: Vec<u32> = hub

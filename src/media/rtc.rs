@@ -344,7 +344,7 @@ impl MediaLoop {
                 let now = Instant::now();
                 let key = d.is_keyframe();
                 let mut ask = false;
-                for (&sid, p) in self.peers.iter_mut() {
+                for (&sid, p) in &mut self.peers {
                     if !p.video_allowed.contains(&source) || !p.connected {
                         continue;
                     }
@@ -463,6 +463,7 @@ impl MediaLoop {
         }
     }
 
+    #[allow(clippy::needless_pass_by_value)] // the spec is this subscription's to keep
     fn subscribe(&mut self, spec: PeerSpec, offer: &str) -> Result<Answer, String> {
         let answer = self.answer(&spec, offer)?;
         let (sdp, tracks) = video::label_answer(&answer, &spec.subscriptions);
@@ -472,7 +473,7 @@ impl MediaLoop {
             .ok_or("the media session is gone")?;
         p.video_source = spec.video_source;
         p.video_sends = spec.video_sends;
-        p.video_allowed = spec.video_allowed.clone();
+        p.video_allowed.clone_from(&spec.video_allowed);
         let before: Vec<u32> = p.video_out.values().copied().collect();
         p.video_out = spec
             .subscriptions
