@@ -74,7 +74,6 @@ struct Joined {
     muted: bool,
 }
 
-#[allow(clippy::struct_excessive_bools)] // independent states of one connection
 struct Conn {
     meeting_id: String,
     /// The attendee the token names (`<AttendeeId>#content` for a content share).
