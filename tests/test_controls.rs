@@ -531,6 +531,57 @@ async fn the_clock_ends_meetings_at_their_maximum_duration() {
 }
 
 #[tokio::test]
+async fn one_account_s_clock_moves_on_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let creds = tmp.path().join("credentials.toml");
+    std::fs::write(
+        &creds,
+        "[[credentials]]\naccount_id = \"111111111111\"\naccess_key_id = \"AKIDACCOUNTA\"\nsecret_access_key = \"secret-a\"\n\n\
+         [[credentials]]\naccount_id = \"222222222222\"\naccess_key_id = \"AKIDACCOUNTB\"\nsecret_access_key = \"secret-b\"\n",
+    )
+    .unwrap();
+    let server = Server::start_in(
+        &tmp.path().join("data"),
+        &[
+            "--test-controls",
+            "--credentials-file",
+            creds.to_str().unwrap(),
+        ],
+    );
+    let a = server.client_with("us-east-1", "AKIDACCOUNTA", "secret-a");
+    let b = server.client_with("us-east-1", "AKIDACCOUNTB", "secret-b");
+    let in_a = meeting(&a, None).await.meeting_id.unwrap();
+    let in_b = meeting(&b, None).await.meeting_id.unwrap();
+
+    let r = control_ok(
+        &server,
+        "POST",
+        "/_convene/clock",
+        json!({"advanceSeconds": 24 * 3600, "account": "111111111111"}),
+    );
+    assert_eq!(ended(&r), vec![(in_a.clone(), "max-duration".to_string())]);
+    assert_eq!(r["account"], "111111111111");
+    assert_eq!(r["offsetSeconds"], 24 * 3600);
+    assert!(!exists(&a, &in_a).await);
+    assert!(
+        exists(&b, &in_b).await,
+        "the other account's meeting keeps its time"
+    );
+    let global = control_ok(&server, "GET", "/_convene/clock", Value::Null);
+    assert_eq!(global["offsetSeconds"], 0);
+    let one = control_ok(
+        &server,
+        "GET",
+        "/_convene/clock?account=111111111111",
+        Value::Null,
+    );
+    assert_eq!(one["offsetSeconds"], 24 * 3600);
+    // Signing keeps real time: both accounts still authenticate.
+    meeting(&a, None).await;
+    meeting(&b, None).await;
+}
+
+#[tokio::test]
 async fn the_clock_ends_idle_meetings_under_aws_rules() {
     let (server, _tmp) = with_controls(&["--limits", "aws"]);
     let c = server.client();
