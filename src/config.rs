@@ -62,6 +62,9 @@ impl Command {
         if args.test_controls_token.is_none() {
             args.test_controls_token = f.secret("test_controls_token");
         }
+        if args.events.webhook_secret.is_none() {
+            args.events.webhook_secret = f.secret("events_webhook_secret");
+        }
     }
 }
 
@@ -224,6 +227,107 @@ pub struct ServeArgs {
     /// pair is generated for the run.
     #[arg(long, env = "CONVENE_EPHEMERAL", conflicts_with = "data_dir")]
     pub ephemeral: bool,
+
+    #[command(flatten)]
+    pub events: EventsArgs,
+}
+
+/// Meeting events: sinks and delivery (see the README, "Meeting events").
+#[derive(Debug, Clone, Args)]
+pub struct EventsArgs {
+    /// POST every event of every meeting here, signed as Standard Webhooks
+    /// say (http:// only). Needs the secret in CONVENE_EVENTS_WEBHOOK_SECRET
+    /// or `events_webhook_secret` in the configuration file.
+    #[arg(long = "events-webhook-url", env = "CONVENE_EVENTS_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// The webhook signing secret (`whsec_` and base64); only from the
+    /// environment or the configuration file, never a flag.
+    #[arg(skip = std::env::var("CONVENE_EVENTS_WEBHOOK_SECRET").ok().filter(|t| !t.is_empty()))]
+    pub webhook_secret: Option<String>,
+
+    /// Milliseconds a sink may take to acknowledge one event.
+    #[arg(
+        long = "events-send-timeout-ms",
+        env = "CONVENE_EVENTS_SEND_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub send_timeout_ms: u64,
+
+    /// EventBridge bus that gets every event of every meeting (PutEvents, in
+    /// the meeting's control region).
+    #[arg(
+        long = "events-eventbridge-bus",
+        env = "CONVENE_EVENTS_EVENTBRIDGE_BUS"
+    )]
+    pub eventbridge_bus: Option<String>,
+
+    /// `Source` of the events put on EventBridge. Real EventBridge keeps
+    /// sources starting `aws.` for AWS: set another one for a real bus.
+    #[arg(long = "events-eventbridge-source", env = "CONVENE_EVENTS_EVENTBRIDGE_SOURCE",
+          default_value = crate::events::envelope::SOURCE)]
+    pub eventbridge_source: String,
+
+    /// Send each meeting's events to the SQS queue, SNS topic and Lambda
+    /// function of its NotificationsConfiguration [default: true when
+    /// --events-aws-endpoint-url is set, else false].
+    #[arg(
+        long = "events-meeting-targets",
+        env = "CONVENE_EVENTS_MEETING_TARGETS"
+    )]
+    pub meeting_targets: Option<bool>,
+
+    /// One endpoint for every AWS sink (moto, LocalStack). Without it the AWS
+    /// SDK's own configuration (environment, profile, instance role) decides
+    /// the endpoint and credentials.
+    #[arg(
+        long = "events-aws-endpoint-url",
+        env = "CONVENE_EVENTS_AWS_ENDPOINT_URL"
+    )]
+    pub aws_endpoint_url: Option<String>,
+
+    /// Tries of one event at one sink before it is dead-lettered.
+    #[arg(long = "events-max-attempts", env = "CONVENE_EVENTS_MAX_ATTEMPTS", default_value_t = 25,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: u32,
+
+    /// Milliseconds before the second try of an event; doubles each try (with jitter).
+    #[arg(
+        long = "events-retry-base-ms",
+        env = "CONVENE_EVENTS_RETRY_BASE_MS",
+        default_value_t = 500
+    )]
+    pub retry_base_ms: u64,
+
+    /// Longest wait between two tries, in milliseconds.
+    #[arg(
+        long = "events-retry-max-ms",
+        env = "CONVENE_EVENTS_RETRY_MAX_MS",
+        default_value_t = 300_000
+    )]
+    pub retry_max_ms: u64,
+
+    /// Milliseconds a node's lease on a meeting's stream lasts unless renewed
+    /// (how long a crashed node's streams wait for another node).
+    #[arg(
+        long = "events-lease-ms",
+        env = "CONVENE_EVENTS_LEASE_MS",
+        default_value_t = 30_000
+    )]
+    pub lease_ms: u64,
+
+    /// Hours events are kept in the event log (undelivered ones are kept until delivered).
+    #[arg(
+        long = "events-retention-hours",
+        env = "CONVENE_EVENTS_RETENTION_HOURS",
+        default_value_t = 168
+    )]
+    pub retention_hours: u64,
+
+    /// This node's name in delivery leases; nodes sharing a database need
+    /// different ones [default: kept in the data directory's `node-id` file].
+    #[arg(long = "node-id", env = "CONVENE_NODE_ID")]
+    pub node_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -342,7 +446,45 @@ impl ServeArgs {
                 self.account_id
             ));
         }
+        self.events.check()
+    }
+}
+
+impl EventsArgs {
+    pub fn check(&self) -> Result<(), String> {
+        match (&self.webhook_url, &self.webhook_secret) {
+            (Some(_), None) => {
+                return Err("--events-webhook-url needs a signing secret: set CONVENE_EVENTS_WEBHOOK_SECRET \
+                            (or events_webhook_secret in the configuration file) to whsec_ and base64 \
+                            of at least 24 random bytes"
+                    .into())
+            }
+            (_, Some(s)) => {
+                crate::events::sinks::webhook::WebhookSecret::parse(s)?;
+            }
+            _ => {}
+        }
+        if let Some(url) = &self.webhook_url {
+            crate::events::sinks::webhook::WebhookSink::new(
+                url,
+                crate::events::sinks::webhook::WebhookSecret::parse(
+                    self.webhook_secret.as_deref().unwrap_or_default(),
+                )?,
+                std::time::Duration::from_millis(self.send_timeout_ms),
+            )?;
+        }
+        if !cfg!(feature = "aws-sinks")
+            && (self.eventbridge_bus.is_some() || self.meeting_targets == Some(true))
+        {
+            return Err("this build has no AWS sinks (built without the aws-sinks feature)".into());
+        }
         Ok(())
+    }
+
+    /// Whether meetings' own NotificationsConfiguration targets get events.
+    pub fn meeting_targets(&self) -> bool {
+        self.meeting_targets
+            .unwrap_or(self.aws_endpoint_url.is_some())
     }
 }
 

@@ -9,8 +9,8 @@ use convene::media::{MediaConfig, MediaPlane};
 use convene::ops::{Limits, Service};
 use convene::ready;
 use convene::store::sqlite::SqliteStore;
-use convene::wire::controls::TestControls;
 use convene::store::StoreOptions;
+use convene::wire::controls::TestControls;
 use convene::wire::server::{serve, AppState, ConnectionLimits};
 use std::time::Duration;
 
@@ -72,6 +72,10 @@ fn config_check(parsed: &file::Parsed, args: &ServeArgs) -> ExitCode {
             ("secret_access_key", args.secret_access_key.is_some()),
             ("metrics_token", args.metrics_token.is_some()),
             ("test_controls_token", args.test_controls_token.is_some()),
+            (
+                "events_webhook_secret",
+                args.events.webhook_secret.is_some()
+            ),
         ])
     );
     ExitCode::SUCCESS
@@ -116,15 +120,20 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
     tracing::info!(path = %store.path().display(), "store open");
     let console_key =
         convene::wire::console::session_key(&convene::store::Store::token_key(&store));
+    let store: Arc<dyn convene::store::Store> = Arc::new(store);
+    let (outbox, delivery) =
+        convene::events::runtime::build(&args.events, &args.data_dir, store.clone()).await?;
     let service = Service::new(
-        Arc::new(store),
+        store,
         Limits {
             default_page_size: args.default_page_size,
             max_meetings: args.meetings_limit(),
             lifecycle: args.lifecycle(),
             ..Limits::default()
         },
-    );
+    )
+    .with_outbox(outbox);
+    delivery.spawn();
     convene::ops::lifecycle::spawn(service.clone(), Duration::from_secs(2));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -23,6 +23,7 @@ pub const SECRET_KEYS: &[(&str, &str)] = &[
     ("secret_access_key", "CONVENE_SECRET_ACCESS_KEY"),
     ("metrics_token", "CONVENE_METRICS_TOKEN"),
     ("test_controls_token", "CONVENE_TEST_CONTROLS_TOKEN"),
+    ("events_webhook_secret", "CONVENE_EVENTS_WEBHOOK_SECRET"),
 ];
 
 /// The id of the argument naming the file (present on every command that reads one).

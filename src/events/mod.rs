@@ -2,6 +2,12 @@
 //! committed, for the parts of the server that hold live state (the media
 //! plane's connections). Operations publish; nothing here knows HTTP or media.
 
+pub mod delivery;
+pub mod envelope;
+pub mod outbox;
+pub mod runtime;
+pub mod sinks;
+
 use tokio::sync::broadcast;
 
 use crate::domain::types::Capabilities;

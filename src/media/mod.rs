@@ -824,6 +824,14 @@ impl MediaPlane {
         c.capabilities.map(|caps| effective(c, caps).audio)
     }
 
+    /// True when the session is on the roster (joined, not left, not kicked).
+    fn on_roster(&self, session: u64) -> bool {
+        self.hub()
+            .conns
+            .get(&session)
+            .is_some_and(|c| c.joined.is_some() && !c.left && !c.closing)
+    }
+
     /// LEAVE: off the roster, media stopped; the socket stays until the client
     /// closes it, and deletions still reach it.
     fn leave(&self, session: u64) {

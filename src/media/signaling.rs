@@ -22,7 +22,7 @@ use super::{
     base_token, stream_info, MediaPlane, Outbound, CLOSE_FORBIDDEN, CLOSE_INTERNAL,
     CLOSE_MEETING_ENDED, CLOSE_TOO_MANY, OUTBOUND_QUEUE,
 };
-use crate::ops::join::{JoinGrant, JoinRefusal};
+use crate::ops::join::{JoinGrant, JoinRefusal, MediaEvent};
 
 /// The subprotocol the clients offer first, and that must be echoed.
 pub const SUBPROTOCOL: &str = "_aws_wt_session";
@@ -61,6 +61,8 @@ struct Session {
     plane: Arc<MediaPlane>,
     id: u64,
     grant: JoinGrant,
+    /// A content share's session (`<JoinToken>#content`).
+    content: bool,
 }
 
 /// Serves one upgraded WebSocket until it closes.
@@ -97,11 +99,17 @@ pub async fn serve(
         plane.close(id);
         return;
     }
+    let content = super::is_content_token(&token);
+    plane
+        .service
+        .record_media_event(&grant, content, MediaEvent::Authorized)
+        .await;
     tracing::info!(session = id, meeting_id = %grant.meeting_id, attendee_id = %grant.attendee_id, "signaling connected");
     let session = Session {
         plane: plane.clone(),
         id,
         grant,
+        content,
     };
     loop {
         tokio::select! {
@@ -150,6 +158,13 @@ pub async fn serve(
             },
         }
     }
+    // Gone while on the roster: dropped. Recorded before the others are told.
+    if plane.on_roster(id) {
+        plane
+            .service
+            .record_media_event(&session.grant, content, MediaEvent::Dropped)
+            .await;
+    }
     plane.close(id);
     tracing::info!(session = id, "signaling closed");
 }
@@ -193,6 +208,13 @@ impl Session {
         tracing::debug!(session = self.id, ?kind, "signaling frame");
         let replies = match kind {
             Some(FrameType::Join) => {
+                // Recorded before JOIN_ACK and before the roster hears of it.
+                if !self.plane.on_roster(self.id) {
+                    self.plane
+                        .service
+                        .record_media_event(&self.grant, self.content, MediaEvent::Joined)
+                        .await;
+                }
                 let Some(joining) = self.plane.join(self.id, &self.grant) else {
                     return Step::Close(CLOSE_FORBIDDEN, "JOIN after LEAVE");
                 };
@@ -288,6 +310,12 @@ impl Session {
                 vec![]
             }
             Some(FrameType::Leave) => {
+                if self.plane.on_roster(self.id) {
+                    self.plane
+                        .service
+                        .record_media_event(&self.grant, self.content, MediaEvent::Left)
+                        .await;
+                }
                 self.plane.leave(self.id);
                 let mut ack = SdkSignalFrame::new(FrameType::LeaveAck);
                 ack.leave_ack = Some(SdkLeaveAckFrame {});

@@ -6,6 +6,8 @@ use super::{meeting_not_found, meeting_of, Service};
 use crate::domain::ids::{AttendeeId, ExternalUserId, JoinToken, MeetingId};
 use crate::domain::types::{Attendee, AttendeeError, Caller, Capabilities, Meeting};
 use crate::domain::{validate, Checked, Invalid};
+use crate::events::envelope::{EventFacts, EventType};
+use crate::events::outbox::Outbox;
 use crate::events::DomainEvent;
 use crate::model::{
     BatchCreateAttendeeError, CreateAttendeeError, DeleteAttendeeError, GetAttendeeError,
@@ -46,6 +48,8 @@ async fn create_one<E>(
     meeting: &Meeting,
     req: &AttendeeRequest,
     member: &str,
+    outbox: &Outbox,
+    now_ms: i64,
 ) -> Result<Attendee, E>
 where
     E: From<Invalid> + From<LimitExceededException> + From<NotFoundException> + From<StoreError>,
@@ -68,8 +72,20 @@ where
         seq: 0,
     };
     let limit = features.attendee_limit();
-    match tx.create_attendee(&caller.account_id, &attendee, limit).await? {
-        CreatedAttendee::Created(a) | CreatedAttendee::Existing(a) => Ok(a),
+    match tx
+        .create_attendee(&caller.account_id, &attendee, limit)
+        .await?
+    {
+        CreatedAttendee::Created(a) => {
+            let facts = EventFacts::attendee(
+                EventType::AttendeeAdded,
+                a.attendee_id.as_str(),
+                a.external_user_id.as_str(),
+            );
+            outbox.emit(tx, meeting, facts, now_ms).await?;
+            Ok(a)
+        }
+        CreatedAttendee::Existing(a) => Ok(a),
         CreatedAttendee::LimitReached => Err(LimitExceededException::new(format!(
             "Meeting {} already has the maximum of {limit} attendees",
             meeting.meeting_id
@@ -142,11 +158,13 @@ pub(crate) async fn create_in_meeting(
     caller: &Caller,
     meeting: &Meeting,
     items: &[AttendeeRequest],
+    outbox: &Outbox,
+    now_ms: i64,
 ) -> Result<BatchOutcome, StoreError> {
     let mut outcome = BatchOutcome::default();
     for (i, item) in items.iter().enumerate() {
         let member = format!("Attendees[{i}].");
-        match create_one::<ItemError>(tx, caller, meeting, item, &member).await {
+        match create_one::<ItemError>(tx, caller, meeting, item, &member, outbox, now_ms).await {
             Ok(a) => outcome.attendees.push(a),
             Err(ItemError::Store(e)) => return Err(e),
             Err(ItemError::Rejected { code, message }) => outcome.errors.push(AttendeeError {
@@ -168,11 +186,14 @@ impl Service {
     ) -> Result<Attendee, CreateAttendeeError> {
         ExternalUserId::parse("ExternalUserId", &req.external_user_id)?;
         let (caller, req) = (caller.clone(), Arc::new(req));
+        let (outbox, clock) = (self.outbox().clone(), self.clock().clone());
         store::write(self.store(), move |tx| {
             let (caller, meeting_id, req) = (caller.clone(), meeting_id.clone(), req.clone());
+            let (outbox, clock) = (outbox.clone(), clock.clone());
             Box::pin(async move {
                 let meeting = meeting_of::<CreateAttendeeError>(tx, &caller, &meeting_id).await?;
-                create_one(tx, &caller, &meeting, &req, "").await
+                let now = clock.now_ms(caller.account_id.as_str());
+                create_one(tx, &caller, &meeting, &req, "", &outbox, now).await
             })
         })
         .await
@@ -188,11 +209,15 @@ impl Service {
         check_items(&items)?;
         let caller = caller.clone();
         let items: Arc<[AttendeeRequest]> = items.into();
+        let (outbox, clock) = (self.outbox().clone(), self.clock().clone());
         store::write(self.store(), move |tx| {
             let (caller, meeting_id, items) = (caller.clone(), meeting_id.clone(), items.clone());
+            let (outbox, clock) = (outbox.clone(), clock.clone());
             Box::pin(async move {
-                let meeting = meeting_of::<BatchCreateAttendeeError>(tx, &caller, &meeting_id).await?;
-                Ok(create_in_meeting(tx, &caller, &meeting, &items).await?)
+                let meeting =
+                    meeting_of::<BatchCreateAttendeeError>(tx, &caller, &meeting_id).await?;
+                let now = clock.now_ms(caller.account_id.as_str());
+                Ok(create_in_meeting(tx, &caller, &meeting, &items, &outbox, now).await?)
             })
         })
         .await
@@ -270,15 +295,26 @@ impl Service {
     ) -> Result<(), DeleteAttendeeError> {
         let caller = caller.clone();
         let (mid, aid) = (meeting_id.clone(), attendee_id.clone());
+        let (outbox, clock) = (self.outbox().clone(), self.clock().clone());
         store::write::<_, DeleteAttendeeError, _>(self.store(), move |tx| {
             let (caller, mid, aid) = (caller.clone(), mid.clone(), aid.clone());
+            let (outbox, clock) = (outbox.clone(), clock.clone());
             Box::pin(async move {
-                meeting_of::<DeleteAttendeeError>(tx, &caller, &mid).await?;
-                if tx.delete_attendee(&caller.account_id, &mid, &aid).await? {
-                    Ok(())
-                } else {
-                    Err(attendee_not_found(&aid).into())
+                let meeting = meeting_of::<DeleteAttendeeError>(tx, &caller, &mid).await?;
+                let Some(attendee) = tx.attendee(&caller.account_id, &mid, &aid).await? else {
+                    return Err(attendee_not_found(&aid).into());
+                };
+                if !tx.delete_attendee(&caller.account_id, &mid, &aid).await? {
+                    return Err(attendee_not_found(&aid).into());
                 }
+                let facts = EventFacts::attendee(
+                    EventType::AttendeeDeleted,
+                    attendee.attendee_id.as_str(),
+                    attendee.external_user_id.as_str(),
+                );
+                let now = clock.now_ms(caller.account_id.as_str());
+                outbox.emit(tx, &meeting, facts, now).await?;
+                Ok(())
             })
         })
         .await?;

@@ -8,7 +8,42 @@ use base64::Engine;
 use super::Service;
 use crate::domain::ids::{AttendeeId, MeetingId};
 use crate::domain::types::Capabilities;
+use crate::events::envelope::{EventFacts, EventType};
 use crate::store::{self, StoreError};
+
+/// What the media plane reports of an attendee's session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// Its join token was accepted.
+    Authorized,
+    Joined,
+    Left,
+    /// Its connection went without a LEAVE.
+    Dropped,
+    VideoStarted,
+    VideoStopped,
+}
+
+impl MediaEvent {
+    /// The event type for an attendee's own session, or for its content share.
+    fn event_type(self, content: bool) -> Option<EventType> {
+        use EventType::*;
+        Some(match (self, content) {
+            (MediaEvent::Authorized, false) => AttendeeAuthorized,
+            (MediaEvent::Authorized, true) => return None,
+            (MediaEvent::Joined, false) => AttendeeJoined,
+            (MediaEvent::Joined, true) => AttendeeContentJoined,
+            (MediaEvent::Left, false) => AttendeeLeft,
+            (MediaEvent::Left, true) => AttendeeContentLeft,
+            (MediaEvent::Dropped, false) => AttendeeDropped,
+            (MediaEvent::Dropped, true) => AttendeeContentDropped,
+            (MediaEvent::VideoStarted, false) => AttendeeVideoStarted,
+            (MediaEvent::VideoStarted, true) => AttendeeContentVideoStarted,
+            (MediaEvent::VideoStopped, false) => AttendeeVideoStopped,
+            (MediaEvent::VideoStopped, true) => AttendeeContentVideoStopped,
+        })
+    }
+}
 
 /// An attendee admitted to a meeting's media session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +80,50 @@ pub fn attendee_id_of_token(token: &str) -> Option<String> {
 }
 
 impl Service {
+    /// Records a media-plane event durably (in the outbox). The media plane
+    /// awaits this before it acknowledges the fact to anyone. A content share
+    /// is reported with the `#content` attendee and its own event types.
+    /// False when it could not be recorded (the store failed, or the meeting
+    /// is gone).
+    pub async fn record_media_event(
+        &self,
+        grant: &JoinGrant,
+        content: bool,
+        what: MediaEvent,
+    ) -> bool {
+        let Some(event_type) = what.event_type(content) else {
+            return true;
+        };
+        let Ok(meeting_id) = MeetingId::parse("MeetingId", &grant.meeting_id) else {
+            return false;
+        };
+        let suffix = if content { "#content" } else { "" };
+        let attendee_id: Arc<str> = format!("{}{suffix}", grant.attendee_id).into();
+        let external_user_id: Arc<str> = format!("{}{suffix}", grant.external_user_id).into();
+        let (outbox, clock) = (self.outbox().clone(), self.clock().clone());
+        let recorded = store::write::<_, StoreError, _>(self.store(), move |tx| {
+            let (meeting_id, outbox, clock) = (meeting_id.clone(), outbox.clone(), clock.clone());
+            let (attendee_id, external_user_id) = (attendee_id.clone(), external_user_id.clone());
+            Box::pin(async move {
+                let Some(meeting) = tx.meeting_by_id(&meeting_id).await? else {
+                    return Ok(false);
+                };
+                let now = clock.now_ms(meeting.account_id.as_str());
+                let facts = EventFacts::attendee(event_type, &attendee_id, &external_user_id);
+                outbox.emit(tx, &meeting, facts, now).await?;
+                Ok(true)
+            })
+        })
+        .await;
+        match recorded {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, event = event_type.name(), "media event not recorded");
+                false
+            }
+        }
+    }
+
     /// Admits the holder of `join_token` to meeting `meeting_id` when the
     /// token is that of a live attendee of the meeting (compared in constant time).
     pub async fn authorize_join(

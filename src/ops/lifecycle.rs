@@ -9,8 +9,8 @@
 //!
 //! [`end_meeting`] is the single place where a meeting ends, inside the
 //! transaction that ends it; [`Service::announce_ended`] is the single place
-//! that tells the rest of the server afterwards. A durable `MeetingEnded`
-//! event belongs in the first (same transaction as the change).
+//! that tells the rest of the server afterwards. The first also appends each
+//! ended meeting's `MeetingEnded` event to the outbox, in that transaction.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,6 +19,8 @@ use std::time::Duration;
 use super::Service;
 use crate::domain::clock::MeetingClock;
 use crate::domain::ids::{AccountId, MeetingId};
+use crate::events::envelope::{EventFacts, EventType};
+use crate::events::outbox::Outbox;
 use crate::events::DomainEvent;
 use crate::store::{self, MeetingBrief, StoreError, Tx};
 
@@ -97,19 +99,39 @@ pub struct MeetingEnd {
 /// Empty when the account has no such meeting.
 pub(crate) async fn end_meeting(
     tx: &mut dyn Tx,
+    outbox: &Outbox,
     account_id: &AccountId,
     meeting_id: &MeetingId,
     reason: EndReason,
     now_ms: i64,
 ) -> Result<Vec<MeetingEnd>, StoreError> {
+    // What MeetingEnded reports of each, read before they go.
+    let mut meetings: Vec<_> = tx
+        .meeting(account_id, meeting_id)
+        .await?
+        .into_iter()
+        .collect();
+    if !meetings.is_empty() {
+        meetings.extend(tx.replica_meetings(account_id, meeting_id).await?);
+    }
     let ids = tx.delete_meeting(account_id, meeting_id, now_ms).await?;
+    for id in &ids {
+        if let Some(m) = meetings.iter().find(|m| &m.meeting_id == id) {
+            let facts = EventFacts::meeting(EventType::MeetingEnded);
+            outbox.emit(tx, m, facts, now_ms).await?;
+        }
+    }
     Ok(ids
         .into_iter()
         .enumerate()
         .map(|(i, id)| MeetingEnd {
             account_id: account_id.clone(),
             meeting_id: id,
-            reason: if i == 0 { reason } else { EndReason::PrimaryEnded },
+            reason: if i == 0 {
+                reason
+            } else {
+                EndReason::PrimaryEnded
+            },
             at_ms: now_ms,
         })
         .collect())
@@ -293,7 +315,10 @@ impl Service {
                         continue;
                     }
                     let now = this.clock.now_ms(m.account_id.as_str());
-                    ended.extend(end_meeting(tx, &m.account_id, &m.meeting_id, *reason, now).await?);
+                    ended.extend(
+                        end_meeting(tx, &this.outbox, &m.account_id, &m.meeting_id, *reason, now)
+                            .await?,
+                    );
                 }
                 Ok::<_, StoreError>(ended)
             })

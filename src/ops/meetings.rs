@@ -10,6 +10,8 @@ use crate::domain::types::{
     Caller, Meeting, MeetingFeatures, NetworkType, NotificationsConfiguration, Tag,
 };
 use crate::domain::{invalid, validate, Checked, Invalid};
+use crate::events::envelope::{EventFacts, EventType};
+use crate::events::outbox::Outbox;
 use crate::model::{
     CreateMeetingError, CreateMeetingWithAttendeesError, DeleteMeetingError, GetMeetingError,
     LimitExceededException,
@@ -125,6 +127,7 @@ async fn create_or_replay<E>(
     meeting: &Meeting,
     tags: &[Tag],
     limits: &Limits,
+    outbox: &Outbox,
 ) -> Result<Meeting, E>
 where
     E: From<Invalid> + From<LimitExceededException> + From<StoreError>,
@@ -135,17 +138,20 @@ where
         .as_ref()
         .map_or_else(String::new, ToString::to_string);
     match tx.create_meeting(meeting, tags, limits.meetings()).await? {
-        CreatedMeeting::Created(m) | CreatedMeeting::Replayed(m) => Ok(m),
+        CreatedMeeting::Created(m) => {
+            let facts = EventFacts::meeting(EventType::MeetingStarted);
+            outbox.emit(tx, &m, facts, m.created_at_ms).await?;
+            Ok(m)
+        }
+        CreatedMeeting::Replayed(m) => Ok(m),
         CreatedMeeting::QuotaReached => Err(LimitExceededException::new(format!(
             "The account already has the maximum of {} concurrent meetings; delete one first",
             limits.max_meetings
         ))
         .into()),
-        CreatedMeeting::PrimaryNotFound => Err(invalid(
-            "PrimaryMeetingId",
-            format!("meeting {primary} not found"),
-        )
-        .into()),
+        CreatedMeeting::PrimaryNotFound => {
+            Err(invalid("PrimaryMeetingId", format!("meeting {primary} not found")).into())
+        }
         CreatedMeeting::PrimaryIsReplica => Err(invalid(
             "PrimaryMeetingId",
             format!("meeting {primary} is itself a replica meeting"),
@@ -169,9 +175,11 @@ impl Service {
         let meeting = Arc::new(new_meeting(caller, &input, primary, now));
         let tags: Arc<[Tag]> = input.tags.unwrap_or_default().into();
         let limits = self.limits.clone();
+        let outbox = self.outbox().clone();
         let meeting = store::write::<_, CreateMeetingError, _>(self.store(), move |tx| {
             let (meeting, tags, limits) = (meeting.clone(), tags.clone(), limits.clone());
-            Box::pin(async move { create_or_replay(tx, &meeting, &tags, &limits).await })
+            let outbox = outbox.clone();
+            Box::pin(async move { create_or_replay(tx, &meeting, &tags, &limits, &outbox).await })
         })
         .await?;
         self.meeting_created(
@@ -197,14 +205,25 @@ impl Service {
         let attendees: Arc<[AttendeeRequest]> = attendees.into();
         let limits = self.limits.clone();
         let caller = caller.clone();
+        let outbox = self.outbox().clone();
         let r = store::write::<_, CreateMeetingWithAttendeesError, _>(self.store(), move |tx| {
+            let outbox = outbox.clone();
             let (meeting, tags, limits) = (meeting.clone(), tags.clone(), limits.clone());
             let (caller, attendees) = (caller.clone(), attendees.clone());
             Box::pin(async move {
-                let meeting =
-                    create_or_replay::<CreateMeetingWithAttendeesError>(tx, &meeting, &tags, &limits)
-                        .await?;
-                let outcome = create_in_meeting(tx, &caller, &meeting, &attendees).await?;
+                let meeting = create_or_replay::<CreateMeetingWithAttendeesError>(
+                    tx, &meeting, &tags, &limits, &outbox,
+                )
+                .await?;
+                let outcome = create_in_meeting(
+                    tx,
+                    &caller,
+                    &meeting,
+                    &attendees,
+                    &outbox,
+                    meeting.created_at_ms,
+                )
+                .await?;
                 Ok(MeetingWithAttendees { meeting, outcome })
             })
         })
@@ -238,13 +257,21 @@ impl Service {
     ) -> Result<(), DeleteMeetingError> {
         let caller = caller.clone();
         let clock = self.clock().clone();
+        let outbox = self.outbox().clone();
         let ended = store::write::<_, DeleteMeetingError, _>(self.store(), move |tx| {
             let (caller, meeting_id, clock) = (caller.clone(), meeting_id.clone(), clock.clone());
+            let outbox = outbox.clone();
             Box::pin(async move {
                 let now = clock.now_ms(caller.account_id.as_str());
-                let ended =
-                    end_meeting(tx, &caller.account_id, &meeting_id, EndReason::Deleted, now)
-                        .await?;
+                let ended = end_meeting(
+                    tx,
+                    &outbox,
+                    &caller.account_id,
+                    &meeting_id,
+                    EndReason::Deleted,
+                    now,
+                )
+                .await?;
                 if ended.is_empty() {
                     return Err(meeting_not_found(&meeting_id).into());
                 }

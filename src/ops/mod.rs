@@ -18,6 +18,7 @@ use std::sync::Arc;
 use crate::domain::clock::MeetingClock;
 use crate::domain::ids::{MeetingId, PageTokens};
 use crate::domain::types::{Caller, Meeting};
+use crate::events::outbox::Outbox;
 use crate::events::{DomainEvent, EventBus};
 use crate::model::{
     BatchCreateAttendeeError, BatchUpdateAttendeeCapabilitiesExceptError, CreateAttendeeError,
@@ -62,6 +63,7 @@ pub struct Service {
     events: EventBus,
     clock: MeetingClock,
     presence: Arc<lifecycle::Presence>,
+    outbox: Outbox,
 }
 
 impl Service {
@@ -74,7 +76,19 @@ impl Service {
             events: EventBus::new(),
             clock: MeetingClock::new(),
             presence: Arc::default(),
+            outbox: Outbox::default(),
         }
+    }
+
+    /// Records meeting events for these sinks (by default: only in the event log).
+    pub fn with_outbox(mut self, outbox: Outbox) -> Self {
+        self.outbox = outbox;
+        self
+    }
+
+    /// Where this service records meeting events.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -113,8 +127,7 @@ pub fn store_failure(
     match e {
         StoreError::Unavailable(why) | StoreError::Conflict(why) => {
             tracing::warn!(reason = %why, "store unavailable");
-            let mut u =
-                ServiceUnavailableException::new("The service is busy; try again shortly");
+            let mut u = ServiceUnavailableException::new("The service is busy; try again shortly");
             u.retry_after_seconds = Some(RETRY_AFTER_SECONDS.to_string());
             Ok(u)
         }

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::domain::ids::{AccountId, AttendeeId, ExternalUserId, JoinToken, MeetingId};
 use crate::domain::types::{
-    AttendeeFeatures, Attendee, Capabilities, MediaCapability, Meeting, MeetingFeatures, Tag,
+    Attendee, AttendeeFeatures, Capabilities, MediaCapability, Meeting, MeetingFeatures, Tag,
 };
 
 /// Makes a fresh, empty store with the given options.
@@ -36,6 +36,8 @@ pub async fn run_all(factory: impl Factory) {
     attendee_limit_under_concurrent_writers(fresh()).await;
     replica_limit_under_concurrent_writers(fresh()).await;
     meeting_quota_under_concurrent_writers(fresh()).await;
+    outbox_appends_with_the_change_or_not_at_all(fresh()).await;
+    outbox_streams_are_leased_to_one_holder(fresh()).await;
     busy_store_answers_unavailable(&factory).await;
 }
 
@@ -367,11 +369,14 @@ async fn attendee_limit_under_concurrent_writers(store: Arc<dyn Store>) {
     let m = created(&*store, m).await;
     let limit = m.features_or_default().attendee_limit();
     assert_eq!(limit, 5);
-    let outcomes = race(WRITERS, |i| {
-        let (store, acct, mid) = (store.clone(), acct.clone(), m.meeting_id.clone());
-        async move { create_attendee(&*store, &acct, attendee(&mid, &format!("user-{i}")), limit).await }
-    })
-    .await;
+    let outcomes =
+        race(WRITERS, |i| {
+            let (store, acct, mid) = (store.clone(), acct.clone(), m.meeting_id.clone());
+            async move {
+                create_attendee(&*store, &acct, attendee(&mid, &format!("user-{i}")), limit).await
+            }
+        })
+        .await;
     let created = outcomes
         .iter()
         .filter(|o| matches!(o, CreatedAttendee::Created(_)))
@@ -448,11 +453,14 @@ async fn meeting_quota_under_concurrent_writers(store: Arc<dyn Store>) {
         max_meetings: 4,
         max_replicas: 4,
     };
-    let outcomes = race(WRITERS, |i| {
-        let (store, acct) = (store.clone(), acct.clone());
-        async move { create_meeting(&*store, meeting(&acct, &format!("t-{i}")), vec![], limits).await }
-    })
-    .await;
+    let outcomes =
+        race(WRITERS, |i| {
+            let (store, acct) = (store.clone(), acct.clone());
+            async move {
+                create_meeting(&*store, meeting(&acct, &format!("t-{i}")), vec![], limits).await
+            }
+        })
+        .await;
     let created = outcomes
         .iter()
         .filter(|o| matches!(o, CreatedMeeting::Created(_)))
@@ -507,5 +515,142 @@ async fn busy_store_answers_unavailable(factory: &impl Factory) {
         matches!(second, Err(StoreError::Unavailable(_))),
         "expected Unavailable, got {second:?}"
     );
-    holder.await.expect("holder").expect("the first writer commits");
+    holder
+        .await
+        .expect("holder")
+        .expect("the first writer commits");
+}
+
+fn new_event(mid: &str, n: usize) -> super::NewEvent {
+    super::NewEvent {
+        id: format!("event-{mid}-{n}"),
+        account_id: "111111111111".into(),
+        meeting_id: mid.into(),
+        event_type: "AttendeeAdded".into(),
+        created_at_ms: 1000 + n as i64,
+        body: format!("{{\"n\":{n}}}"),
+    }
+}
+
+fn stream(sink: &str, mid: &str) -> super::StreamKey {
+    super::StreamKey {
+        sink: sink.into(),
+        target: String::new(),
+        meeting_id: mid.into(),
+    }
+}
+
+/// An event is written by the transaction that makes its change: a job that
+/// fails leaves neither; one that commits leaves both, in order.
+async fn outbox_appends_with_the_change_or_not_at_all(store: Arc<dyn Store>) {
+    let failed: Result<(), StoreError> = write(&*store, move |tx| {
+        Box::pin(async move {
+            tx.append_event(&new_event("m1", 0), &[stream("webhook", "m1")])
+                .await?;
+            Err(StoreError::Backend("the change fails".into()))
+        })
+    })
+    .await;
+    assert!(failed.is_err());
+    let none = look(&*store, |tx| {
+        Box::pin(async move { tx.meeting_events("m1", 0, 10).await })
+    })
+    .await;
+    assert!(none.is_empty(), "a rolled-back change leaves no event");
+    for n in 1..=3 {
+        write::<_, StoreError, _>(&*store, move |tx| {
+            Box::pin(async move {
+                tx.append_event(&new_event("m1", n), &[stream("webhook", "m1")])
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    }
+    let got = look(&*store, |tx| {
+        Box::pin(async move { tx.meeting_events("m1", 0, 10).await })
+    })
+    .await;
+    assert_eq!(
+        got.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["event-m1-1", "event-m1-2", "event-m1-3"]
+    );
+    assert!(got.windows(2).all(|w| w[0].seq < w[1].seq));
+    let acct = look(&*store, |tx| {
+        Box::pin(async move { tx.account_events("111111111111", 0, 10).await })
+    })
+    .await;
+    assert_eq!(acct.len(), 3);
+}
+
+/// A stream is leased by one holder at a time; its cursor moves only under
+/// the lease; an expired lease passes to another holder, which resumes
+/// after the cursor (at least once, in order).
+async fn outbox_streams_are_leased_to_one_holder(store: Arc<dyn Store>) {
+    for n in 1..=4 {
+        write::<_, StoreError, _>(&*store, move |tx| {
+            Box::pin(async move {
+                tx.append_event(&new_event("m2", n), &[stream("webhook", "m2")])
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    }
+    let claim = |holder: &'static str, now: i64| {
+        let store = store.clone();
+        async move {
+            write::<_, StoreError, _>(&*store, move |tx| {
+                Box::pin(async move {
+                    tx.claim_streams(&["webhook".to_string()], holder, now, now + 100, 10)
+                        .await
+                })
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let a = claim("a", 0).await;
+    assert_eq!(a.len(), 1);
+    assert!(claim("b", 50).await.is_empty(), "leased to a until 100");
+    let first = look(&*store, |tx| {
+        Box::pin(async move { tx.meeting_events("m2", 0, 10).await })
+    })
+    .await;
+    // b may not move a's cursor.
+    let key = a[0].key.clone();
+    let update = super::StreamUpdate {
+        delivered_seq: first[1].seq,
+        attempts: 0,
+        next_attempt_ms: 0,
+        last_error: None,
+        lease_expires_ms: Some(100),
+    };
+    let (k2, u2) = (key.clone(), update.clone());
+    let by_b = write::<_, StoreError, _>(&*store, move |tx| {
+        let (k, u) = (k2.clone(), u2.clone());
+        Box::pin(async move { tx.update_stream(&k, "b", &u).await })
+    })
+    .await
+    .unwrap();
+    assert!(!by_b, "only the holder moves the cursor");
+    let by_a = write::<_, StoreError, _>(&*store, move |tx| {
+        let (k, u) = (key.clone(), update.clone());
+        Box::pin(async move { tx.update_stream(&k, "a", &u).await })
+    })
+    .await
+    .unwrap();
+    assert!(by_a);
+    // a dies; once its lease expires b takes the stream after the cursor.
+    let b = claim("b", 150).await;
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].delivered_seq, first[1].seq);
+    let released = write::<_, StoreError, _>(&*store, |tx| {
+        Box::pin(async move { tx.release_leases("b").await })
+    })
+    .await
+    .unwrap();
+    assert_eq!(released, 1);
 }

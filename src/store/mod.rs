@@ -124,8 +124,138 @@ pub struct MeetingBrief {
     pub created_at_ms: i64,
 }
 
+/// One (sink, target, meeting) stream of the outbox: a sink kind
+/// (`webhook`, `eventbridge`, `sqs`, `sns`, `lambda`), its target (an ARN, or
+/// empty for the server-wide sinks) and the meeting whose events it carries.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    pub sink: String,
+    pub target: String,
+    pub meeting_id: String,
+}
+
+/// An event to append to the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub id: String,
+    pub account_id: String,
+    pub meeting_id: String,
+    pub event_type: String,
+    pub created_at_ms: i64,
+    /// The envelope, as JSON.
+    pub body: String,
+}
+
+/// An event as stored, with its place in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub id: String,
+    pub account_id: String,
+    pub meeting_id: String,
+    pub event_type: String,
+    pub created_at_ms: i64,
+    pub body: String,
+}
+
+/// A stream a node leased for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamClaim {
+    pub key: StreamKey,
+    pub delivered_seq: i64,
+    pub attempts: u32,
+}
+
+/// The new state of a leased stream after a delivery round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamUpdate {
+    /// Every event of the meeting up to this one was acknowledged (or dead-lettered).
+    pub delivered_seq: i64,
+    /// Failed tries of the next event.
+    pub attempts: u32,
+    pub next_attempt_ms: i64,
+    pub last_error: Option<String>,
+    /// `Some`: keep the lease until then; `None`: release it.
+    pub lease_expires_ms: Option<i64>,
+}
+
+/// An event a sink never acknowledged within the allowed tries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub key: StreamKey,
+    pub event_seq: i64,
+    pub event_id: String,
+    pub attempts: u32,
+    pub last_error: String,
+    pub dead_at_ms: i64,
+}
+
 /// The primitives a job may use inside one transaction.
 pub trait Tx: Send {
+    /// Appends an event to the outbox and the log, and makes each stream
+    /// (created when new) carry it. Returns the event's `seq`.
+    fn append_event<'a>(
+        &'a mut self,
+        event: &'a NewEvent,
+        streams: &'a [StreamKey],
+    ) -> BoxFuture<'a, StoreResult<i64>>;
+    /// Leases up to `limit` streams of these sinks that have events to deliver
+    /// and are due, whose lease is free or expired, to `holder` until
+    /// `lease_expires_ms`. On a shared database each stream is claimed by
+    /// exactly one node (PostgreSQL: `SELECT … FOR UPDATE SKIP LOCKED`).
+    fn claim_streams<'a>(
+        &'a mut self,
+        sinks: &'a [String],
+        holder: &'a str,
+        now_ms: i64,
+        lease_expires_ms: i64,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StreamClaim>>>;
+    /// Events of the meeting after `after_seq`, oldest first, at most `limit`.
+    fn meeting_events<'a>(
+        &'a mut self,
+        meeting_id: &'a str,
+        after_seq: i64,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StoredEvent>>>;
+    /// Events of the account after `after_seq`, oldest first, at most `limit`.
+    fn account_events<'a>(
+        &'a mut self,
+        account_id: &'a str,
+        after_seq: i64,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StoredEvent>>>;
+    /// Updates a stream the holder still leases; false when the lease was lost.
+    fn update_stream<'a>(
+        &'a mut self,
+        key: &'a StreamKey,
+        holder: &'a str,
+        update: &'a StreamUpdate,
+    ) -> BoxFuture<'a, StoreResult<bool>>;
+    /// Releases every lease of this holder (a node starting again).
+    fn release_leases<'a>(&'a mut self, holder: &'a str) -> BoxFuture<'a, StoreResult<u64>>;
+    fn record_dead_letter<'a>(&'a mut self, dead: &'a DeadLetter)
+        -> BoxFuture<'a, StoreResult<()>>;
+    fn dead_letters<'a>(
+        &'a mut self,
+        meeting_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<DeadLetter>>>;
+    /// Forgets events created before `before_ms` that every stream has
+    /// delivered, and the streams left with nothing; returns how many events.
+    fn prune_events(&mut self, before_ms: i64) -> BoxFuture<'_, StoreResult<u64>>;
+    /// The meeting with this id, of whichever account (the media plane's
+    /// lookup, after a join token proved the caller).
+    fn meeting_by_id<'a>(
+        &'a mut self,
+        meeting: &'a MeetingId,
+    ) -> BoxFuture<'a, StoreResult<Option<Meeting>>>;
+    /// The replicas of a primary meeting.
+    fn replica_meetings<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        primary: &'a MeetingId,
+    ) -> BoxFuture<'a, StoreResult<Vec<Meeting>>>;
+
     fn meeting<'a>(
         &'a mut self,
         account: &'a AccountId,
@@ -314,7 +444,8 @@ where
         Box::pin(async move {
             let result = attempt.await;
             let commit = result.is_ok();
-            *out.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
+            *out.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
             commit
         })
     });

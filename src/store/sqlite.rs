@@ -19,8 +19,9 @@ use rand::RngCore;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    BoxFuture, CreatedAttendee, CreatedMeeting, Job, MeetingBrief, MeetingLimits, Mode, Store,
-    StoreError, StoreOptions, StoreResult, Tx, MAX_ATTEMPTS,
+    BoxFuture, CreatedAttendee, CreatedMeeting, DeadLetter, Job, MeetingBrief, MeetingLimits, Mode,
+    NewEvent, Store, StoreError, StoreOptions, StoreResult, StoredEvent, StreamClaim, StreamKey,
+    StreamUpdate, Tx, MAX_ATTEMPTS,
 };
 use crate::domain::ids::{AccountId, AttendeeId, ExternalUserId, JoinToken, MeetingId};
 use crate::domain::types::{
@@ -42,6 +43,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/sqlite/0004_meetings_by_creation.sql"),
     ),
+    (5, include_str!("../../migrations/sqlite/0005_events.sql")),
 ];
 
 /// Readers kept open for reuse.
@@ -275,16 +277,17 @@ impl Store for SqliteStore {
     fn ping(&self) -> BoxFuture<'_, bool> {
         let timeout = self.options.timeout;
         Box::pin(async move {
-            let checked = match tokio::time::timeout(timeout, self.writer.clone().lock_owned()).await {
-                Err(_) => Err(StoreError::Unavailable("the writer is busy".into())),
-                Ok(guard) => {
-                    blocking(move || {
-                        let mut conn = guard;
-                        touch_schema(&mut conn)
-                    })
-                    .await
-                }
-            };
+            let checked =
+                match tokio::time::timeout(timeout, self.writer.clone().lock_owned()).await {
+                    Err(_) => Err(StoreError::Unavailable("the writer is busy".into())),
+                    Ok(guard) => {
+                        blocking(move || {
+                            let mut conn = guard;
+                            touch_schema(&mut conn)
+                        })
+                        .await
+                    }
+                };
             if let Err(e) = &checked {
                 tracing::warn!(error = %e, "store readiness check failed");
             }
@@ -407,7 +410,11 @@ impl SqliteTx<'_> {
         Box::pin(std::future::ready(r))
     }
 
-    fn query_meeting(&self, where_clause: &str, p: impl rusqlite::Params) -> StoreResult<Option<Meeting>> {
+    fn query_meeting(
+        &self,
+        where_clause: &str,
+        p: impl rusqlite::Params,
+    ) -> StoreResult<Option<Meeting>> {
         let sql = format!("SELECT {MEETING_COLUMNS} FROM meetings WHERE {where_clause}");
         self.conn
             .prepare_cached(&sql)
@@ -417,7 +424,11 @@ impl SqliteTx<'_> {
             .map_err(backend)
     }
 
-    fn query_attendee(&self, where_clause: &str, p: impl rusqlite::Params) -> StoreResult<Option<Attendee>> {
+    fn query_attendee(
+        &self,
+        where_clause: &str,
+        p: impl rusqlite::Params,
+    ) -> StoreResult<Option<Attendee>> {
         let sql = format!("SELECT {ATTENDEE_COLUMNS} FROM {ACCOUNT_ATTENDEES} AND {where_clause}");
         self.conn
             .prepare_cached(&sql)
@@ -445,7 +456,11 @@ impl SqliteTx<'_> {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    fn get_meeting(&self, account: &AccountId, meeting: &MeetingId) -> StoreResult<Option<Meeting>> {
+    fn get_meeting(
+        &self,
+        account: &AccountId,
+        meeting: &MeetingId,
+    ) -> StoreResult<Option<Meeting>> {
         self.query_meeting(
             "account_id = ?1 AND meeting_id = ?2",
             params![account.as_str(), meeting.as_str()],
@@ -573,7 +588,11 @@ impl SqliteTx<'_> {
         let existing = |tx: &Self| {
             tx.query_attendee(
                 "a.meeting_id = ?2 AND a.external_user_id = ?3",
-                params![account.as_str(), a.meeting_id.as_str(), a.external_user_id.as_str()],
+                params![
+                    account.as_str(),
+                    a.meeting_id.as_str(),
+                    a.external_user_id.as_str()
+                ],
             )
         };
         if let Some(found) = existing(self)? {
@@ -763,7 +782,347 @@ impl SqliteTx<'_> {
     }
 }
 
+/// The outbox and the event log.
+impl SqliteTx<'_> {
+    fn events_query(
+        &self,
+        sql: &str,
+        key: &str,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(backend)?;
+        let rows = stmt
+            .query_map(params![key, after, limit], |r| {
+                Ok(StoredEvent {
+                    seq: r.get(0)?,
+                    id: r.get(1)?,
+                    account_id: r.get(2)?,
+                    meeting_id: r.get(3)?,
+                    event_type: r.get(4)?,
+                    created_at_ms: r.get(5)?,
+                    body: r.get(6)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+    }
+
+    fn append_event_now(&self, e: &NewEvent, streams: &[StreamKey]) -> StoreResult<i64> {
+        self.exec(
+            "INSERT INTO events (id, account_id, meeting_id, event_type, created_at_ms, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                e.id,
+                e.account_id,
+                e.meeting_id,
+                e.event_type,
+                e.created_at_ms,
+                e.body
+            ],
+        )?;
+        let seq = self.conn.last_insert_rowid();
+        for k in streams {
+            // A new stream starts just before this event: it carries the
+            // meeting's events from now on.
+            self.exec(
+                "INSERT INTO event_streams (sink, target, meeting_id, last_seq, delivered_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?4 - 1)
+                 ON CONFLICT (sink, target, meeting_id) DO UPDATE SET last_seq = excluded.last_seq",
+                params![k.sink, k.target, k.meeting_id, seq],
+            )?;
+        }
+        Ok(seq)
+    }
+
+    fn claim_streams_now(
+        &self,
+        sinks: &[String],
+        holder: &str,
+        now_ms: i64,
+        lease_expires_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StreamClaim>> {
+        let sinks = to_json(&sinks);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "UPDATE event_streams SET lease_holder = ?1, lease_expires_ms = ?2
+                 WHERE rowid IN (
+                     SELECT rowid FROM event_streams
+                     WHERE delivered_seq < last_seq AND next_attempt_ms <= ?3
+                       AND (lease_holder IS NULL OR lease_expires_ms <= ?3)
+                       AND sink IN (SELECT value FROM json_each(?4))
+                     ORDER BY next_attempt_ms LIMIT ?5)
+                 RETURNING sink, target, meeting_id, delivered_seq, attempts",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(
+                params![holder, lease_expires_ms, now_ms, sinks, limit],
+                |r| {
+                    Ok(StreamClaim {
+                        key: StreamKey {
+                            sink: r.get(0)?,
+                            target: r.get(1)?,
+                            meeting_id: r.get(2)?,
+                        },
+                        delivered_seq: r.get(3)?,
+                        attempts: r.get(4)?,
+                    })
+                },
+            )
+            .map_err(backend)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+    }
+
+    fn meeting_events_now(
+        &self,
+        meeting_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        self.events_query(
+            "SELECT seq, id, account_id, meeting_id, event_type, created_at_ms, body FROM events
+             WHERE meeting_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            meeting_id,
+            after_seq,
+            limit,
+        )
+    }
+
+    fn account_events_now(
+        &self,
+        account_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        self.events_query(
+            "SELECT seq, id, account_id, meeting_id, event_type, created_at_ms, body FROM events
+             WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            account_id,
+            after_seq,
+            limit,
+        )
+    }
+
+    fn update_stream_now(
+        &self,
+        k: &StreamKey,
+        holder: &str,
+        u: &StreamUpdate,
+    ) -> StoreResult<bool> {
+        let n = self.exec(
+            "UPDATE event_streams SET delivered_seq = MAX(delivered_seq, ?5), attempts = ?6,
+                 next_attempt_ms = ?7, last_error = ?8,
+                 lease_holder = CASE WHEN ?9 IS NULL THEN NULL ELSE lease_holder END,
+                 lease_expires_ms = COALESCE(?9, 0)
+             WHERE sink = ?1 AND target = ?2 AND meeting_id = ?3 AND lease_holder = ?4",
+            params![
+                k.sink,
+                k.target,
+                k.meeting_id,
+                holder,
+                u.delivered_seq,
+                u.attempts,
+                u.next_attempt_ms,
+                u.last_error,
+                u.lease_expires_ms
+            ],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn release_leases_now(&self, holder: &str) -> StoreResult<u64> {
+        Ok(self.exec(
+            "UPDATE event_streams SET lease_holder = NULL, lease_expires_ms = 0 WHERE lease_holder = ?1",
+            params![holder],
+        )? as u64)
+    }
+
+    fn record_dead_letter_now(&self, d: &DeadLetter) -> StoreResult<()> {
+        self.exec(
+            "INSERT OR REPLACE INTO event_dead_letters
+                 (sink, target, meeting_id, event_seq, event_id, attempts, last_error, dead_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                d.key.sink,
+                d.key.target,
+                d.key.meeting_id,
+                d.event_seq,
+                d.event_id,
+                d.attempts,
+                d.last_error,
+                d.dead_at_ms
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn dead_letters_now(&self, meeting_id: &str) -> StoreResult<Vec<DeadLetter>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT sink, target, meeting_id, event_seq, event_id, attempts, last_error, dead_at_ms
+                 FROM event_dead_letters WHERE meeting_id = ?1 ORDER BY event_seq",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![meeting_id], |r| {
+                Ok(DeadLetter {
+                    key: StreamKey {
+                        sink: r.get(0)?,
+                        target: r.get(1)?,
+                        meeting_id: r.get(2)?,
+                    },
+                    event_seq: r.get(3)?,
+                    event_id: r.get(4)?,
+                    attempts: r.get(5)?,
+                    last_error: r.get(6)?,
+                    dead_at_ms: r.get(7)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+    }
+
+    fn prune_events_now(&self, before_ms: i64) -> StoreResult<u64> {
+        let n = self.exec(
+            "DELETE FROM events WHERE created_at_ms < ?1 AND NOT EXISTS (
+                 SELECT 1 FROM event_streams s
+                 WHERE s.meeting_id = events.meeting_id AND s.delivered_seq < events.seq)",
+            params![before_ms],
+        )?;
+        self.exec(
+            "DELETE FROM event_streams WHERE delivered_seq >= last_seq AND NOT EXISTS (
+                 SELECT 1 FROM events e WHERE e.meeting_id = event_streams.meeting_id)",
+            [],
+        )?;
+        self.exec(
+            "DELETE FROM event_dead_letters WHERE dead_at_ms < ?1",
+            params![before_ms],
+        )?;
+        Ok(n as u64)
+    }
+
+    fn meeting_by_id_now(&self, meeting: &MeetingId) -> StoreResult<Option<Meeting>> {
+        self.query_meeting("meeting_id = ?1", params![meeting.as_str()])
+    }
+
+    fn replica_meetings_now(
+        &self,
+        account: &AccountId,
+        primary: &MeetingId,
+    ) -> StoreResult<Vec<Meeting>> {
+        let sql = format!(
+            "SELECT {MEETING_COLUMNS} FROM meetings WHERE account_id = ?1 AND primary_meeting_id = ?2"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
+        let rows = stmt
+            .query_map(
+                params![account.as_str(), primary.as_str()],
+                meeting_from_row,
+            )
+            .map_err(backend)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+    }
+}
+
 impl Tx for SqliteTx<'_> {
+    fn append_event<'a>(
+        &'a mut self,
+        event: &'a NewEvent,
+        streams: &'a [StreamKey],
+    ) -> BoxFuture<'a, StoreResult<i64>> {
+        let r = self.append_event_now(event, streams);
+        self.done(r)
+    }
+
+    fn claim_streams<'a>(
+        &'a mut self,
+        sinks: &'a [String],
+        holder: &'a str,
+        now_ms: i64,
+        lease_expires_ms: i64,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StreamClaim>>> {
+        let r = self.claim_streams_now(sinks, holder, now_ms, lease_expires_ms, limit);
+        self.done(r)
+    }
+
+    fn meeting_events<'a>(
+        &'a mut self,
+        meeting_id: &'a str,
+        after_seq: i64,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StoredEvent>>> {
+        let r = self.meeting_events_now(meeting_id, after_seq, limit);
+        self.done(r)
+    }
+
+    fn account_events<'a>(
+        &'a mut self,
+        account_id: &'a str,
+        after_seq: i64,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StoredEvent>>> {
+        let r = self.account_events_now(account_id, after_seq, limit);
+        self.done(r)
+    }
+
+    fn update_stream<'a>(
+        &'a mut self,
+        key: &'a StreamKey,
+        holder: &'a str,
+        update: &'a StreamUpdate,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        let r = self.update_stream_now(key, holder, update);
+        self.done(r)
+    }
+
+    fn release_leases<'a>(&'a mut self, holder: &'a str) -> BoxFuture<'a, StoreResult<u64>> {
+        let r = self.release_leases_now(holder);
+        self.done(r)
+    }
+
+    fn record_dead_letter<'a>(
+        &'a mut self,
+        dead: &'a DeadLetter,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        let r = self.record_dead_letter_now(dead);
+        self.done(r)
+    }
+
+    fn dead_letters<'a>(
+        &'a mut self,
+        meeting_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<DeadLetter>>> {
+        let r = self.dead_letters_now(meeting_id);
+        self.done(r)
+    }
+
+    fn prune_events<'a>(&'a mut self, before_ms: i64) -> BoxFuture<'a, StoreResult<u64>> {
+        let r = self.prune_events_now(before_ms);
+        self.done(r)
+    }
+
+    fn meeting_by_id<'a>(
+        &'a mut self,
+        meeting: &'a MeetingId,
+    ) -> BoxFuture<'a, StoreResult<Option<Meeting>>> {
+        let r = self.meeting_by_id_now(meeting);
+        self.done(r)
+    }
+
+    fn replica_meetings<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        primary: &'a MeetingId,
+    ) -> BoxFuture<'a, StoreResult<Vec<Meeting>>> {
+        let r = self.replica_meetings_now(account, primary);
+        self.done(r)
+    }
+
     fn meeting<'a>(
         &'a mut self,
         account: &'a AccountId,
@@ -834,7 +1193,11 @@ impl Tx for SqliteTx<'_> {
     ) -> BoxFuture<'a, StoreResult<Option<Attendee>>> {
         let r = self.query_attendee(
             "a.meeting_id = ?2 AND a.external_user_id = ?3",
-            params![account.as_str(), meeting.as_str(), external_user_id.as_str()],
+            params![
+                account.as_str(),
+                meeting.as_str(),
+                external_user_id.as_str()
+            ],
         );
         self.done(r)
     }
@@ -903,9 +1266,12 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached(&sql)
             .map_err(backend)
             .and_then(|mut s| {
-                s.query_row(params![meeting.as_str(), attendee.as_str()], attendee_from_row)
-                    .optional()
-                    .map_err(backend)
+                s.query_row(
+                    params![meeting.as_str(), attendee.as_str()],
+                    attendee_from_row,
+                )
+                .optional()
+                .map_err(backend)
             });
         self.done(r)
     }

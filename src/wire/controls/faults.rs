@@ -415,7 +415,10 @@ mod tests {
             meeting_id: None,
             ..CALL
         };
-        assert_eq!(f.take(&tag).unwrap().error.exception, Exception::TooManyTags);
+        assert_eq!(
+            f.take(&tag).unwrap().error.exception,
+            Exception::TooManyTags
+        );
     }
 
     #[test]

@@ -1,0 +1,1 @@
+//! AWS sinks (built with the `aws-sinks` feature). Filled in below.
