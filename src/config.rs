@@ -413,7 +413,9 @@ impl ServeArgs {
 
     /// The public URL, given the address actually bound.
     pub fn public_url(&self, bound: SocketAddr) -> String {
-        if let Some(u) = &self.public_url { u.clone() } else {
+        if let Some(u) = &self.public_url {
+            u.clone()
+        } else {
             let addr = bound;
             if addr.ip().is_unspecified() {
                 format!("http://127.0.0.1:{}", addr.port())
@@ -473,10 +475,10 @@ impl EventsArgs {
                 std::time::Duration::from_millis(self.send_timeout_ms),
             )?;
         }
-        if !cfg!(feature = "aws-sinks")
-            && (self.eventbridge_bus.is_some() || self.meeting_targets == Some(true))
-        {
-            return Err("this build has no AWS sinks (built without the aws-sinks feature)".into());
+        if self.eventbridge_bus.is_some() || self.meeting_targets() {
+            return Err(
+                "the AWS sinks (EventBridge, SQS, SNS, Lambda) are not in this build yet".into(),
+            );
         }
         Ok(())
     }
@@ -504,7 +506,10 @@ mod tests {
     #[test]
     fn media_port_is_free_when_the_http_port_is() {
         // The environment of the test run must not decide the answer.
-        assert!(std::env::var_os("CONVENE_MEDIA_LISTEN").is_none(), "unset CONVENE_MEDIA_LISTEN to run this test");
+        assert!(
+            std::env::var_os("CONVENE_MEDIA_LISTEN").is_none(),
+            "unset CONVENE_MEDIA_LISTEN to run this test"
+        );
         let a = serve_args(&["--listen", "127.0.0.1:0"]);
         assert_eq!(a.media_listen(), "127.0.0.1:0".parse().unwrap());
         let a = serve_args(&["--listen", "127.0.0.1:8080"]);
@@ -515,7 +520,10 @@ mod tests {
 
     #[test]
     fn ephemeral_excludes_a_data_dir() {
-        assert!(std::env::var_os("CONVENE_DATA_DIR").is_none(), "unset CONVENE_DATA_DIR to run this test");
+        assert!(
+            std::env::var_os("CONVENE_DATA_DIR").is_none(),
+            "unset CONVENE_DATA_DIR to run this test"
+        );
         assert!(serve_args(&["--ephemeral"]).ephemeral);
         let err = Cli::try_parse_from(["convene", "serve", "--ephemeral", "--data-dir", "x"])
             .unwrap_err();

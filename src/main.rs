@@ -122,7 +122,7 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
         convene::wire::console::session_key(&convene::store::Store::token_key(&store));
     let store: Arc<dyn convene::store::Store> = Arc::new(store);
     let (outbox, delivery) =
-        convene::events::runtime::build(&args.events, &args.data_dir, store.clone()).await?;
+        convene::events::runtime::build(&args.events, &args.data_dir, store.clone())?;
     let service = Service::new(
         store,
         Limits {

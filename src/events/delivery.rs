@@ -131,11 +131,11 @@ impl Delivery {
             tracing::warn!(error = %e, "could not release this node's old leases");
         }
         let mut wake = self.outbox.watch();
-        let mut last_prune = std::time::Instant::now() - Duration::from_secs(3600);
+        let mut last_prune: Option<std::time::Instant> = None;
         let sink_kinds: Vec<String> = self.sinks.keys().cloned().collect();
         loop {
-            if last_prune.elapsed() > Duration::from_secs(60) {
-                last_prune = std::time::Instant::now();
+            if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                last_prune = Some(std::time::Instant::now());
                 self.prune().await;
             }
             let free = self
@@ -163,7 +163,7 @@ impl Delivery {
             }
             tokio::select! {
                 _ = wake.changed() => {}
-                _ = tokio::time::sleep(self.cfg.poll) => {}
+                () = tokio::time::sleep(self.cfg.poll) => {}
             }
         }
     }
@@ -343,7 +343,7 @@ mod tests {
     fn backoff_grows_with_jitter_and_caps() {
         let cfg = DeliveryConfig {
             retry_base: Duration::from_millis(100),
-            retry_max: Duration::from_millis(1000),
+            retry_max: Duration::from_secs(1),
             ..DeliveryConfig::default()
         };
         for _ in 0..50 {

@@ -39,42 +39,40 @@ pub enum EventType {
 impl EventType {
     /// The name without the `chime:` prefix.
     pub fn name(self) -> &'static str {
-        use EventType::*;
         match self {
-            MeetingStarted => "MeetingStarted",
-            MeetingEnded => "MeetingEnded",
-            AttendeeAdded => "AttendeeAdded",
-            AttendeeDeleted => "AttendeeDeleted",
-            AttendeeAuthorized => "AttendeeAuthorized",
-            AttendeeJoined => "AttendeeJoined",
-            AttendeeLeft => "AttendeeLeft",
-            AttendeeDropped => "AttendeeDropped",
-            AttendeeVideoStarted => "AttendeeVideoStarted",
-            AttendeeVideoStopped => "AttendeeVideoStopped",
-            AttendeeContentJoined => "AttendeeContentJoined",
-            AttendeeContentLeft => "AttendeeContentLeft",
-            AttendeeContentDropped => "AttendeeContentDropped",
-            AttendeeContentVideoStarted => "AttendeeContentVideoStarted",
-            AttendeeContentVideoStopped => "AttendeeContentVideoStopped",
-            TranscriptionStarted => "TranscriptionStarted",
-            TranscriptionStopped => "TranscriptionStopped",
-            TranscriptionInterrupted => "TranscriptionInterrupted",
-            TranscriptionResumed => "TranscriptionResumed",
-            TranscriptionFailed => "TranscriptionFailed",
+            Self::MeetingStarted => "MeetingStarted",
+            Self::MeetingEnded => "MeetingEnded",
+            Self::AttendeeAdded => "AttendeeAdded",
+            Self::AttendeeDeleted => "AttendeeDeleted",
+            Self::AttendeeAuthorized => "AttendeeAuthorized",
+            Self::AttendeeJoined => "AttendeeJoined",
+            Self::AttendeeLeft => "AttendeeLeft",
+            Self::AttendeeDropped => "AttendeeDropped",
+            Self::AttendeeVideoStarted => "AttendeeVideoStarted",
+            Self::AttendeeVideoStopped => "AttendeeVideoStopped",
+            Self::AttendeeContentJoined => "AttendeeContentJoined",
+            Self::AttendeeContentLeft => "AttendeeContentLeft",
+            Self::AttendeeContentDropped => "AttendeeContentDropped",
+            Self::AttendeeContentVideoStarted => "AttendeeContentVideoStarted",
+            Self::AttendeeContentVideoStopped => "AttendeeContentVideoStopped",
+            Self::TranscriptionStarted => "TranscriptionStarted",
+            Self::TranscriptionStopped => "TranscriptionStopped",
+            Self::TranscriptionInterrupted => "TranscriptionInterrupted",
+            Self::TranscriptionResumed => "TranscriptionResumed",
+            Self::TranscriptionFailed => "TranscriptionFailed",
         }
     }
 
     /// Joined, Left and Dropped (content share too) carry `networkType`.
     fn has_network_type(self) -> bool {
-        use EventType::*;
         matches!(
             self,
-            AttendeeJoined
-                | AttendeeLeft
-                | AttendeeDropped
-                | AttendeeContentJoined
-                | AttendeeContentLeft
-                | AttendeeContentDropped
+            Self::AttendeeJoined
+                | Self::AttendeeLeft
+                | Self::AttendeeDropped
+                | Self::AttendeeContentJoined
+                | Self::AttendeeContentLeft
+                | Self::AttendeeContentDropped
         )
     }
 }

@@ -57,7 +57,7 @@ impl Outbox {
 
     /// The sink kinds events are recorded for.
     pub fn sinks(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.inner.global.iter().map(|s| s.to_string()).collect();
+        let mut v: Vec<String> = self.inner.global.iter().map(ToString::to_string).collect();
         if self.inner.meeting_targets {
             v.extend([SQS, SNS, LAMBDA].map(String::from));
         }

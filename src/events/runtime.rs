@@ -33,7 +33,7 @@ pub fn node_id(args: &EventsArgs, data_dir: &Path) -> String {
 }
 
 /// The outbox and its delivery, ready to spawn.
-pub async fn build(
+pub fn build(
     args: &EventsArgs,
     data_dir: &Path,
     store: Arc<dyn Store>,
@@ -48,21 +48,6 @@ pub async fn build(
         tracing::info!(%url, "events: webhook sink");
     }
     let meeting_targets = args.meeting_targets();
-    #[cfg(feature = "aws-sinks")]
-    {
-        let aws = super::sinks::aws::AwsSinks::new(args, timeout).await;
-        if let Some(bus) = &args.eventbridge_bus {
-            sinks.push(Arc::new(aws.eventbridge(bus, &args.eventbridge_source)));
-            global.push(outbox::EVENTBRIDGE);
-            tracing::info!(%bus, source = %args.eventbridge_source, "events: EventBridge sink");
-        }
-        if meeting_targets {
-            sinks.push(Arc::new(aws.sqs()));
-            sinks.push(Arc::new(aws.sns()));
-            sinks.push(Arc::new(aws.lambda()));
-            tracing::info!("events: meetings' SQS, SNS and Lambda targets");
-        }
-    }
     let outbox = Outbox::new(global, meeting_targets);
     let cfg = DeliveryConfig {
         node_id: node_id(args, data_dir),

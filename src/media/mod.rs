@@ -269,7 +269,9 @@ impl MediaPlane {
     }
 
     fn hub(&self) -> MutexGuard<'_, Hub> {
-        self.hub.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.hub
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn follow(self: Arc<Self>, mut events: broadcast::Receiver<DomainEvent>) {
@@ -518,7 +520,9 @@ impl MediaPlane {
             .conns
             .get(&session)
             .and_then(|c| c.joined.as_ref().map(|j| j.audio_stream_id));
-        let audio_stream_id = if let Some(s) = already { s } else {
+        let audio_stream_id = if let Some(s) = already {
+            s
+        } else {
             hub.next_stream_id += 1;
             hub.next_stream_id
         };

@@ -256,7 +256,9 @@ impl Session {
                     }
                 };
                 // A capability change (or a kick) while the answer was made is applied now.
-                if let Some(audio) = self.plane.media_rights(self.id) { self.plane.rtc.set_audio(self.id, audio) } else {
+                if let Some(audio) = self.plane.media_rights(self.id) {
+                    self.plane.rtc.set_audio(self.id, audio);
+                } else {
                     self.plane.rtc.remove(self.id);
                     return Step::Close(CLOSE_FORBIDDEN, "no longer on the roster");
                 }

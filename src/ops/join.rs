@@ -27,20 +27,20 @@ pub enum MediaEvent {
 impl MediaEvent {
     /// The event type for an attendee's own session, or for its content share.
     fn event_type(self, content: bool) -> Option<EventType> {
-        use EventType::*;
+        use EventType as E;
         Some(match (self, content) {
-            (MediaEvent::Authorized, false) => AttendeeAuthorized,
+            (MediaEvent::Authorized, false) => E::AttendeeAuthorized,
             (MediaEvent::Authorized, true) => return None,
-            (MediaEvent::Joined, false) => AttendeeJoined,
-            (MediaEvent::Joined, true) => AttendeeContentJoined,
-            (MediaEvent::Left, false) => AttendeeLeft,
-            (MediaEvent::Left, true) => AttendeeContentLeft,
-            (MediaEvent::Dropped, false) => AttendeeDropped,
-            (MediaEvent::Dropped, true) => AttendeeContentDropped,
-            (MediaEvent::VideoStarted, false) => AttendeeVideoStarted,
-            (MediaEvent::VideoStarted, true) => AttendeeContentVideoStarted,
-            (MediaEvent::VideoStopped, false) => AttendeeVideoStopped,
-            (MediaEvent::VideoStopped, true) => AttendeeContentVideoStopped,
+            (MediaEvent::Joined, false) => E::AttendeeJoined,
+            (MediaEvent::Joined, true) => E::AttendeeContentJoined,
+            (MediaEvent::Left, false) => E::AttendeeLeft,
+            (MediaEvent::Left, true) => E::AttendeeContentLeft,
+            (MediaEvent::Dropped, false) => E::AttendeeDropped,
+            (MediaEvent::Dropped, true) => E::AttendeeContentDropped,
+            (MediaEvent::VideoStarted, false) => E::AttendeeVideoStarted,
+            (MediaEvent::VideoStarted, true) => E::AttendeeContentVideoStarted,
+            (MediaEvent::VideoStopped, false) => E::AttendeeVideoStopped,
+            (MediaEvent::VideoStopped, true) => E::AttendeeContentVideoStopped,
         })
     }
 }

@@ -155,7 +155,9 @@ struct PresenceEntry {
 
 impl Presence {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, PresenceEntry>> {
-        self.meetings.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.meetings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn created(&self, account_id: &str, meeting_id: &str, at_ms: i64) {

@@ -522,7 +522,8 @@ impl SqliteTx<'_> {
                 m.features.as_ref().map(to_json),
                 to_json(&m.tenant_ids),
                 m.notifications.as_ref().map(to_json),
-                m.network_type.map(super::super::domain::types::NetworkType::as_str),
+                m.network_type
+                    .map(super::super::domain::types::NetworkType::as_str),
                 m.client_request_token,
                 m.created_at_ms,
             ],
@@ -1101,7 +1102,7 @@ impl Tx for SqliteTx<'_> {
         self.done(r)
     }
 
-    fn prune_events<'a>(&'a mut self, before_ms: i64) -> BoxFuture<'a, StoreResult<u64>> {
+    fn prune_events(&mut self, before_ms: i64) -> BoxFuture<'_, StoreResult<u64>> {
         let r = self.prune_events_now(before_ms);
         self.done(r)
     }

@@ -28,8 +28,8 @@ use crate::auth::sigv4::SignedRequest;
 use crate::auth::throttle::Throttle;
 use crate::auth::Authenticator;
 use crate::domain::placement::PublicBase;
-use crate::media::{signaling, MediaPlane};
 use crate::model::{ServiceFailureException, ThrottlingException};
+use crate::media::{signaling, MediaPlane};
 use crate::ops::Service;
 
 /// Everything a request needs.
@@ -405,9 +405,11 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
             .allow(caller.account_id.as_str(), endpoint.name())
         {
             // Every operation lists ThrottlingException.
-            return Err(
-                ThrottlingException::new(format!("Rate exceeded for {}", endpoint.name())).into(),
-            );
+            return Err(ThrottlingException::new(format!(
+                "Rate exceeded for {}",
+                endpoint.name()
+            ))
+            .into());
         }
         // Run the operation in its own task so that a bug that panics
         // still gets a modeled answer rather than a dropped connection.
@@ -428,10 +430,7 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
             Err(e) => {
                 tracing::error!(error = %e, "operation task failed");
                 // Every operation lists ServiceFailureException.
-                Err(
-                    ServiceFailureException::new("The service failed to process the request")
-                        .into(),
-                )
+                Err(ServiceFailureException::new("The service failed to process the request").into())
             }
         }
     }

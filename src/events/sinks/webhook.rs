@@ -142,7 +142,7 @@ mod tests {
         assert_eq!(
             secret.sign(
                 "msg_p5jXN8AQM9LWM0D4loKWxJek",
-                1614265330,
+                1_614_265_330,
                 r#"{"test": 2432232314}"#
             ),
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="

@@ -415,10 +415,7 @@ mod tests {
             meeting_id: None,
             ..CALL
         };
-        assert_eq!(
-            f.take(&tag).unwrap().error.exception,
-            Exception::TooManyTags
-        );
+        assert_eq!(f.take(&tag).unwrap().error.exception, Exception::TooManyTags);
     }
 
     #[test]

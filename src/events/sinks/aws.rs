@@ -1,1 +1,0 @@
-//! AWS sinks (built with the `aws-sinks` feature). Filled in below.
