@@ -169,6 +169,21 @@ mod tests {
     }
 
     #[test]
+    fn the_subscription_limit_is_respected() {
+        let mut sdp = String::from("v=0\r\n");
+        for mid in 0..32 {
+            sdp.push_str(&format!(
+                "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:{mid}\r\n"
+            ));
+        }
+        let ids: Vec<u32> = (0..32).collect();
+        let subs = subscriptions(&sdp, &ids, |_| true, VIDEO_SUBSCRIPTION_LIMIT as usize);
+        assert_eq!(subs.len(), 25);
+        assert_eq!(subs[0].stream_id, 1);
+        assert_eq!(subs[24].stream_id, 25);
+    }
+
+    #[test]
     fn answers_are_labelled() {
         let subs = subscriptions(ANSWER, &[0, 42], |_| true, 25);
         let (sdp, tracks) = label_answer(ANSWER, &subs);
