@@ -95,20 +95,6 @@ impl Endpoint {
         }
     }
 
-    /// True when the operation has members in the request body.
-    pub fn has_body(&self) -> bool {
-        !matches!(
-            self,
-            Endpoint::GetMeeting { .. }
-                | Endpoint::DeleteMeeting { .. }
-                | Endpoint::GetAttendee { .. }
-                | Endpoint::ListAttendees { .. }
-                | Endpoint::DeleteAttendee { .. }
-                | Endpoint::StopMeetingTranscription { .. }
-                | Endpoint::ListTagsForResource
-        )
-    }
-
     /// Finds the operation a request addresses. `query` holds the decoded query parameters.
     pub fn parse(method: &str, path: &str, query: &Query) -> Result<Endpoint, WireError> {
         let unknown = || WireError::UnknownOperation(format!("No operation matches {method} {path}"));
