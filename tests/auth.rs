@@ -90,7 +90,11 @@ fn with_header(headers: &[(String, String)], name: &str, value: &str) -> Vec<(St
 fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
     headers
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name)).map_or_else(|| panic!("no header {name} in {headers:?}"), |(_, v)| v.as_str())
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map_or_else(
+            || panic!("no header {name} in {headers:?}"),
+            |(_, v)| v.as_str(),
+        )
 }
 
 fn create_body(external: &str) -> String {

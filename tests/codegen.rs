@@ -37,7 +37,8 @@ fn generated_code_matches_the_model() {
         let line = generated
             .lines()
             .zip(committed.lines())
-            .position(|(a, b)| a != b).unwrap_or_else(|| generated.lines().count().min(committed.lines().count()));
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| generated.lines().count().min(committed.lines().count()));
         panic!(
             "src/model/generated.rs is out of date with the model (first difference at line {}): \
              run `cargo run -p convene-codegen` and commit the result",

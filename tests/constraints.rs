@@ -1364,7 +1364,10 @@ fn run(s: &Server, case: &Case) -> Result<(), String> {
         };
         target.push_str(&format!("{sep}{k}={}", pct(v)));
     }
-    let bytes = body.as_ref().map(std::string::ToString::to_string).unwrap_or_default();
+    let bytes = body
+        .as_ref()
+        .map(std::string::ToString::to_string)
+        .unwrap_or_default();
     let headers: &[(&str, &str)] = if body.is_some() {
         &[("Content-Type", "application/json")]
     } else {

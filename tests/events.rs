@@ -425,7 +425,9 @@ fn webhook_url_without_a_secret_is_refused() {
 async fn a_burst_of_10000_changes_across_100_meetings_arrives_complete_and_in_order() {
     let (r, url, _t) = start_receiver_on(0).await;
     let dir = tempfile::tempdir().unwrap();
-    let s = start_server(dir.path(), &url, &[]);
+    // Unthrottled: on a quiet machine this burst goes faster than the dev
+    // rate limit of 1,000 requests per second and operation.
+    let s = start_server(dir.path(), &url, &["--rate-limit", "0"]);
     let started = std::time::Instant::now();
     // 100 meetings, each started and given 99 attendees: 10,000 events.
     let expected = make_changes(&s.client(), 100, 99).await;
@@ -469,11 +471,16 @@ async fn meetings_that_end_by_themselves_emit_meeting_ended() {
     );
     assert_eq!(moved.status, 200, "{}", moved.body);
     wait_for("4 events", 20, || r.distinct().len() >= 4).await;
-    let ends: Vec<String> = r
+    // Each meeting's events are ordered within that meeting only: two
+    // meetings are two streams, so the two ends may arrive in either order.
+    let mut ends: Vec<String> = r
         .distinct()
         .iter()
         .filter(|e| kind(e) == "chime:MeetingEnded")
         .map(|e| e["detail"]["meetingId"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(ends, [primary, replica], "the primary, then its replica");
+    ends.sort();
+    let mut want = vec![primary, replica];
+    want.sort();
+    assert_eq!(ends, want, "the primary and its replica both end");
 }

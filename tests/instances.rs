@@ -274,7 +274,12 @@ async fn instances_on_free_ports_at_once_each_with_a_signaling_session() {
         );
         let json = text.trim_end().to_string();
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(std::string::String::as_str).collect();
+        let mut keys: Vec<&str> = v
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(std::string::String::as_str)
+            .collect();
         keys.sort_unstable();
         assert_eq!(
             keys,

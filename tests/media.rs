@@ -108,7 +108,9 @@ async fn next(ws: &mut Ws) -> SdkSignalFrame {
             Message::Binary(b) => {
                 let f = SdkSignalFrame::from_message(&b).unwrap();
                 // Volume reports arrive every 250 ms; tests that want them use next_of.
-                if f.kind() == Some(FrameType::AudioMetadata) && !WANT_METADATA.with(std::cell::Cell::get) {
+                if f.kind() == Some(FrameType::AudioMetadata)
+                    && !WANT_METADATA.with(std::cell::Cell::get)
+                {
                     continue;
                 }
                 return f;
@@ -884,7 +886,9 @@ async fn a_client_that_stops_reading_is_dropped() {
     let mut n = 0;
     loop {
         match tokio::time::timeout(Duration::from_secs(10), a.next()).await {
-            Err(elapsed) => panic!("alice's socket is still open after {n} buffered frames ({elapsed})"),
+            Err(elapsed) => {
+                panic!("alice's socket is still open after {n} buffered frames ({elapsed})")
+            }
             Ok(Some(Ok(Message::Binary(_)))) => n += 1,
             Ok(_) => break,
         }

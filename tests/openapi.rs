@@ -92,7 +92,10 @@ fn operations_that_share_a_method_and_path_are_one_with_a_oneof_body() {
         .unwrap();
     assert_eq!(param["in"], "query");
     assert_eq!(param["required"], false);
-    assert_eq!(param["schema"]["enum"], serde_json::json!(["create-attendees"]));
+    assert_eq!(
+        param["schema"]["enum"],
+        serde_json::json!(["create-attendees"])
+    );
     let one_of = post["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
         .as_array()
         .unwrap();
@@ -106,7 +109,10 @@ fn operations_that_share_a_method_and_path_are_one_with_a_oneof_body() {
         .find(|p| p["name"] == "operation")
         .unwrap();
     assert_eq!(param["required"], true);
-    assert_eq!(param["schema"]["enum"], serde_json::json!(["start", "stop"]));
+    assert_eq!(
+        param["schema"]["enum"],
+        serde_json::json!(["start", "stop"])
+    );
     assert_eq!(t["requestBody"]["required"], false);
     // Tag and untag.
     let tags = &d["paths"]["/tags"]["post"];

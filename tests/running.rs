@@ -871,7 +871,10 @@ async fn the_console_api_is_account_scoped_and_acts_through_the_operations() {
     // The page itself.
     let page = s.send("GET", "/console", &[], b"");
     assert_eq!(page.status, 200);
-    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
     assert!(page.header("content-security-policy").is_some());
 }
 
@@ -905,12 +908,21 @@ async fn shutdown_lets_requests_in_flight_finish() {
     let _ = Command::new("kill")
         .args(["-TERM", &s.pid().to_string()])
         .status();
-    let created = call.await.unwrap().expect("the request in flight is answered");
+    let created = call
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
     assert!(s.terminate().success());
     // It was committed: a new server on the same data finds it.
     let again = Server::start_in(dir.path(), &[]);
     let id = created.meeting.unwrap().meeting_id.unwrap();
-    again.client().get_meeting().meeting_id(&id).send().await.unwrap();
+    again
+        .client()
+        .get_meeting()
+        .meeting_id(&id)
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -29,7 +29,12 @@ async fn a_locked_store_answers_service_unavailable_with_retry_after() {
     db.execute_batch("BEGIN IMMEDIATE").unwrap();
 
     let body = br#"{"ClientRequestToken":"locked-token","MediaRegion":"us-east-1","ExternalMeetingId":"xy"}"#;
-    let r = s.raw("POST", "/meetings", &[("content-type", "application/json")], body);
+    let r = s.raw(
+        "POST",
+        "/meetings",
+        &[("content-type", "application/json")],
+        body,
+    );
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(
         r.header("x-amzn-ErrorType"),
@@ -46,8 +51,14 @@ async fn a_locked_store_answers_service_unavailable_with_retry_after() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(err_code(&e), ("ServiceUnavailableException".to_string(), 503));
-    assert!(e.as_service_error().unwrap().is_service_unavailable_exception());
+    assert_eq!(
+        err_code(&e),
+        ("ServiceUnavailableException".to_string(), 503)
+    );
+    assert!(e
+        .as_service_error()
+        .unwrap()
+        .is_service_unavailable_exception());
 
     // Reads do not wait for the writer.
     c.get_meeting().meeting_id(&existing).send().await.unwrap();

@@ -760,10 +760,7 @@ fn plain(addr: &str, method: &str, path: &str, auth: Option<&str>, body: &str) -
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = out
-        .split_once("\r\n\r\n")
-        .map_or("", |x| x.1)
-        .to_string();
+    let body = out.split_once("\r\n\r\n").map_or("", |x| x.1).to_string();
     (status, body)
 }
 

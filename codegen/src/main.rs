@@ -32,7 +32,10 @@ fn main() -> ExitCode {
     };
     let targets: [(&str, Generator); 2] = [
         (convene_codegen::RUST_OUT, convene_codegen::generate_rust),
-        (convene_codegen::OPENAPI_OUT, convene_codegen::generate_openapi),
+        (
+            convene_codegen::OPENAPI_OUT,
+            convene_codegen::generate_openapi,
+        ),
     ];
     let mut status = ExitCode::SUCCESS;
     for (path, generate) in targets {

@@ -235,7 +235,10 @@ fn links(model: &Model, group: &[&Operation], groups: &[Vec<&Operation>]) -> Map
                         if *l == y.name {
                             params.insert(
                                 l.to_string(),
-                                json!(format!("$response.body#/{}/{}", x.location_name, y.location_name)),
+                                json!(format!(
+                                    "$response.body#/{}/{}",
+                                    x.location_name, y.location_name
+                                )),
                             );
                         } else if own.contains(l) {
                             params.insert(l.to_string(), json!(format!("$request.path.{l}")));

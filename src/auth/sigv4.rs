@@ -491,7 +491,10 @@ impl Verifier {
             date.to_string(),
             region.to_string(),
         );
-        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(k) = cache.get(&id) {
             return k.clone();
         }

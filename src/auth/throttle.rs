@@ -47,7 +47,10 @@ impl Throttle {
             return true;
         }
         let Rate { per_second, burst } = self.rate;
-        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if buckets.len() >= MAX_BUCKETS {
             buckets.retain(|_, b| {
                 b.tokens + now.duration_since(b.last).as_secs_f64() * per_second < burst

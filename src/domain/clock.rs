@@ -29,7 +29,9 @@ impl MeetingClock {
     }
 
     fn lock(&self) -> MutexGuard<'_, Offsets> {
-        self.offsets.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.offsets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// How far ahead of the wall clock meeting time is for `account`

@@ -188,11 +188,8 @@ impl PageTokens {
 
     /// The position a token continues after, if the token is one we issued for this meeting.
     pub fn verify(&self, meeting_id: &str, token: &str) -> Checked<i64> {
-        let invalid = || {
-            Invalid::new(
-                "Invalid value for NextToken: the token is not valid for this request",
-            )
-        };
+        let invalid =
+            || Invalid::new("Invalid value for NextToken: the token is not valid for this request");
         let raw = URL_SAFE_NO_PAD
             .decode(token.as_bytes())
             .map_err(|_| invalid())?;
@@ -240,7 +237,10 @@ mod tests {
         assert_eq!(m.as_str(), "582E3B1F-115a-8024-a8dc-b3257e3e4856");
         assert!(ExternalUserId::parse("ExternalUserId", "a").is_err());
         assert!(ExternalUserId::parse("ExternalUserId", "aws:x").is_err());
-        assert_eq!(ExternalUserId::parse("ExternalUserId", "alice").unwrap(), "alice");
+        assert_eq!(
+            ExternalUserId::parse("ExternalUserId", "alice").unwrap(),
+            "alice"
+        );
     }
 
     #[test]

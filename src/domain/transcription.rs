@@ -168,7 +168,11 @@ impl EngineTranscribeSettings {
     /// The members whose values come from a fixed list, and the free-text names.
     fn validate_enums(&self) -> Checked<()> {
         let m = engine_member;
-        opt_one_of(&m("LanguageCode"), self.language_code.as_deref(), LANGUAGE_CODES)?;
+        opt_one_of(
+            &m("LanguageCode"),
+            self.language_code.as_deref(),
+            LANGUAGE_CODES,
+        )?;
         opt_one_of(
             &m("VocabularyFilterMethod"),
             self.vocabulary_filter_method.as_deref(),

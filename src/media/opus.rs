@@ -193,7 +193,8 @@ impl Encoder {
         let lib = lib()?;
         let mut err = OPUS_BAD_ARG;
         // SAFETY: valid arguments; the result is checked for null below.
-        let st = unsafe { (lib.encoder_create)(SAMPLE_RATE, 1, OPUS_APPLICATION_VOIP, &raw mut err) };
+        let st =
+            unsafe { (lib.encoder_create)(SAMPLE_RATE, 1, OPUS_APPLICATION_VOIP, &raw mut err) };
         match NonNull::new(st) {
             Some(st) if err == OPUS_OK => Ok(Encoder { st, lib }),
             Some(st) => {

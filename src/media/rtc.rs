@@ -418,7 +418,9 @@ impl MediaLoop {
                 tracing::debug!(error = %e, "media input refused");
                 p.rtc.disconnect();
             }
-        } else { tracing::trace!(%source, "datagram for no session") }
+        } else {
+            tracing::trace!(%source, "datagram for no session")
+        }
     }
 
     fn command(&mut self, c: Command) {
@@ -631,13 +633,16 @@ fn on_event(
         {
             if let Some(level) = d.ext_vals.audio_level {
                 let dbov = level.unsigned_abs().min(127);
-                levels.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(
-                    id,
-                    AudioLevel {
-                        dbov,
-                        at: Instant::now(),
-                    },
-                );
+                levels
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(
+                        id,
+                        AudioLevel {
+                            dbov,
+                            at: Instant::now(),
+                        },
+                    );
             }
             mixer.push(id, Arc::clone(&d.data));
         }

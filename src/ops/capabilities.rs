@@ -20,19 +20,25 @@ impl Service {
         capabilities: Capabilities,
     ) -> Result<Attendee, UpdateAttendeeCapabilitiesError> {
         let caller = caller.clone();
-        let attendee = store::write::<_, UpdateAttendeeCapabilitiesError, _>(self.store(), move |tx| {
-            let (caller, meeting_id, attendee_id) =
-                (caller.clone(), meeting_id.clone(), attendee_id.clone());
-            Box::pin(async move {
-                let meeting =
-                    meeting_of::<UpdateAttendeeCapabilitiesError>(tx, &caller, &meeting_id).await?;
-                validate::capabilities("Capabilities", capabilities, &meeting.features_or_default())?;
-                tx.set_capabilities(&caller.account_id, &meeting_id, &attendee_id, capabilities)
-                    .await?
-                    .ok_or_else(|| attendee_not_found(&attendee_id).into())
+        let attendee =
+            store::write::<_, UpdateAttendeeCapabilitiesError, _>(self.store(), move |tx| {
+                let (caller, meeting_id, attendee_id) =
+                    (caller.clone(), meeting_id.clone(), attendee_id.clone());
+                Box::pin(async move {
+                    let meeting =
+                        meeting_of::<UpdateAttendeeCapabilitiesError>(tx, &caller, &meeting_id)
+                            .await?;
+                    validate::capabilities(
+                        "Capabilities",
+                        capabilities,
+                        &meeting.features_or_default(),
+                    )?;
+                    tx.set_capabilities(&caller.account_id, &meeting_id, &attendee_id, capabilities)
+                        .await?
+                        .ok_or_else(|| attendee_not_found(&attendee_id).into())
+                })
             })
-        })
-        .await?;
+            .await?;
         self.publish(DomainEvent::CapabilitiesChanged {
             meeting_id: attendee.meeting_id.to_string(),
             attendees: AttendeeSet::Only(vec![attendee.attendee_id.to_string()]),
@@ -59,7 +65,11 @@ impl Service {
                 let meeting =
                     meeting_of::<BatchUpdateAttendeeCapabilitiesExceptError>(tx, &caller, &mid)
                         .await?;
-                validate::capabilities("Capabilities", capabilities, &meeting.features_or_default())?;
+                validate::capabilities(
+                    "Capabilities",
+                    capabilities,
+                    &meeting.features_or_default(),
+                )?;
                 tx.set_capabilities_except(&caller.account_id, &mid, &except, capabilities)
                     .await?;
                 Ok(())

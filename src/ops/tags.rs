@@ -7,8 +7,8 @@ use crate::domain::ids::MeetingId;
 use crate::domain::types::{meeting_arn, Caller, Meeting, Tag};
 use crate::domain::{validate, Checked, Invalid};
 use crate::model::{
-    ListTagsForResourceError, ResourceNotFoundException, TagResourceError,
-    TooManyTagsException, UntagResourceError,
+    ListTagsForResourceError, ResourceNotFoundException, TagResourceError, TooManyTagsException,
+    UntagResourceError,
 };
 use crate::store::{self, StoreError, Tx};
 
@@ -138,8 +138,7 @@ impl Service {
         store::read(self.store(), move |tx| {
             let (caller, arn) = (caller.clone(), arn.clone());
             Box::pin(async move {
-                let meeting =
-                    tagged_meeting::<ListTagsForResourceError>(tx, &caller, &arn).await?;
+                let meeting = tagged_meeting::<ListTagsForResourceError>(tx, &caller, &arn).await?;
                 Ok(tx.tags(&meeting.meeting_id).await?)
             })
         })

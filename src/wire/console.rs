@@ -23,12 +23,12 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+use super::error::WireError;
 use super::json::{parse_body, Obj};
 use super::server::{error_response, json_response, AppState};
 use super::{decode, encode};
-use crate::domain::types::Caller;
-use super::error::WireError;
 use crate::domain::ids::{AccountId, AttendeeId, MeetingId};
+use crate::domain::types::Caller;
 use crate::media::observe::LiveSession;
 
 const PAGE: &str = include_str!("console/index.html");

@@ -147,7 +147,10 @@ mod tests {
         let mut t = TooManyTagsException::new("too many");
         t.resource_name = Some("arn".into());
         let e = WireError::from(t);
-        assert_eq!((e.status(), e.code(), e.resource_name()), (400, "ResourceLimitExceeded", Some("arn")));
+        assert_eq!(
+            (e.status(), e.code(), e.resource_name()),
+            (400, "ResourceLimitExceeded", Some("arn"))
+        );
         assert_eq!(WireError::PayloadTooLarge("x".into()).status(), 413);
         assert_eq!(WireError::Auth(AuthFailure::Missing).status(), 403);
     }

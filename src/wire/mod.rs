@@ -123,7 +123,9 @@ async fn create_meeting(req: &Request<'_>) -> Result<Reply, CreateMeetingError> 
     let value = req.json()?;
     let input = decode::create_meeting(&Obj::root(&value)?)?;
     let m = req.service.create_meeting(req.caller, input).await?;
-    Ok(Reply::ok(json!({ "Meeting": encode::meeting(&m, req.base) })))
+    Ok(Reply::ok(
+        json!({ "Meeting": encode::meeting(&m, req.base) }),
+    ))
 }
 
 async fn create_meeting_with_attendees(
@@ -149,7 +151,9 @@ async fn get_meeting(req: &Request<'_>, raw_meeting: &str) -> Result<Reply, GetM
         .service
         .get_meeting(req.caller, meeting_id(raw_meeting)?)
         .await?;
-    Ok(Reply::ok(json!({ "Meeting": encode::meeting(&m, req.base) })))
+    Ok(Reply::ok(
+        json!({ "Meeting": encode::meeting(&m, req.base) }),
+    ))
 }
 
 async fn delete_meeting(req: &Request<'_>, raw_meeting: &str) -> Result<Reply, DeleteMeetingError> {
@@ -202,16 +206,22 @@ async fn list_attendees(req: &Request<'_>, raw_meeting: &str) -> Result<Reply, L
     let max_results = match req.query.get("max-results") {
         None => None,
         Some(raw) => {
-            let n: i64 = raw.trim().parse().map_err(|_| {
-                invalid("MaxResults", format!("expected an integer, got {raw:?}"))
-            })?;
+            let n: i64 = raw
+                .trim()
+                .parse()
+                .map_err(|_| invalid("MaxResults", format!("expected an integer, got {raw:?}")))?;
             Some(validate::result_max("MaxResults", n)?)
         }
     };
     let next_token = req.query.get("next-token").map(str::to_string);
     let page = req
         .service
-        .list_attendees(req.caller, meeting_id(raw_meeting)?, next_token, max_results)
+        .list_attendees(
+            req.caller,
+            meeting_id(raw_meeting)?,
+            next_token,
+            max_results,
+        )
         .await?;
     let mut body = json!({ "Attendees": encode::attendees(&page.attendees) });
     if let Some(t) = page.next_token {
@@ -346,7 +356,10 @@ mod tests {
             (op_of(|r| get_meeting(r, "")), "GetMeeting"),
             (op_of(|r| delete_meeting(r, "")), "DeleteMeeting"),
             (op_of(|r| create_attendee(r, "")), "CreateAttendee"),
-            (op_of(|r| batch_create_attendee(r, "")), "BatchCreateAttendee"),
+            (
+                op_of(|r| batch_create_attendee(r, "")),
+                "BatchCreateAttendee",
+            ),
             (op_of(|r| get_attendee(r, "", "")), "GetAttendee"),
             (op_of(|r| list_attendees(r, "")), "ListAttendees"),
             (op_of(|r| delete_attendee(r, "", "")), "DeleteAttendee"),

@@ -1,7 +1,7 @@
 //! Typed routing: method + path + the `operation` query literal → [`Endpoint`].
 
-use crate::auth::sigv4::split_query;
 use super::error::WireError;
+use crate::auth::sigv4::split_query;
 
 /// Every operation of the API, with its URI labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +97,8 @@ impl Endpoint {
 
     /// Finds the operation a request addresses. `query` holds the decoded query parameters.
     pub fn parse(method: &str, path: &str, query: &Query) -> Result<Endpoint, WireError> {
-        let unknown = || WireError::UnknownOperation(format!("No operation matches {method} {path}"));
+        let unknown =
+            || WireError::UnknownOperation(format!("No operation matches {method} {path}"));
         let segments: Vec<String> = path
             .strip_prefix('/')
             .ok_or_else(unknown)?

@@ -28,8 +28,8 @@ use crate::auth::sigv4::SignedRequest;
 use crate::auth::throttle::Throttle;
 use crate::auth::Authenticator;
 use crate::domain::placement::PublicBase;
-use crate::model::{ServiceFailureException, ThrottlingException};
 use crate::media::{signaling, MediaPlane};
+use crate::model::{ServiceFailureException, ThrottlingException};
 use crate::ops::Service;
 
 /// Everything a request needs.
@@ -297,7 +297,9 @@ pub fn error_response(e: &WireError, request_id: &str) -> Response<Body> {
 
 fn reply_response(reply: Reply, request_id: &str) -> Response<Body> {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-    if let Some(body) = reply.body { json_response(status, &body, Some(request_id)) } else {
+    if let Some(body) = reply.body {
+        json_response(status, &body, Some(request_id))
+    } else {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = status;
         if let Ok(v) = HeaderValue::from_str(request_id) {
@@ -405,11 +407,9 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
             .allow(caller.account_id.as_str(), endpoint.name())
         {
             // Every operation lists ThrottlingException.
-            return Err(ThrottlingException::new(format!(
-                "Rate exceeded for {}",
-                endpoint.name()
-            ))
-            .into());
+            return Err(
+                ThrottlingException::new(format!("Rate exceeded for {}", endpoint.name())).into(),
+            );
         }
         // Run the operation in its own task so that a bug that panics
         // still gets a modeled answer rather than a dropped connection.
@@ -430,7 +430,10 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
             Err(e) => {
                 tracing::error!(error = %e, "operation task failed");
                 // Every operation lists ServiceFailureException.
-                Err(ServiceFailureException::new("The service failed to process the request").into())
+                Err(
+                    ServiceFailureException::new("The service failed to process the request")
+                        .into(),
+                )
             }
         }
     }

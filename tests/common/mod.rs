@@ -296,7 +296,8 @@ fn sign_parts(
         .collect();
     let pq = req
         .uri()
-        .path_and_query().map_or_else(|| target.to_string(), |p| p.as_str().to_string());
+        .path_and_query()
+        .map_or_else(|| target.to_string(), |p| p.as_str().to_string());
     (pq, out_headers)
 }
 

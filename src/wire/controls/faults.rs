@@ -272,7 +272,9 @@ pub struct FaultRules {
 
 impl FaultRules {
     fn lock(&self) -> MutexGuard<'_, Vec<FaultRule>> {
-        self.rules.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.rules
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn list(&self) -> Vec<FaultRule> {
@@ -415,7 +417,10 @@ mod tests {
             meeting_id: None,
             ..CALL
         };
-        assert_eq!(f.take(&tag).unwrap().error.exception, Exception::TooManyTags);
+        assert_eq!(
+            f.take(&tag).unwrap().error.exception,
+            Exception::TooManyTags
+        );
     }
 
     #[test]

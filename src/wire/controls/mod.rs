@@ -142,7 +142,9 @@ impl TestControls {
     }
 
     fn effects(&self) -> MutexGuard<'_, Effects> {
-        self.effects.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.effects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The latency to add to a response of `operation`.
