@@ -419,7 +419,7 @@ impl MediaLoop {
                 p.rtc.disconnect();
             }
         } else {
-            tracing::trace!(%source, "datagram for no session")
+            tracing::trace!(%source, "datagram for no session");
         }
     }
 
