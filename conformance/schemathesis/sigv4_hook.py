@@ -67,7 +67,9 @@ def _realistic(body):
             body[key] = "st-" + uuid.uuid4().hex[:12]
     if "ClientRequestToken" in body:
         body["ClientRequestToken"] = uuid.uuid4().hex
-    for item in body.get("Attendees") or []:
+    attendees = body.get("Attendees")
+    # Negative cases may make Attendees anything at all; only a list is rewritten.
+    for item in attendees if isinstance(attendees, list) else []:
         if isinstance(item, dict) and "ExternalUserId" in item:
             item["ExternalUserId"] = "st-" + uuid.uuid4().hex[:12]
 
