@@ -89,17 +89,7 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
     }
     // --ephemeral: the data lives in a temporary directory, removed when this
     // guard drops (on return, after a signal too).
-    let _ephemeral = if args.ephemeral {
-        let dir = tempfile::Builder::new()
-            .prefix("convene-ephemeral-")
-            .tempdir()
-            .map_err(|e| format!("cannot create a temporary data directory: {e}"))?;
-        tracing::info!(path = %dir.path().display(), "ephemeral: data in a temporary directory, removed at exit");
-        args.data_dir = dir.path().to_path_buf();
-        Some(dir)
-    } else {
-        None
-    };
+    let _ephemeral = ephemeral_data_dir(&mut args)?;
     let credentials = credentials::load(&credentials::Sources {
         file: args.credentials_file.as_deref(),
         account_id: &args.account_id,
@@ -140,28 +130,7 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let public_url = args.public_url(local);
-    let media_listen = args.media_listen();
-    let media = MediaPlane::start(
-        service.clone(),
-        &MediaConfig {
-            listen: media_listen,
-            public_addr: args.media_public_addr,
-        },
-    )
-    .map_err(|e| format!("cannot listen for media on udp {media_listen}: {e}"))?;
-    tracing::info!(
-        local = %media.local_addr(),
-        advertised = %media.public_addr(),
-        "media (WebRTC, ICE-lite) listening on udp"
-    );
-    if convene::media::opus::available() {
-        tracing::info!("libopus loaded: three or more attendees are mixed");
-    } else {
-        tracing::warn!(
-            "libopus is not installed (apt-get install libopus0): two attendees hear each other, \
-             but with three or more each listener hears one speaker at a time"
-        );
-    }
+    let media = start_media(&service, &args)?;
     let base = PublicBase::parse(&public_url)?.with_media_addr(media.public_addr());
     let announcement = ready::Ready {
         endpoint: public_url.clone(),
@@ -173,17 +142,7 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
             .as_ref()
             .map(|g| g.secret_access_key.clone()),
     };
-    let (rate, burst) = args.rate();
-    let lifecycle = args.lifecycle();
-    tracing::info!(
-        requests_per_second = rate,
-        burst,
-        max_meetings = args.meetings_limit(),
-        max_connections = args.max_connections,
-        meeting_max_minutes = lifecycle.max_duration_ms.map_or(0, |ms| ms / 60_000),
-        meeting_idle_minutes = lifecycle.idle_end_ms.map_or(0, |ms| ms / 60_000),
-        "limits"
-    );
+    let (rate, burst) = log_limits(&args);
     let controls = args.test_controls.then(|| {
         tracing::warn!(
             token_required = args.test_controls_token.is_some(),
@@ -237,6 +196,64 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("server error: {e}"))?;
     tracing::info!("stopped: requests in flight finished, store closed");
     Ok(())
+}
+
+/// With `--ephemeral`, points the data directory at a new temporary directory
+/// and returns the guard that removes it.
+fn ephemeral_data_dir(args: &mut ServeArgs) -> Result<Option<tempfile::TempDir>, String> {
+    if !args.ephemeral {
+        return Ok(None);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("convene-ephemeral-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary data directory: {e}"))?;
+    tracing::info!(path = %dir.path().display(), "ephemeral: data in a temporary directory, removed at exit");
+    args.data_dir = dir.path().to_path_buf();
+    Ok(Some(dir))
+}
+
+/// Binds the media plane's UDP socket and says whether audio can be mixed.
+fn start_media(service: &Service, args: &ServeArgs) -> Result<Arc<MediaPlane>, String> {
+    let media_listen = args.media_listen();
+    let media = MediaPlane::start(
+        service.clone(),
+        &MediaConfig {
+            listen: media_listen,
+            public_addr: args.media_public_addr,
+        },
+    )
+    .map_err(|e| format!("cannot listen for media on udp {media_listen}: {e}"))?;
+    tracing::info!(
+        local = %media.local_addr(),
+        advertised = %media.public_addr(),
+        "media (WebRTC, ICE-lite) listening on udp"
+    );
+    if convene::media::opus::available() {
+        tracing::info!("libopus loaded: three or more attendees are mixed");
+    } else {
+        tracing::warn!(
+            "libopus is not installed (apt-get install libopus0): two attendees hear each other, \
+             but with three or more each listener hears one speaker at a time"
+        );
+    }
+    Ok(media)
+}
+
+/// Logs the quotas and lifecycle rules in force; returns the request rate and burst.
+fn log_limits(args: &ServeArgs) -> (f64, f64) {
+    let (rate, burst) = args.rate();
+    let lifecycle = args.lifecycle();
+    tracing::info!(
+        requests_per_second = rate,
+        burst,
+        max_meetings = args.meetings_limit(),
+        max_connections = args.max_connections,
+        meeting_max_minutes = lifecycle.max_duration_ms.map_or(0, |ms| ms / 60_000),
+        meeting_idle_minutes = lifecycle.idle_end_ms.map_or(0, |ms| ms / 60_000),
+        "limits"
+    );
+    (rate, burst)
 }
 
 async fn announce(
