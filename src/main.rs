@@ -90,41 +90,8 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
     // --ephemeral: the data lives in a temporary directory, removed when this
     // guard drops (on return, after a signal too).
     let _ephemeral = ephemeral_data_dir(&mut args)?;
-    let credentials = credentials::load(&credentials::Sources {
-        file: args.credentials_file.as_deref(),
-        account_id: &args.account_id,
-        access_key_id: args.access_key_id.as_deref(),
-        secret_access_key: args.secret_access_key.as_deref(),
-        data_dir: &args.data_dir,
-    })?;
-    tracing::info!(
-        source = %credentials.source,
-        keys = credentials.keys.len(),
-        accounts = %credentials.accounts().join(","),
-        "credentials loaded"
-    );
-    let store_options = StoreOptions {
-        timeout: std::time::Duration::from_millis(args.store_timeout_ms),
-    };
-    let store = SqliteStore::open_with(&args.data_dir, store_options).map_err(|e| e.to_string())?;
-    tracing::info!(path = %store.path().display(), "store open");
-    let console_key =
-        convene::wire::console::session_key(&convene::store::Store::token_key(&store));
-    let store: Arc<dyn convene::store::Store> = Arc::new(store);
-    let (outbox, delivery) =
-        convene::events::runtime::build(&args.events, &args.data_dir, store.clone())?;
-    let service = Service::new(
-        store,
-        Limits {
-            default_page_size: args.default_page_size,
-            max_meetings: args.meetings_limit(),
-            lifecycle: args.lifecycle(),
-            ..Limits::default()
-        },
-    )
-    .with_outbox(outbox);
-    delivery.spawn();
-    convene::ops::lifecycle::spawn(service.clone(), Duration::from_secs(2));
+    let credentials = load_credentials(&args)?;
+    let (service, console_key) = start_service(&args)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -142,33 +109,7 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
             .as_ref()
             .map(|g| g.secret_access_key.clone()),
     };
-    let (rate, burst) = log_limits(&args);
-    let controls = args.test_controls.then(|| {
-        tracing::warn!(
-            token_required = args.test_controls_token.is_some(),
-            "test controls are on: /_convene/ can inject faults, add latency and move the meeting clock"
-        );
-        Arc::new(TestControls::new(
-            service.clone(),
-            args.test_controls_token.clone(),
-        ))
-    });
-    let state = Arc::new(AppState {
-        controls,
-        service,
-        base,
-        auth: Authenticator::new(credentials.keys),
-        throttle: Throttle::new(Rate {
-            per_second: rate,
-            burst,
-        }),
-        max_body_bytes: args.max_body_bytes,
-        body_timeout: Duration::from_millis(args.body_timeout_ms),
-        media: Some(media),
-        metrics_token: args.metrics_token.clone(),
-        console_key,
-        shutting_down: std::sync::atomic::AtomicBool::default(),
-    });
+    let state = app_state(&args, service, base, credentials.keys, media, console_key);
     let connection_limits = ConnectionLimits {
         max_connections: args.max_connections,
         header_timeout: Duration::from_millis(args.header_timeout_ms),
@@ -196,6 +137,90 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("server error: {e}"))?;
     tracing::info!("stopped: requests in flight finished, store closed");
     Ok(())
+}
+
+/// The access keys, from the credentials file, the environment or generated.
+fn load_credentials(args: &ServeArgs) -> Result<credentials::Credentials, String> {
+    let credentials = credentials::load(&credentials::Sources {
+        file: args.credentials_file.as_deref(),
+        account_id: &args.account_id,
+        access_key_id: args.access_key_id.as_deref(),
+        secret_access_key: args.secret_access_key.as_deref(),
+        data_dir: &args.data_dir,
+    })?;
+    tracing::info!(
+        source = %credentials.source,
+        keys = credentials.keys.len(),
+        accounts = %credentials.accounts().join(","),
+        "credentials loaded"
+    );
+    Ok(credentials)
+}
+
+/// Opens the store and starts the service with its event delivery and the
+/// meeting lifecycle; returns it with the console's session key.
+fn start_service(args: &ServeArgs) -> Result<(Service, Vec<u8>), String> {
+    let store_options = StoreOptions {
+        timeout: std::time::Duration::from_millis(args.store_timeout_ms),
+    };
+    let store = SqliteStore::open_with(&args.data_dir, store_options).map_err(|e| e.to_string())?;
+    tracing::info!(path = %store.path().display(), "store open");
+    let console_key =
+        convene::wire::console::session_key(&convene::store::Store::token_key(&store));
+    let store: Arc<dyn convene::store::Store> = Arc::new(store);
+    let (outbox, delivery) =
+        convene::events::runtime::build(&args.events, &args.data_dir, store.clone())?;
+    let service = Service::new(
+        store,
+        Limits {
+            default_page_size: args.default_page_size,
+            max_meetings: args.meetings_limit(),
+            lifecycle: args.lifecycle(),
+            ..Limits::default()
+        },
+    )
+    .with_outbox(outbox);
+    delivery.spawn();
+    convene::ops::lifecycle::spawn(service.clone(), Duration::from_secs(2));
+    Ok((service, console_key))
+}
+
+/// Everything a request needs, from the flags and the parts started above.
+fn app_state(
+    args: &ServeArgs,
+    service: Service,
+    base: PublicBase,
+    keys: std::collections::HashMap<String, credentials::KeyInfo>,
+    media: Arc<MediaPlane>,
+    console_key: Vec<u8>,
+) -> Arc<AppState> {
+    let (rate, burst) = log_limits(args);
+    let controls = args.test_controls.then(|| {
+        tracing::warn!(
+            token_required = args.test_controls_token.is_some(),
+            "test controls are on: /_convene/ can inject faults, add latency and move the meeting clock"
+        );
+        Arc::new(TestControls::new(
+            service.clone(),
+            args.test_controls_token.clone(),
+        ))
+    });
+    Arc::new(AppState {
+        controls,
+        service,
+        base,
+        auth: Authenticator::new(keys),
+        throttle: Throttle::new(Rate {
+            per_second: rate,
+            burst,
+        }),
+        max_body_bytes: args.max_body_bytes,
+        body_timeout: Duration::from_millis(args.body_timeout_ms),
+        media: Some(media),
+        metrics_token: args.metrics_token.clone(),
+        console_key,
+        shutting_down: std::sync::atomic::AtomicBool::default(),
+    })
 }
 
 /// With `--ephemeral`, points the data directory at a new temporary directory

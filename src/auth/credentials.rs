@@ -195,6 +195,24 @@ pub fn load(src: &Sources<'_>) -> Result<Credentials, String> {
             generated: None,
         });
     }
+    if let Some(credentials) = from_environment(src)? {
+        return Ok(credentials);
+    }
+    let path = src.data_dir.join(GENERATED_FILE);
+    if path.exists() {
+        let (keys, primary_key_id) = parse_file(&path)?;
+        return Ok(Credentials {
+            keys,
+            source: format!("generated credentials in {}", path.display()),
+            primary_key_id,
+            generated: None,
+        });
+    }
+    generate(src, path)
+}
+
+/// The pair from `CONVENE_ACCESS_KEY_ID` and `CONVENE_SECRET_ACCESS_KEY`, when both are set.
+fn from_environment(src: &Sources<'_>) -> Result<Option<Credentials>, String> {
     match (src.access_key_id, src.secret_access_key) {
         (Some(id), Some(secret)) => {
             let mut keys = HashMap::new();
@@ -208,30 +226,23 @@ pub fn load(src: &Sources<'_>) -> Result<Credentials, String> {
                 },
                 "CONVENE_ACCESS_KEY_ID",
             )?;
-            return Ok(Credentials {
+            Ok(Some(Credentials {
                 keys,
                 source: "CONVENE_ACCESS_KEY_ID and CONVENE_SECRET_ACCESS_KEY".into(),
                 primary_key_id: id.to_string(),
                 generated: None,
-            });
+            }))
         }
         (Some(_), None) | (None, Some(_)) => {
-            return Err(
-                "set both CONVENE_ACCESS_KEY_ID and CONVENE_SECRET_ACCESS_KEY, or neither".into(),
-            );
+            Err("set both CONVENE_ACCESS_KEY_ID and CONVENE_SECRET_ACCESS_KEY, or neither".into())
         }
-        (None, None) => {}
+        (None, None) => Ok(None),
     }
-    let path = src.data_dir.join(GENERATED_FILE);
-    if path.exists() {
-        let (keys, primary_key_id) = parse_file(&path)?;
-        return Ok(Credentials {
-            keys,
-            source: format!("generated credentials in {}", path.display()),
-            primary_key_id,
-            generated: None,
-        });
-    }
+}
+
+/// First start without credentials: a new key pair, saved (owner-only) at
+/// `path` in the data directory and printed once on stdout.
+fn generate(src: &Sources<'_>, path: PathBuf) -> Result<Credentials, String> {
     std::fs::create_dir_all(src.data_dir).map_err(|e| {
         format!(
             "cannot create data directory {}: {e}",

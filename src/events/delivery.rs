@@ -30,7 +30,9 @@ use rand::Rng;
 
 use super::outbox::Outbox;
 use super::sinks::Sink;
-use crate::store::{self, DeadLetter, Store, StoreError, StreamClaim, StreamKey, StreamUpdate};
+use crate::store::{
+    self, DeadLetter, Store, StoreError, StoredEvent, StreamClaim, StreamKey, StreamUpdate,
+};
 
 /// How delivery behaves.
 #[derive(Debug, Clone)]
@@ -221,10 +223,12 @@ impl Delivery {
             return;
         };
         let lease = self.cfg.lease.as_millis() as i64;
-        let mut delivered = claim.delivered_seq;
-        let mut attempts = claim.attempts;
+        let mut cursor = Cursor {
+            delivered: claim.delivered_seq,
+            attempts: claim.attempts,
+        };
         loop {
-            let (mid, after) = (key.meeting_id.clone(), delivered);
+            let (mid, after) = (key.meeting_id.clone(), cursor.delivered);
             let events = match store::read::<_, StoreError, _>(&*self.store, move |tx| {
                 let mid = mid.clone();
                 Box::pin(async move { tx.meeting_events(&mid, after, BATCH).await })
@@ -234,85 +238,23 @@ impl Delivery {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not read events");
-                    let _ = self
-                        .save(&key, release(delivered, attempts, None, crate::now_ms()))
-                        .await;
+                    let update = release(cursor.delivered, cursor.attempts, None, crate::now_ms());
+                    let _ = self.save(&key, update).await;
                     return;
                 }
             };
             if events.is_empty() {
-                let _ = self.save(&key, release(delivered, 0, None, 0)).await;
+                let _ = self.save(&key, release(cursor.delivered, 0, None, 0)).await;
                 return;
             }
             for ev in events {
-                let started = std::time::Instant::now();
-                let outcome = sink.deliver(&key.target, &ev).await;
-                metrics::histogram!("convene_event_delivery_seconds", "sink" => key.sink.clone())
-                    .record(started.elapsed().as_secs_f64());
-                match outcome {
-                    Ok(()) => {
-                        metrics::counter!("convene_events_sent_total", "sink" => key.sink.clone())
-                            .increment(1);
-                        delivered = ev.seq;
-                        attempts = 0;
-                    }
-                    Err(error) => {
-                        attempts += 1;
-                        metrics::counter!("convene_event_send_failures_total", "sink" => key.sink.clone())
-                            .increment(1);
-                        if attempts >= self.cfg.max_attempts {
-                            tracing::error!(sink = %key.sink, target = %key.target, meeting_id = %key.meeting_id,
-                                event_id = %ev.id, attempts, %error, "event dead-lettered");
-                            let dead = DeadLetter {
-                                key: key.clone(),
-                                event_seq: ev.seq,
-                                event_id: ev.id.clone(),
-                                attempts,
-                                last_error: error,
-                                dead_at_ms: crate::now_ms(),
-                            };
-                            let holder = self.cfg.node_id.clone();
-                            let saved = store::write::<_, StoreError, _>(&*self.store, move |tx| {
-                                let (dead, holder) = (dead.clone(), holder.clone());
-                                Box::pin(async move {
-                                    let now = crate::now_ms();
-                                    tx.record_dead_letter(&dead).await?;
-                                    let update = StreamUpdate {
-                                        delivered_seq: dead.event_seq,
-                                        attempts: 0,
-                                        next_attempt_ms: 0,
-                                        last_error: Some(dead.last_error.clone()),
-                                        lease_expires_ms: Some(now + lease),
-                                    };
-                                    if !tx.update_stream(&dead.key, &holder, &update).await? {
-                                        return Err(StoreError::Backend("lease lost".into()));
-                                    }
-                                    Ok(())
-                                })
-                            })
-                            .await;
-                            if saved.is_err() {
-                                return;
-                            }
-                            delivered = ev.seq;
-                            attempts = 0;
-                            continue;
-                        }
-                        let wait = backoff(&self.cfg, attempts);
-                        tracing::warn!(sink = %key.sink, target = %key.target, meeting_id = %key.meeting_id,
-                            event_id = %ev.id, attempts, retry_in_ms = wait.as_millis() as u64, %error,
-                            "event delivery failed; will retry");
-                        let next = crate::now_ms() + wait.as_millis() as i64;
-                        let _ = self
-                            .save(&key, release(delivered, attempts, Some(error), next))
-                            .await;
-                        return;
-                    }
+                if !self.send_one(&*sink, &key, &ev, &mut cursor).await {
+                    return;
                 }
             }
             // Save the cursor and renew the lease; stop if it was lost.
             let update = StreamUpdate {
-                delivered_seq: delivered,
+                delivered_seq: cursor.delivered,
                 attempts: 0,
                 next_attempt_ms: 0,
                 last_error: None,
@@ -323,6 +265,103 @@ impl Delivery {
             }
         }
     }
+
+    /// Sends one event and moves the cursor past it when it was acknowledged
+    /// (or dead-lettered). False ends the round: the send failed and its
+    /// retry is scheduled, or the dead letter could not be written.
+    async fn send_one(
+        &self,
+        sink: &dyn Sink,
+        key: &StreamKey,
+        ev: &StoredEvent,
+        cursor: &mut Cursor,
+    ) -> bool {
+        let started = std::time::Instant::now();
+        let outcome = sink.deliver(&key.target, ev).await;
+        metrics::histogram!("convene_event_delivery_seconds", "sink" => key.sink.clone())
+            .record(started.elapsed().as_secs_f64());
+        let error = match outcome {
+            Ok(()) => {
+                metrics::counter!("convene_events_sent_total", "sink" => key.sink.clone())
+                    .increment(1);
+                cursor.delivered = ev.seq;
+                cursor.attempts = 0;
+                return true;
+            }
+            Err(error) => error,
+        };
+        cursor.attempts += 1;
+        let attempts = cursor.attempts;
+        metrics::counter!("convene_event_send_failures_total", "sink" => key.sink.clone())
+            .increment(1);
+        if attempts >= self.cfg.max_attempts {
+            tracing::error!(sink = %key.sink, target = %key.target, meeting_id = %key.meeting_id,
+                event_id = %ev.id, attempts, %error, "event dead-lettered");
+            if !self.dead_letter(key, ev, attempts, error).await {
+                return false;
+            }
+            cursor.delivered = ev.seq;
+            cursor.attempts = 0;
+            return true;
+        }
+        let wait = backoff(&self.cfg, attempts);
+        tracing::warn!(sink = %key.sink, target = %key.target, meeting_id = %key.meeting_id,
+            event_id = %ev.id, attempts, retry_in_ms = wait.as_millis() as u64, %error,
+            "event delivery failed; will retry");
+        let next = crate::now_ms() + wait.as_millis() as i64;
+        let _ = self
+            .save(key, release(cursor.delivered, attempts, Some(error), next))
+            .await;
+        false
+    }
+
+    /// Writes the event to the dead-letter table and moves the stream's cursor
+    /// past it, in one transaction fenced by the lease. False if that failed.
+    async fn dead_letter(
+        &self,
+        key: &StreamKey,
+        ev: &StoredEvent,
+        attempts: u32,
+        error: String,
+    ) -> bool {
+        let lease = self.cfg.lease.as_millis() as i64;
+        let dead = DeadLetter {
+            key: key.clone(),
+            event_seq: ev.seq,
+            event_id: ev.id.clone(),
+            attempts,
+            last_error: error,
+            dead_at_ms: crate::now_ms(),
+        };
+        let holder = self.cfg.node_id.clone();
+        store::write::<_, StoreError, _>(&*self.store, move |tx| {
+            let (dead, holder) = (dead.clone(), holder.clone());
+            Box::pin(async move {
+                let now = crate::now_ms();
+                tx.record_dead_letter(&dead).await?;
+                let update = StreamUpdate {
+                    delivered_seq: dead.event_seq,
+                    attempts: 0,
+                    next_attempt_ms: 0,
+                    last_error: Some(dead.last_error.clone()),
+                    lease_expires_ms: Some(now + lease),
+                };
+                if !tx.update_stream(&dead.key, &holder, &update).await? {
+                    return Err(StoreError::Backend("lease lost".into()));
+                }
+                Ok(())
+            })
+        })
+        .await
+        .is_ok()
+    }
+}
+
+/// Where a stream's round stands: the last event acknowledged, and the tries
+/// of the next one.
+struct Cursor {
+    delivered: i64,
+    attempts: u32,
 }
 
 fn release(delivered: i64, attempts: u32, error: Option<String>, next: i64) -> StreamUpdate {

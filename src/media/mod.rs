@@ -496,26 +496,7 @@ impl MediaPlane {
             return None;
         }
         let attendee_id = me.attendee_id.clone()?;
-        let replaced: Vec<u64> = hub
-            .conns
-            .iter()
-            .filter(|(&id, c)| {
-                id != session
-                    && c.meeting_id == grant.meeting_id
-                    && c.attendee_id.as_deref() == Some(&attendee_id)
-                    && c.joined.is_some()
-            })
-            .map(|(&id, _)| id)
-            .collect();
-        for id in replaced {
-            tracing::info!(session = id, %attendee_id, "replaced by a new connection");
-            hub.kick(
-                id,
-                AUDIO_STATUS_JOINED_FROM_ANOTHER_DEVICE,
-                1000,
-                "replaced by a new connection",
-            );
-        }
+        hub.replace_others(session, &grant.meeting_id, &attendee_id);
         let already = hub
             .conns
             .get(&session)
@@ -542,19 +523,7 @@ impl MediaPlane {
             hub.service.attendee_connected(&grant.meeting_id);
             hub.broadcast(&grant.meeting_id, session, &stream_info(vec![entry]));
         }
-        let mut roster: Vec<(u32, SdkAudioStreamIdInfo)> = hub
-            .conns
-            .values()
-            .filter(|c| c.meeting_id == grant.meeting_id && c.live())
-            .filter_map(|c| {
-                let j = c.joined.as_ref()?;
-                Some((
-                    j.audio_stream_id,
-                    roster_entry(j, c.attendee_id.as_deref()?),
-                ))
-            })
-            .collect();
-        roster.sort_by_key(|(s, _)| *s);
+        let roster = hub.roster(&grant.meeting_id);
         let replay = hub
             .retained
             .get_mut(&grant.meeting_id)
@@ -565,7 +534,7 @@ impl MediaPlane {
             c.last_index = Some(index.iter().filter_map(|d| d.stream_id).collect());
         }
         Some(Joining {
-            roster: roster.into_iter().map(|(_, e)| e).collect(),
+            roster,
             replay,
             index,
         })
@@ -933,6 +902,48 @@ fn effective(c: &Conn, caps: Capabilities) -> Capabilities {
 }
 
 impl Hub {
+    /// Kicks the attendee's other joined connections to the meeting: the
+    /// newest connection wins.
+    fn replace_others(&mut self, session: u64, meeting_id: &str, attendee_id: &str) {
+        let replaced: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(&id, c)| {
+                id != session
+                    && c.meeting_id == meeting_id
+                    && c.attendee_id.as_deref() == Some(attendee_id)
+                    && c.joined.is_some()
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for id in replaced {
+            tracing::info!(session = id, %attendee_id, "replaced by a new connection");
+            self.kick(
+                id,
+                AUDIO_STATUS_JOINED_FROM_ANOTHER_DEVICE,
+                1000,
+                "replaced by a new connection",
+            );
+        }
+    }
+
+    /// The meeting's live roster, in audio stream id order.
+    fn roster(&self, meeting_id: &str) -> Vec<SdkAudioStreamIdInfo> {
+        let mut roster: Vec<(u32, SdkAudioStreamIdInfo)> = self
+            .conns
+            .values()
+            .filter(|c| c.meeting_id == meeting_id && c.live())
+            .filter_map(|c| {
+                let j = c.joined.as_ref()?;
+                Some((
+                    j.audio_stream_id,
+                    roster_entry(j, c.attendee_id.as_deref()?),
+                ))
+            })
+            .collect();
+        roster.sort_by_key(|(s, _)| *s);
+        roster.into_iter().map(|(_, e)| e).collect()
+    }
     /// New capabilities for one connection, applied to its live media.
     fn set_capabilities(&mut self, session: u64, caps: Capabilities) {
         let Some(c) = self.conns.get_mut(&session) else {

@@ -28,6 +28,7 @@ use crate::auth::sigv4::SignedRequest;
 use crate::auth::throttle::Throttle;
 use crate::auth::Authenticator;
 use crate::domain::placement::PublicBase;
+use crate::domain::types::Caller;
 use crate::media::{signaling, MediaPlane};
 use crate::model::{ServiceFailureException, ThrottlingException};
 use crate::ops::Service;
@@ -116,45 +117,75 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let _ = stream.set_nodelay(true);
-        let mut builder = http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .keep_alive(true)
-            .max_buf_size(256 * 1024);
-        // With upgrades: the signaling route turns its connection into a WebSocket,
-        // which takes the connection's slot along.
         let slot = ConnectionSlot(Arc::new(permit));
-        let service = TowerToHyperService::new(app.clone().layer(Extension(slot)));
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
-        let mut stop = stop_rx.clone();
-        let done = done_tx.clone();
-        tokio::spawn(async move {
-            let mut conn = std::pin::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                () = async {
-                    loop {
-                        let stopped = { *stop.borrow_and_update() };
-                        if stopped || stop.changed().await.is_err() {
-                            break;
-                        }
-                    }
-                } => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-            drop(done);
-        });
+        spawn_connection(
+            &app,
+            &limits,
+            stream,
+            slot,
+            stop_rx.clone(),
+            done_tx.clone(),
+        );
     }
     drop(listener);
+    drain(&state, &limits, &stop_tx, done_tx, &mut done_rx).await;
+    Ok(())
+}
+
+/// Serves one connection in its own task until it ends or `stop` says so.
+fn spawn_connection(
+    app: &Router,
+    limits: &ConnectionLimits,
+    stream: tokio::net::TcpStream,
+    slot: ConnectionSlot,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    done: tokio::sync::mpsc::Sender<()>,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true)
+        .max_buf_size(256 * 1024);
+    // With upgrades: the signaling route turns its connection into a WebSocket,
+    // which takes the connection's slot along.
+    let service = TowerToHyperService::new(app.clone().layer(Extension(slot)));
+    let conn = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::spawn(async move {
+        let mut conn = std::pin::pin!(conn);
+        let result = tokio::select! {
+            r = conn.as_mut() => r,
+            () = async {
+                loop {
+                    let stopped = { *stop.borrow_and_update() };
+                    if stopped || stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+            } => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+        drop(done);
+    });
+}
+
+/// After the listener closed: close the signaling sockets, tell connections
+/// to finish, and wait for them up to the grace period.
+async fn drain(
+    state: &AppState,
+    limits: &ConnectionLimits,
+    stop_tx: &tokio::sync::watch::Sender<bool>,
+    done_tx: tokio::sync::mpsc::Sender<()>,
+    done_rx: &mut tokio::sync::mpsc::Receiver<()>,
+) {
     state
         .shutting_down
         .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -175,7 +206,6 @@ pub async fn serve(
             tracing::warn!("requests still in flight after the grace period; stopping anyway");
         }
     }
-    Ok(())
 }
 
 /// The signaling WebSocket of a meeting (`MediaPlacement.SignalingUrl`). Its
@@ -347,133 +377,184 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
     let method = parts.method.to_string();
     let query = Query::parse(parts.uri.query());
     let endpoint = Endpoint::parse(&method, parts.uri.path(), &query);
-    let operation = endpoint.as_ref().map_or("Unknown", Endpoint::name);
-    let mut meeting_id = endpoint
-        .as_ref()
-        .ok()
-        .and_then(Endpoint::meeting_id)
-        .map(str::to_string);
-    let mut account_id: Option<String> = None;
-
+    let mut seen = Seen {
+        operation: endpoint.as_ref().map_or("Unknown", Endpoint::name),
+        meeting_id: endpoint
+            .as_ref()
+            .ok()
+            .and_then(Endpoint::meeting_id)
+            .map(str::to_string),
+        account_id: None,
+        error_type: None,
+    };
     let result = async {
-        let bytes = tokio::time::timeout(
-            state.body_timeout,
-            read_body(&parts.headers, body, state.max_body_bytes),
-        )
-        .await
-        .map_err(|_| {
-            WireError::RequestTimeout(format!(
-                "The request body did not arrive within {} ms",
-                state.body_timeout.as_millis()
-            ))
-        })??;
-        let signed = SignedRequest {
-            method: &method,
-            raw_path: parts.uri.path(),
-            raw_query: parts.uri.query(),
-            headers: parts
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            body: &bytes,
-        };
-        let caller = state
-            .auth
-            .authenticate(&signed, crate::now_ms() / 1000)
-            .map_err(WireError::Auth)?;
-        account_id = Some(caller.account_id.to_string());
+        let bytes = read_body_in_time(&state, &parts.headers, body).await?;
+        let caller = authenticate(&state, &method, &parts, &bytes)?;
+        seen.account_id = Some(caller.account_id.to_string());
         let endpoint = endpoint?;
-        // A fault rule answers before the operation runs, so it changes nothing.
-        if let Some(c) = &state.controls {
-            let call = Call {
-                region: &caller.region,
-                account: caller.account_id.as_str(),
-                operation: endpoint.name(),
-                meeting_id: endpoint.meeting_id(),
-            };
-            if let Some(fault) = c.faults().take(&call) {
-                // The rules only raise exceptions the model lists for the operation.
-                return Err(WireError::Modeled(fault.error));
-            }
-        }
-        if !state
-            .throttle
-            .allow(caller.account_id.as_str(), endpoint.name())
-        {
-            // Every operation lists ThrottlingException.
-            return Err(
-                ThrottlingException::new(format!("Rate exceeded for {}", endpoint.name())).into(),
-            );
-        }
-        // Run the operation in its own task so that a bug that panics
-        // still gets a modeled answer rather than a dropped connection.
-        let state = state.clone();
-        let query = query.clone();
-        let task = tokio::spawn(async move {
-            let req = super::Request {
-                service: &state.service,
-                base: &state.base,
-                caller: &caller,
-                query: &query,
-                body: &bytes,
-            };
-            dispatch(&req, endpoint).await
-        });
-        match task.await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "operation task failed");
-                // Every operation lists ServiceFailureException.
-                Err(
-                    ServiceFailureException::new("The service failed to process the request")
-                        .into(),
-                )
-            }
-        }
+        admit(&state, &caller, &endpoint)?;
+        run_operation(&state, caller, query, bytes, endpoint).await
     }
     .await;
+    let response = respond(result, &request_id, &mut seen);
+    if let Some(c) = &state.controls {
+        let delay = c.latency(seen.operation);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+    record(&seen, &request_id, &response, started.elapsed());
+    response
+}
 
-    let mut error_type = None;
-    let response = match result {
+/// What the request log line reports about a request.
+struct Seen {
+    operation: &'static str,
+    meeting_id: Option<String>,
+    account_id: Option<String>,
+    error_type: Option<&'static str>,
+}
+
+/// The body, within the size limit (413) and the time limit (408).
+async fn read_body_in_time(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, WireError> {
+    tokio::time::timeout(
+        state.body_timeout,
+        read_body(headers, body, state.max_body_bytes),
+    )
+    .await
+    .map_err(|_| {
+        WireError::RequestTimeout(format!(
+            "The request body did not arrive within {} ms",
+            state.body_timeout.as_millis()
+        ))
+    })?
+}
+
+/// Checks the request's SigV4 signature: who is calling.
+fn authenticate(
+    state: &AppState,
+    method: &str,
+    parts: &axum::http::request::Parts,
+    bytes: &Bytes,
+) -> Result<Caller, WireError> {
+    let signed = SignedRequest {
+        method,
+        raw_path: parts.uri.path(),
+        raw_query: parts.uri.query(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: bytes,
+    };
+    state
+        .auth
+        .authenticate(&signed, crate::now_ms() / 1000)
+        .map_err(WireError::Auth)
+}
+
+/// A test-control fault rule, then the rate limit: either may answer before
+/// the operation runs, so neither changes anything.
+fn admit(state: &AppState, caller: &Caller, endpoint: &Endpoint) -> Result<(), WireError> {
+    if let Some(c) = &state.controls {
+        let call = Call {
+            region: &caller.region,
+            account: caller.account_id.as_str(),
+            operation: endpoint.name(),
+            meeting_id: endpoint.meeting_id(),
+        };
+        if let Some(fault) = c.faults().take(&call) {
+            // The rules only raise exceptions the model lists for the operation.
+            return Err(WireError::Modeled(fault.error));
+        }
+    }
+    if !state
+        .throttle
+        .allow(caller.account_id.as_str(), endpoint.name())
+    {
+        // Every operation lists ThrottlingException.
+        return Err(
+            ThrottlingException::new(format!("Rate exceeded for {}", endpoint.name())).into(),
+        );
+    }
+    Ok(())
+}
+
+/// Runs the operation in its own task so that a bug that panics still gets a
+/// modeled answer rather than a dropped connection.
+async fn run_operation(
+    state: &Arc<AppState>,
+    caller: Caller,
+    query: Query,
+    bytes: Bytes,
+    endpoint: Endpoint,
+) -> Result<Reply, WireError> {
+    let state = state.clone();
+    let task = tokio::spawn(async move {
+        let req = super::Request {
+            service: &state.service,
+            base: &state.base,
+            caller: &caller,
+            query: &query,
+            body: &bytes,
+        };
+        dispatch(&req, endpoint).await
+    });
+    match task.await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "operation task failed");
+            // Every operation lists ServiceFailureException.
+            Err(ServiceFailureException::new("The service failed to process the request").into())
+        }
+    }
+}
+
+/// The response for a result; notes the created meeting's id, or the error's shape.
+fn respond(result: Result<Reply, WireError>, request_id: &str, seen: &mut Seen) -> Response<Body> {
+    match result {
         Ok(reply) => {
-            if meeting_id.is_none() {
-                meeting_id = reply
+            if seen.meeting_id.is_none() {
+                seen.meeting_id = reply
                     .body
                     .as_ref()
                     .and_then(|b| b.pointer("/Meeting/MeetingId"))
                     .and_then(Value::as_str)
                     .map(str::to_string);
             }
-            reply_response(reply, &request_id)
+            reply_response(reply, request_id)
         }
         Err(e) => {
-            error_type = Some(e.shape());
-            error_response(&e, &request_id)
-        }
-    };
-    if let Some(c) = &state.controls {
-        let delay = c.latency(operation);
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+            seen.error_type = Some(e.shape());
+            error_response(&e, request_id)
         }
     }
+}
+
+/// Metrics, and one log line per request. Never a body: no secret, JoinToken
+/// or ExternalUserId.
+fn record(seen: &Seen, request_id: &str, response: &Response<Body>, elapsed: Duration) {
+    let operation = seen.operation;
     let status = response.status().as_u16();
-    let elapsed = started.elapsed();
     let latency_ms = (elapsed.as_micros() as f64) / 1000.0;
     metrics::counter!("convene_http_requests_total",
         "operation" => operation, "status" => status.to_string())
     .increment(1);
     metrics::histogram!("convene_http_request_duration_seconds", "operation" => operation)
         .record(elapsed.as_secs_f64());
-    // One line per request. Never a body: no secret, JoinToken or ExternalUserId.
-    let account_id = account_id.as_deref();
-    let meeting_id = meeting_id.as_deref();
+    let account_id = seen.account_id.as_deref();
+    let meeting_id = seen.meeting_id.as_deref();
+    let error_type = seen.error_type;
     if status >= 500 {
         tracing::error!(target: "convene::request", %request_id, operation, account_id, meeting_id,
             status, error_type, latency_ms, "request failed");
@@ -481,5 +562,4 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
         tracing::info!(target: "convene::request", %request_id, operation, account_id, meeting_id,
             status, error_type, latency_ms, "request");
     }
-    response
 }

@@ -101,10 +101,76 @@ fn default_message(exception: Exception) -> &'static str {
     }
 }
 
+/// Checks the rule's error against the model (an exception the operation, or
+/// some operation, lists; its status; Retry-After only for 503) and fills in
+/// the exception's name and status.
+fn normalized_error(operation: Option<&str>, mut error: FaultError) -> Result<FaultError, String> {
+    let given = error
+        .code
+        .as_deref()
+        .unwrap_or("ServiceUnavailableException");
+    let Some(exception) = exception_named(given) else {
+        return Err(format!(
+            "error code {given:?} is not an exception of the {SERVICE} model; it has: {}",
+            names(Exception::ALL.iter().map(|e| e.shape_name()))
+        ));
+    };
+    let code = exception.shape_name();
+    match operation {
+        Some(op) => {
+            let listed = listed_for(op).unwrap_or_default();
+            if !listed.contains(&exception) {
+                return Err(format!(
+                    "{op} cannot raise {code}: the model lists only {}",
+                    names(listed.iter().map(|e| e.shape_name()))
+                ));
+            }
+        }
+        None => {
+            if !Operation::ALL
+                .iter()
+                .any(|o| o.errors().contains(&exception))
+            {
+                return Err(format!("no operation of the model raises {code}"));
+            }
+        }
+    }
+    let status = exception.status();
+    if let Some(given) = error.status_code {
+        if given != status {
+            return Err(format!(
+                "statusCode {given} disagrees with the model: {code} is sent with {status}"
+            ));
+        }
+    }
+    if error.retry_after_seconds.is_some() && exception != Exception::ServiceUnavailable {
+        return Err(format!(
+            "retryAfterSeconds applies only to ServiceUnavailableException (the model's \
+             Retry-After header), not to {code}"
+        ));
+    }
+    error.status_code = Some(status);
+    error.code = Some(code.to_string());
+    Ok(error)
+}
+
 impl FaultRule {
     /// Checks the rule against the model and fills in its defaults
     /// (probability 1.0; ServiceUnavailableException; the model's status).
     pub fn normalized(mut self) -> Result<FaultRule, String> {
+        self.check_fields()?;
+        let error = self.error.take().unwrap_or(FaultError {
+            status_code: None,
+            code: None,
+            message: None,
+            retry_after_seconds: None,
+        });
+        self.error = Some(normalized_error(self.operation.as_deref(), error)?);
+        Ok(self)
+    }
+
+    /// Checks every field but the error, and defaults the probability.
+    fn check_fields(&mut self) -> Result<(), String> {
         if let Some(s) = &self.service {
             if s != SERVICE {
                 return Err(format!(
@@ -141,60 +207,7 @@ impl FaultRule {
                 "count must be at least 1; leave it out to fault every matching call".into(),
             );
         }
-        let mut error = self.error.take().unwrap_or(FaultError {
-            status_code: None,
-            code: None,
-            message: None,
-            retry_after_seconds: None,
-        });
-        let given = error
-            .code
-            .as_deref()
-            .unwrap_or("ServiceUnavailableException");
-        let Some(exception) = exception_named(given) else {
-            return Err(format!(
-                "error code {given:?} is not an exception of the {SERVICE} model; it has: {}",
-                names(Exception::ALL.iter().map(|e| e.shape_name()))
-            ));
-        };
-        let code = exception.shape_name();
-        match &self.operation {
-            Some(op) => {
-                let listed = listed_for(op).unwrap_or_default();
-                if !listed.contains(&exception) {
-                    return Err(format!(
-                        "{op} cannot raise {code}: the model lists only {}",
-                        names(listed.iter().map(|e| e.shape_name()))
-                    ));
-                }
-            }
-            None => {
-                if !Operation::ALL
-                    .iter()
-                    .any(|o| o.errors().contains(&exception))
-                {
-                    return Err(format!("no operation of the model raises {code}"));
-                }
-            }
-        }
-        let status = exception.status();
-        if let Some(given) = error.status_code {
-            if given != status {
-                return Err(format!(
-                    "statusCode {given} disagrees with the model: {code} is sent with {status}"
-                ));
-            }
-        }
-        if error.retry_after_seconds.is_some() && exception != Exception::ServiceUnavailable {
-            return Err(format!(
-                "retryAfterSeconds applies only to ServiceUnavailableException (the model's \
-                 Retry-After header), not to {code}"
-            ));
-        }
-        error.status_code = Some(status);
-        error.code = Some(code.to_string());
-        self.error = Some(error);
-        Ok(self)
+        Ok(())
     }
 
     /// Equal as DELETE compares rules: everything but the calls left (`count`).
