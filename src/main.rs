@@ -190,7 +190,7 @@ fn app_state(
     args: &ServeArgs,
     service: Service,
     base: PublicBase,
-    keys: std::collections::HashMap<String, credentials::KeyInfo>,
+    keys: std::collections::HashMap<String, convene::auth::sigv4::KeyInfo>,
     media: Arc<MediaPlane>,
     console_key: Vec<u8>,
 ) -> Arc<AppState> {
