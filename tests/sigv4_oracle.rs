@@ -1224,7 +1224,9 @@ fn aws_sigv4_edge_cases() {
 #[test]
 fn our_presigned_urls_are_aws_sigv4s() {
     use convene::auth::sigv4::{presign, split_query, Presign};
-    let cases: &[(usize, &str, &str, &[(&str, &str)], i64, u64)] = &[
+    /// Key, region, path, query, signing time, validity in seconds.
+    type Case<'a> = (usize, &'a str, &'a str, &'a [(&'a str, &'a str)], i64, u64);
+    let cases: &[Case] = &[
         (
             0,
             "us-east-1",

@@ -983,25 +983,27 @@ mod tests {
             expires_secs: 60,
         });
         let (path, q) = url.split_once('?').unwrap();
-        let req = |q: &str, host: &str| SignedRequest {
-            method: "GET",
-            raw_path: path,
-            raw_query: Some(q),
-            headers: vec![("host".into(), host.into())],
-            body: b"",
-        };
-        let ok = verifier.verify(&req(q, "127.0.0.1:8080"), 1_440_938_170);
+        fn req<'a>(path: &'a str, q: &'a str, host: &str) -> SignedRequest<'a> {
+            SignedRequest {
+                method: "GET",
+                raw_path: path,
+                raw_query: Some(q),
+                headers: vec![("host".into(), host.into())],
+                body: b"",
+            }
+        }
+        let ok = verifier.verify(&req(path, q, "127.0.0.1:8080"), 1_440_938_170);
         assert_eq!(ok.unwrap().account_id, "123456789012");
         assert!(matches!(
-            verifier.verify(&req(q, "127.0.0.1:8080"), 1_440_938_160 + 61),
+            verifier.verify(&req(path, q, "127.0.0.1:8080"), 1_440_938_160 + 61),
             Err(AuthFailure::Invalid(_))
         ));
         assert!(verifier
-            .verify(&req(q, "other:8080"), 1_440_938_170)
+            .verify(&req(path, q, "other:8080"), 1_440_938_170)
             .is_err());
         let tampered = q.replace("after=a%20b", "after=a%20c");
         assert!(verifier
-            .verify(&req(&tampered, "127.0.0.1:8080"), 1_440_938_170)
+            .verify(&req(path, &tampered, "127.0.0.1:8080"), 1_440_938_170)
             .is_err());
     }
 

@@ -69,7 +69,7 @@ impl crate::ops::Service {
     pub async fn meeting_events(
         &self,
         caller: &Caller,
-        meeting_id: MeetingId,
+        meeting_id: &MeetingId,
         after: i64,
         limit: u32,
     ) -> Result<EventPage, ModeledError> {

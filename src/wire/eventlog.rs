@@ -176,7 +176,7 @@ async fn list_meeting(
         let id = MeetingId::parse("MeetingId", &meeting_id)?;
         let page = state
             .service
-            .meeting_events(&caller, id, after, limit)
+            .meeting_events(&caller, &id, after, limit)
             .await?;
         Ok::<_, WireError>(json_response(
             StatusCode::OK,
