@@ -2,7 +2,8 @@
 //
 // A person signs in with the account's key, watches a meeting that boto3 creates appear
 // (without reloading), opens it, changes an attendee's capabilities, removes another attendee
-// and ends the meeting; after each action, boto3 must see what the page shows. A second key of
+// and ends the meeting; after each action, boto3 must see what the page shows, and the live
+// event stream (the event log API's server-sent events) shows each event. A second key of
 // another account must not see the meeting. A screenshot is left in artifacts/console.png.
 //
 // Usage (from the repository root, after `cd e2e && npm ci`):
@@ -128,6 +129,17 @@ async function main() {
     check((await card.textContent()).includes('console-e2e'), 'the tag is shown');
     await page.locator('#activity li', { hasText: `Meeting ${name} created` }).waitFor({ timeout: 5_000 });
     check(true, 'the activity list says the meeting was created');
+    // The live event stream (the event log API's server-sent events, through a presigned URL).
+    const started = page.locator('#events li[data-event-type="MeetingStarted"]', { hasText: name });
+    await started.waitFor({ timeout: 10_000 });
+    check(true, 'the event stream shows MeetingStarted live');
+    const added = page.locator(`#events li[data-event-type="AttendeeAdded"][data-event-meeting="${meetingId}"]`);
+    await added.nth(1).waitFor({ timeout: 10_000 });
+    const order = await page.$$eval(`#events li[data-event-meeting="${meetingId}"]`,
+      (lis) => lis.map((li) => [li.dataset.eventType, Number(li.dataset.eventId)]).reverse());
+    check(order.length >= 3 && order[0][0] === 'MeetingStarted' && order.every((e, i) => i === 0 || e[1] > order[i - 1][1]),
+      `the stream's events arrive in order (${JSON.stringify(order)})`);
+    check((await page.textContent('#events-state')).trim() === 'live', 'the stream says it is live');
     await page.screenshot({ path: path.join(ARTIFACTS, 'console.png'), fullPage: true });
 
     // Change Alice's capabilities through the page; boto3 agrees.
@@ -157,6 +169,8 @@ async function main() {
     check(true, 'the removed attendee leaves the page');
     await page.locator('#activity li', { hasText: `bob removed from ${name}` }).waitFor({ timeout: 5_000 });
     check(true, 'the activity list says bob was removed');
+    await page.locator('#events li[data-event-type="AttendeeDeleted"]', { hasText: 'bob' }).waitFor({ timeout: 10_000 });
+    check(true, 'the event stream shows AttendeeDeleted for bob');
     const listed = boto3('attendees', meetingId).Attendees.map((a) => a.AttendeeId);
     check(listed.length === 1 && listed[0] === alice.AttendeeId, 'ListAttendees agrees: only alice is left');
     check(boto3('attendee', meetingId, bob.AttendeeId).Error === 'NotFoundException', 'GetAttendee of bob is NotFoundException');
@@ -168,6 +182,9 @@ async function main() {
     await card.locator('[data-testid="end-meeting"]').click();
     await card.waitFor({ state: 'detached', timeout: 10_000 });
     check(boto3('meeting', meetingId).Error === 'NotFoundException', 'after "End meeting", GetMeeting is NotFoundException');
+    await page.locator(`#events li[data-event-type="MeetingEnded"][data-event-meeting="${meetingId}"]`).waitFor({ timeout: 10_000 });
+    check(true, 'the event stream shows MeetingEnded');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'console-events.png'), fullPage: true });
 
     // Signing out ends the session.
     await page.click('#signout');

@@ -1670,3 +1670,125 @@ async fn video_is_forwarded_to_subscribers_and_keyframe_requests_reach_the_sende
         "frames reached bob after Video=Receive"
     );
 }
+
+// ---- media-plane events: video and content video ----
+
+/// The meeting's events as the event log lists them: (eventType, attendeeId).
+fn logged_events(server: &Server, meeting_id: &str) -> Vec<(String, String)> {
+    let r = server.raw(
+        "GET",
+        &format!("/_convene/meetings/{meeting_id}/events"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["Events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let d = &e["detail"];
+            let kind = d["eventType"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("chime:");
+            (
+                kind.to_string(),
+                d["attendeeId"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The events after the first `skip`, for the attendees in `who`.
+fn events_since(
+    server: &Server,
+    meeting_id: &str,
+    skip: usize,
+    who: &[&str],
+) -> Vec<(String, String)> {
+    logged_events(server, meeting_id)
+        .into_iter()
+        .skip(skip)
+        .filter(|(_, a)| who.contains(&a.as_str()))
+        .collect()
+}
+
+#[tokio::test]
+async fn camera_and_content_video_are_recorded_before_they_are_acknowledged() {
+    let server = Server::start();
+    let c = server.client();
+    let m = meeting(&c).await;
+    let alice = attendee(&c, &m.id, "alice").await;
+    let content_id = format!("{}#content", alice.id);
+    let who = [alice.id.as_str(), content_id.as_str()];
+    let ev = |k: &str, a: &str| (k.to_string(), a.to_string());
+    let (mut a, _) = connect(&m.signaling_url, &alice.token).await;
+    join(&mut a).await;
+    let skip = logged_events(&server, &m.id).len();
+
+    // The camera goes on: once SUBSCRIBE_ACK is here, the event is in the log.
+    send(&mut a, &camera_subscribe(&chrome_offer(50000), vec![0])).await;
+    let ack = next_of(&mut a, FrameType::SubscribeAck)
+        .await
+        .suback
+        .unwrap();
+    assert_eq!(ack.allocations.len(), 1);
+    assert_eq!(
+        events_since(&server, &m.id, skip, &who),
+        [ev("AttendeeVideoStarted", &alice.id)]
+    );
+    // Again with video: no change, no event. Then off: stopped.
+    send(&mut a, &camera_subscribe(&chrome_offer(50000), vec![0])).await;
+    next_of(&mut a, FrameType::SubscribeAck).await;
+    send(&mut a, &subscribe_frame(&chrome_offer(50000))).await;
+    next_of(&mut a, FrameType::SubscribeAck).await;
+    assert_eq!(
+        events_since(&server, &m.id, skip, &who),
+        [
+            ev("AttendeeVideoStarted", &alice.id),
+            ev("AttendeeVideoStopped", &alice.id)
+        ]
+    );
+
+    // The content share (`#content`) has its own event types; leaving while
+    // sharing stops its video first, before LEAVE_ACK.
+    let skip = logged_events(&server, &m.id).len();
+    let (mut share, _) = connect(&m.signaling_url, &format!("{}#content", alice.token)).await;
+    join(&mut share).await;
+    send(&mut share, &camera_subscribe(&chrome_offer(50002), vec![0])).await;
+    next_of(&mut share, FrameType::SubscribeAck).await;
+    send(&mut share, &leave_frame()).await;
+    next_of(&mut share, FrameType::LeaveAck).await;
+    assert_eq!(
+        events_since(&server, &m.id, skip, &who),
+        [
+            ev("AttendeeContentJoined", &content_id),
+            ev("AttendeeContentVideoStarted", &content_id),
+            ev("AttendeeContentVideoStopped", &content_id),
+            ev("AttendeeContentLeft", &content_id),
+        ]
+    );
+
+    // A connection that drops while its camera is on: stopped, then dropped.
+    send(&mut a, &camera_subscribe(&chrome_offer(50000), vec![0])).await;
+    next_of(&mut a, FrameType::SubscribeAck).await;
+    let skip = logged_events(&server, &m.id).len();
+    drop(a);
+    // The server notices the socket went; wait for it (generously, not timed).
+    for _ in 0..1200 {
+        let got = events_since(&server, &m.id, skip, &who);
+        if got.len() >= 2 {
+            assert_eq!(
+                got,
+                [
+                    ev("AttendeeVideoStopped", &alice.id),
+                    ev("AttendeeDropped", &alice.id)
+                ]
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the drop was never recorded");
+}

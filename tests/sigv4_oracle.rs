@@ -1217,3 +1217,123 @@ fn aws_sigv4_edge_cases() {
     );
     eprintln!("edge case verdicts: inner tab accepted: {tab}; literal + accepted: {plus}");
 }
+
+/// Convene's own presigner (the console hands its URLs to the browser's
+/// `EventSource`) writes what aws-sigv4's presigner writes: the same
+/// parameters and the same signature, with and without a session token.
+#[test]
+fn our_presigned_urls_are_aws_sigv4s() {
+    use convene::auth::sigv4::{presign, split_query, Presign};
+    /// Key, region, path, query, signing time, validity in seconds.
+    type Case<'a> = (usize, &'a str, &'a str, &'a [(&'a str, &'a str)], i64, u64);
+    let cases: &[Case] = &[
+        (
+            0,
+            "us-east-1",
+            "/_convene/events/stream",
+            &[("backlog", "50")],
+            1_440_938_160,
+            300,
+        ),
+        (
+            1,
+            "eu-central-1",
+            "/_convene/events/stream",
+            &[("after", "12345")],
+            1_795_929_845,
+            60,
+        ),
+        (
+            2,
+            "ap-southeast-1",
+            "/_convene/meetings/abc-def/events",
+            &[],
+            1_700_000_000,
+            3600,
+        ),
+        (
+            0,
+            "us-west-2",
+            "/_convene/events",
+            &[("max-results", "10"), ("next-token", "7")],
+            1_000_000_000,
+            604_800,
+        ),
+    ];
+    for &(k, region, path, query, time, expires) in cases {
+        let key = &KEYS[k];
+        let host = "127.0.0.1:8080";
+        let pairs: Vec<(String, String)> = query
+            .iter()
+            .map(|(a, b)| ((*a).to_string(), (*b).to_string()))
+            .collect();
+        let info = KeyInfo {
+            secret_access_key: key.secret.into(),
+            account_id: key.account.into(),
+            session_token: key.token.map(str::to_string),
+        };
+        let ours = presign(&Presign {
+            service: SERVICE,
+            region,
+            access_key_id: key.id,
+            key: &info,
+            method: "GET",
+            host,
+            path,
+            query: &pairs,
+            now: time,
+            expires_secs: expires as i64,
+        });
+
+        let creds = aws_credential_types::Credentials::new(
+            key.id,
+            key.secret,
+            key.token.map(str::to_string),
+            None,
+            "oracle",
+        );
+        let identity = creds.into();
+        let mut settings = SigningSettings::default();
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(Duration::from_secs(expires));
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(region)
+            .name(SERVICE)
+            .time(UNIX_EPOCH + Duration::from_secs(time as u64))
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let q: Vec<String> = query.iter().map(|(a, b)| format!("{a}={b}")).collect();
+        let url = if q.is_empty() {
+            format!("http://{host}{path}")
+        } else {
+            format!("http://{host}{path}?{}", q.join("&"))
+        };
+        let signable = SignableRequest::new(
+            "GET",
+            url.clone(),
+            std::iter::once(("host", host)),
+            SignableBody::Bytes(b""),
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let mut req = http::Request::builder()
+            .method("GET")
+            .uri(&url)
+            .header("host", host)
+            .body(())
+            .unwrap();
+        instructions.apply_to_request_http1x(&mut req);
+        let theirs = req.uri().path_and_query().unwrap().as_str().to_string();
+
+        let sorted = |pq: &str| {
+            let (p, q) = pq.split_once('?').unwrap();
+            let mut v = split_query(q);
+            v.sort();
+            (p.to_string(), v)
+        };
+        assert_eq!(sorted(&ours), sorted(&theirs), "case {url}");
+    }
+}

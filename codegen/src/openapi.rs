@@ -211,7 +211,9 @@ fn labels(op: &Operation) -> Vec<&str> {
 /// OpenAPI links from a successful answer to the operations that take an id it
 /// returns: an output member `X` whose structure has a member named like a URI
 /// label (`Meeting.MeetingId`) feeds that label; the target's other labels come
-/// from this request's path. Stateful testers follow them.
+/// from this request's path. Stateful testers follow them. In a path item
+/// shared by several operations, a link that holds for only some of their
+/// answers says which, in its `description`.
 fn links(model: &Model, group: &[&Operation], groups: &[Vec<&Operation>]) -> Map<String, Value> {
     let own: Vec<&str> = labels(group[0]);
     let mut out = Map::new();
@@ -220,6 +222,7 @@ fn links(model: &Model, group: &[&Operation], groups: &[Vec<&Operation>]) -> Map
             continue;
         };
         for x in &output.members {
+            let note = partial_link_note(model, op, group, &x.name, &x.location_name);
             let Some(inner) = model.shapes.get(&x.shape).filter(|s| s.kind == "structure") else {
                 continue;
             };
@@ -249,16 +252,51 @@ fn links(model: &Model, group: &[&Operation], groups: &[Vec<&Operation>]) -> Map
                     if complete {
                         let id: Vec<&str> = target.iter().map(|o| o.name.as_str()).collect();
                         let id = id.join("Or");
-                        out.insert(
-                            format!("{}To{id}", y.name),
-                            json!({ "operationId": id, "parameters": params }),
-                        );
+                        let mut link = json!({ "operationId": id, "parameters": params });
+                        if let Some(note) = &note {
+                            link["description"] = json!(note);
+                        }
+                        out.insert(format!("{}To{id}", y.name), link);
                     }
                 }
             }
         }
     }
     out
+}
+
+/// When output member `member` of `op` is missing from the answers of other
+/// operations of the same path item, a sentence saying the link holds only
+/// after `op` (how the `operation` query parameter selects it) and not after them.
+fn partial_link_note(
+    model: &Model,
+    op: &Operation,
+    group: &[&Operation],
+    member: &str,
+    location_name: &str,
+) -> Option<String> {
+    let lacking: Vec<&str> = group
+        .iter()
+        .filter(|o| {
+            !o.output
+                .as_ref()
+                .and_then(|s| model.shapes.get(s))
+                .is_some_and(|s| s.members.iter().any(|m| m.name == member))
+        })
+        .map(|o| o.name.as_str())
+        .collect();
+    if lacking.is_empty() {
+        return None;
+    }
+    let when = match op.query_literal() {
+        None => "without the `operation` query parameter".to_string(),
+        Some((k, v)) => format!("with `{k}={v}`"),
+    };
+    Some(format!(
+        "Holds only for {} ({when}): the answer of {} has no `{location_name}` member.",
+        op.name,
+        lacking.join(" or ")
+    ))
 }
 
 /// One OpenAPI operation for every model operation sharing a method and path.

@@ -58,3 +58,34 @@ impl Authenticator {
             .map(|k| k.account_id.clone())
     }
 }
+
+impl Authenticator {
+    /// A presigned `path?query` for a GET with this configured key, valid
+    /// `expires_secs` from `now` (seconds): what a browser's `EventSource`
+    /// opens. None when the key is not configured.
+    #[allow(clippy::too_many_arguments)]
+    pub fn presign_get(
+        &self,
+        access_key_id: &str,
+        region: &str,
+        host: &str,
+        path: &str,
+        query: &[(String, String)],
+        now: i64,
+        expires_secs: i64,
+    ) -> Option<String> {
+        let key = self.verifier.key(access_key_id)?;
+        Some(sigv4::presign(&sigv4::Presign {
+            service: SIGNING_NAME,
+            region,
+            access_key_id,
+            key,
+            method: "GET",
+            host,
+            path,
+            query,
+            now,
+            expires_secs,
+        }))
+    }
+}

@@ -805,6 +805,14 @@ impl MediaPlane {
             .is_some_and(|c| c.joined.is_some() && !c.left && !c.closing)
     }
 
+    /// Whether the connection sends video now.
+    fn sends_video(&self, session: u64) -> bool {
+        self.hub()
+            .conns
+            .get(&session)
+            .is_some_and(|c| c.video.is_some())
+    }
+
     /// LEAVE: off the roster, media stopped; the socket stays until the client
     /// closes it, and deletions still reach it.
     fn leave(&self, session: u64) {

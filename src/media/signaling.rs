@@ -100,6 +100,7 @@ pub async fn serve(
     }
     // Gone while on the roster: dropped. Recorded before the others are told.
     if plane.on_roster(id) {
+        session.video_stopped_on_exit().await;
         plane
             .service
             .record_media_event(&session.grant, session.content, MediaEvent::Dropped)
@@ -241,6 +242,30 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
 type Answer = Result<Vec<SdkSignalFrame>, (u16, &'static str)>;
 
 impl Session {
+    /// A SUBSCRIBE that starts or stops the connection's video is recorded
+    /// before SUBSCRIBE_ACK and before the others' INDEX tell anyone.
+    async fn video_changed(&self, before: bool, now: bool) {
+        let what = match (before, now) {
+            (false, true) => MediaEvent::VideoStarted,
+            (true, false) => MediaEvent::VideoStopped,
+            _ => return,
+        };
+        let service = &self.plane.service;
+        service
+            .record_media_event(&self.grant, self.content, what)
+            .await;
+    }
+
+    /// A connection that leaves or drops while sending video stops it first.
+    async fn video_stopped_on_exit(&self) {
+        if self.plane.sends_video(self.id) {
+            self.plane
+                .service
+                .record_media_event(&self.grant, self.content, MediaEvent::VideoStopped)
+                .await;
+        }
+    }
+
     async fn handle(&self, frame: SdkSignalFrame, socket: &mut WebSocket) -> Step {
         let kind = frame.kind();
         tracing::debug!(session = self.id, ?kind, "signaling frame");
@@ -311,9 +336,12 @@ impl Session {
             return Err((4400, "SUBSCRIBE without an SDP offer"));
         };
         // Media only for a session on the roster: JOINed, not LEFT.
+        let had_video = self.plane.sends_video(self.id);
         let Some(plan) = self.plane.plan_subscribe(self.id, &sub, &offer) else {
             return Err((CLOSE_FORBIDDEN, "SUBSCRIBE without JOIN or after LEAVE"));
         };
+        self.video_changed(had_video, !plan.allocations.is_empty())
+            .await;
         let spec = plan.spec;
         let answer = match self.plane.rtc.subscribe(spec, offer).await {
             Ok(a) => a,
@@ -367,6 +395,7 @@ impl Session {
     /// LEAVE: off the roster; LEAVE_ACK.
     async fn leave(&self) -> Vec<SdkSignalFrame> {
         if self.plane.on_roster(self.id) {
+            self.video_stopped_on_exit().await;
             self.plane
                 .service
                 .record_media_event(&self.grant, self.content, MediaEvent::Left)

@@ -6,6 +6,7 @@
 
 pub mod attendees;
 pub mod capabilities;
+pub mod eventlog;
 pub mod join;
 pub mod lifecycle;
 pub mod meetings;

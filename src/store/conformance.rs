@@ -582,6 +582,20 @@ async fn outbox_appends_with_the_change_or_not_at_all(store: Arc<dyn Store>) {
     })
     .await;
     assert_eq!(acct.len(), 3);
+    let latest = look(&*store, |tx| {
+        Box::pin(async move { tx.latest_account_events("111111111111", 2).await })
+    })
+    .await;
+    assert_eq!(
+        latest.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["event-m1-3", "event-m1-2"],
+        "the newest first"
+    );
+    let other = look(&*store, |tx| {
+        Box::pin(async move { tx.latest_account_events("222222222222", 10).await })
+    })
+    .await;
+    assert!(other.is_empty(), "another account sees none");
 }
 
 /// A stream is leased by one holder at a time; its cursor moves only under

@@ -225,6 +225,13 @@ pub trait Tx: Send {
         after_seq: i64,
         limit: u32,
     ) -> BoxFuture<'a, StoreResult<Vec<StoredEvent>>>;
+    /// The account's newest events, newest first, at most `limit` (where a
+    /// live reader of the event log starts).
+    fn latest_account_events<'a>(
+        &'a mut self,
+        account_id: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StoredEvent>>>;
     /// Updates a stream the holder still leases; false when the lease was lost.
     fn update_stream<'a>(
         &'a mut self,

@@ -907,6 +907,20 @@ impl SqliteTx<'_> {
         )
     }
 
+    fn latest_account_events_now(
+        &self,
+        account_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        self.events_query(
+            "SELECT seq, id, account_id, meeting_id, event_type, created_at_ms, body FROM events
+             WHERE account_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+            account_id,
+            i64::MAX,
+            limit,
+        )
+    }
+
     fn update_stream_now(
         &self,
         k: &StreamKey,
@@ -1068,6 +1082,15 @@ impl Tx for SqliteTx<'_> {
         limit: u32,
     ) -> BoxFuture<'a, StoreResult<Vec<StoredEvent>>> {
         let r = self.account_events_now(account_id, after_seq, limit);
+        self.done(r)
+    }
+
+    fn latest_account_events<'a>(
+        &'a mut self,
+        account_id: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StoredEvent>>> {
+        let r = self.latest_account_events_now(account_id, limit);
         self.done(r)
     }
 

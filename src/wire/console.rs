@@ -45,6 +45,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             get(session_info).post(sign_in).delete(sign_out),
         )
         .route("/console/api/overview", get(overview))
+        .route("/console/api/events-url", get(events_url))
         .route("/console/api/meetings/{meeting_id}", delete(end_meeting))
         .route(
             "/console/api/meetings/{meeting_id}/attendees/{attendee_id}",
@@ -292,6 +293,57 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
         }),
         None,
     ))
+}
+
+/// How long the event stream URL the page gets is valid (the page asks for a
+/// new one when its stream ends).
+const EVENTS_URL_SECONDS: i64 = 300;
+
+/// A presigned URL of the account's live event stream (`/_convene/events/stream`),
+/// signed with the session's key, for the page's `EventSource`: the console
+/// reads the event log through the same API as any client. `?after=N`
+/// resumes after event N; otherwise the stream starts with the newest 50.
+async fn events_url(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Response<Body> {
+    let Some((_, key_id)) = session(&state, &headers) else {
+        return unauthorized();
+    };
+    let query = super::router::Query::parse(raw.as_deref());
+    let param = match query.get("after").map(str::parse::<u64>) {
+        Some(Ok(after)) => ("after".to_string(), after.to_string()),
+        Some(Err(_)) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"message": "after must be an event id"}),
+                None,
+            )
+        }
+        None => ("backlog".to_string(), "50".to_string()),
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let url = state.auth.presign_get(
+        &key_id,
+        "us-east-1",
+        host,
+        "/_convene/events/stream",
+        &[param],
+        crate::now_ms() / 1000,
+        EVENTS_URL_SECONDS,
+    );
+    match url {
+        Some(url) => no_store(json_response(
+            StatusCode::OK,
+            &json!({"Url": url, "ExpiresInSeconds": EVENTS_URL_SECONDS}),
+            None,
+        )),
+        None => unauthorized(),
+    }
 }
 
 /// The caller, checked, with the control region of the meeting it acts on.

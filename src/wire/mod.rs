@@ -12,6 +12,7 @@ pub mod controls;
 pub mod decode;
 pub mod encode;
 pub mod error;
+pub mod eventlog;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod json;

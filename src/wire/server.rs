@@ -75,6 +75,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(super::admin::routes())
         .merge(super::console::routes())
+        .merge(super::eventlog::routes())
         .route("/control/{meeting_id}", get(control))
         .route(
             "/v1/client-events",
