@@ -67,7 +67,11 @@ fn create_meeting_spec(tag: &str, i: usize) -> (Method, String, Vec<u8>) {
         "MediaRegion": "us-east-1",
         "ExternalMeetingId": format!("bench-{i}"),
     });
-    (Method::POST, "/meetings".into(), body.to_string().into_bytes())
+    (
+        Method::POST,
+        "/meetings".into(),
+        body.to_string().into_bytes(),
+    )
 }
 
 /// Creates `n` meetings through the API and returns their ids.
@@ -150,7 +154,13 @@ pub fn get_attendee(signer: &Signer, s: &Seeded) -> Vec<Signed> {
     let specs = s
         .attendees
         .iter()
-        .map(|(m, a)| (Method::GET, format!("/meetings/{m}/attendees/{a}"), Vec::new()))
+        .map(|(m, a)| {
+            (
+                Method::GET,
+                format!("/meetings/{m}/attendees/{a}"),
+                Vec::new(),
+            )
+        })
         .collect();
     signer.sign_all(specs)
 }
@@ -187,7 +197,8 @@ pub async fn create_attendee(
     signer: &Signer,
     n: usize,
 ) -> Result<Vec<Signed>, String> {
-    let meetings = create_meetings(addr, signer, &format!("{}-a", run_tag()), n.div_ceil(250)).await?;
+    let meetings =
+        create_meetings(addr, signer, &format!("{}-a", run_tag()), n.div_ceil(250)).await?;
     Ok(signer.sign_all(create_attendee_specs(&meetings, n)))
 }
 
@@ -201,11 +212,15 @@ pub async fn batch_create_attendee(
     signer: &Signer,
     n: usize,
 ) -> Result<Vec<Signed>, String> {
-    let meetings = create_meetings(addr, signer, &format!("{}-b", run_tag()), n.div_ceil(2)).await?;
+    let meetings =
+        create_meetings(addr, signer, &format!("{}-b", run_tag()), n.div_ceil(2)).await?;
     let specs = (0..n)
         .map(|i| {
             let half = i % 2 * 100;
-            batch_spec(&meetings[i / 2], (half..half + 100).map(|u| format!("user-{u}")))
+            batch_spec(
+                &meetings[i / 2],
+                (half..half + 100).map(|u| format!("user-{u}")),
+            )
         })
         .collect();
     Ok(signer.sign_all(specs))
@@ -228,7 +243,11 @@ pub async fn mixed(
         let spec = match i % 20 {
             0..=8 => {
                 let (m, a) = &s.attendees[i % s.attendees.len()];
-                (Method::GET, format!("/meetings/{m}/attendees/{a}"), Vec::new())
+                (
+                    Method::GET,
+                    format!("/meetings/{m}/attendees/{a}"),
+                    Vec::new(),
+                )
             }
             9..=14 => {
                 let m = &s.meetings[i % s.meetings.len()];

@@ -69,7 +69,8 @@ pub fn sqlite_inserts(dir: &Path, measure: Duration) -> Result<f64, String> {
     let mut n: u64 = 0;
     let mut insert = |conn: &rusqlite::Connection| -> Result<(), String> {
         n += 1;
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| e.to_string())?;
         conn.prepare_cached(
             "INSERT INTO attendees (meeting_id, attendee_id, external_user_id, join_token, audio, video, content)
              VALUES (?1, ?2, ?3, ?4, 'SendReceive', 'SendReceive', 'SendReceive')",

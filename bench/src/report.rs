@@ -61,7 +61,10 @@ fn machine() -> String {
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     format!("{cpus} CPUs ({model})")
 }
@@ -121,7 +124,11 @@ impl Report {
         s.push('\n');
         let floor = self.http_floor();
         if let Some(f) = floor {
-            let each: Vec<String> = self.floors.iter().map(|r| thousands(r.per_second)).collect();
+            let each: Vec<String> = self
+                .floors
+                .iter()
+                .map(|r| thousands(r.per_second))
+                .collect();
             let cpu = self.floors.iter().map(|r| r.cpu_us).sum::<f64>() / self.floors.len() as f64;
             let _ = writeln!(
                 s,
@@ -138,7 +145,11 @@ impl Report {
             );
         }
         if let Some(t) = self.start_to_ready {
-            let _ = writeln!(s, "- Server start to ready (empty store): {:.0} ms.", t.as_secs_f64() * 1e3);
+            let _ = writeln!(
+                s,
+                "- Server start to ready (empty store): {:.0} ms.",
+                t.as_secs_f64() * 1e3
+            );
         }
         if let Some(m) = self.rss_mib {
             let _ = writeln!(s, "- Server resident memory after the run: {m:.0} MiB.");
@@ -149,7 +160,9 @@ impl Report {
             let base = self.floors.first().and_then(|f| f.instructions);
             for r in self.floors.iter().chain(&self.rows) {
                 let i = r.instructions.unwrap_or(0.0);
-                let ratio = base.filter(|b| *b > 0.0).map_or("–".into(), |b| format!("{:.1}", i / b));
+                let ratio = base
+                    .filter(|b| *b > 0.0)
+                    .map_or("–".into(), |b| format!("{:.1}", i / b));
                 let _ = writeln!(s, "| {} | {} | {ratio} |", r.name, thousands(i));
             }
             return s;
@@ -157,7 +170,10 @@ impl Report {
         s.push_str("\n| operation | per second | × bare HTTP | × SQLite inserts | server CPU µs/request | p50 ms | p99 ms | p999 ms | non-2xx |\n");
         s.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
         for r in self.floors.iter().chain(&self.rows) {
-            let ratio = |f: Option<f64>| f.filter(|f| *f > 0.0).map_or("–".into(), |f| format!("{:.2}", r.per_second / f));
+            let ratio = |f: Option<f64>| {
+                f.filter(|f| *f > 0.0)
+                    .map_or("–".into(), |f| format!("{:.2}", r.per_second / f))
+            };
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
@@ -174,7 +190,12 @@ impl Report {
         }
         for r in self.floors.iter().chain(&self.rows) {
             if let Some(e) = &r.first_error {
-                let _ = writeln!(s, "\n{}: first non-2xx answer: `{}`", r.name, e.replace('`', "'"));
+                let _ = writeln!(
+                    s,
+                    "\n{}: first non-2xx answer: `{}`",
+                    r.name,
+                    e.replace('`', "'")
+                );
             }
             if r.window.is_zero() {
                 let _ = writeln!(s, "\n{}: no request completed in the window", r.name);

@@ -23,7 +23,10 @@ pub struct Options {
     pub callgrind: Option<usize>,
 }
 
-fn value<'a>(args: &mut impl Iterator<Item = &'a String>, flag: &str) -> Result<&'a String, String> {
+fn value<'a>(
+    args: &mut impl Iterator<Item = &'a String>,
+    flag: &str,
+) -> Result<&'a String, String> {
     args.next().ok_or_else(|| format!("{flag} needs a value"))
 }
 
@@ -115,7 +118,11 @@ async fn measure(
     let pid = target.child.id();
     if let Some((count, _)) = &drive.callgrind {
         // Exactly `count` requests (fewer when a one-shot pool is smaller).
-        let len = if wrap { *count } else { requests.len().min(*count) };
+        let len = if wrap {
+            *count
+        } else {
+            requests.len().min(*count)
+        };
         requests = requests.iter().cycle().take(len).cloned().collect();
         wrap = false;
         shape.warmup = Duration::ZERO;
@@ -127,7 +134,9 @@ async fn measure(
     let out = load::run(target.addr, pool, shape).await?;
     let cpu = server::cpu_time(pid).saturating_sub(cpu_before);
     let instructions = match &drive.callgrind {
-        Some((_, dir)) => Some(server::callgrind_instructions(pid, dir)? as f64 / out.done.max(1) as f64),
+        Some((_, dir)) => {
+            Some(server::callgrind_instructions(pid, dir)? as f64 / out.done.max(1) as f64)
+        }
         None => None,
     };
     eprintln!(
@@ -152,7 +161,11 @@ pub fn api(o: Options) -> Result<(), String> {
     let text = report.markdown();
     print!("{text}");
     if let Some(path) = &o.markdown {
-        let section = if o.callgrind.is_some() { "instructions" } else { "api" };
+        let section = if o.callgrind.is_some() {
+            "instructions"
+        } else {
+            "api"
+        };
         crate::report::splice(path, section, &text)?;
         eprintln!("wrote {}", path.display());
     }
@@ -178,12 +191,28 @@ async fn api_scenarios(o: &Options, report: &mut Report) -> Result<(), String> {
                 format!("--callgrind-out-file={}", out.display()),
             ];
             let callgrind = Some((n, data.path().to_path_buf()));
-            (Drive { shape: o.shape, callgrind }, wrapper)
+            (
+                Drive {
+                    shape: o.shape,
+                    callgrind,
+                },
+                wrapper,
+            )
         }
-        None => (Drive { shape: o.shape, callgrind: None }, Vec::new()),
+        None => (
+            Drive {
+                shape: o.shape,
+                callgrind: None,
+            },
+            Vec::new(),
+        ),
     };
     if o.wants("sqlite") && o.callgrind.is_none() {
-        let secs = if o.smoke { 0.3 } else { o.shape.measure.as_secs_f64() };
+        let secs = if o.smoke {
+            0.3
+        } else {
+            o.shape.measure.as_secs_f64()
+        };
         let rate = crate::floors::sqlite_inserts(data.path(), Duration::from_secs_f64(secs))?;
         eprintln!("sqlite floor: {rate:.0} durable inserts/s");
         report.sqlite_floor = Some(rate);
@@ -199,13 +228,17 @@ async fn api_scenarios(o: &Options, report: &mut Report) -> Result<(), String> {
     let seeded = api::seed(convene.addr, &signer, sizes).await?;
     let floor_requests = api::get_meeting(&signer, &seeded);
     if o.wants("bare-http") {
-        report.floors.push(bare_http(floor_requests.clone(), &drive, &wrapper).await?);
+        report
+            .floors
+            .push(bare_http(floor_requests.clone(), &drive, &wrapper).await?);
     }
     convene_scenarios(o, sizes, &drive, &convene, &signer, &seeded, report).await?;
     report.rss_mib = Some(server::rss_mib(convene.child.id()));
     drop(convene);
     if o.wants("bare-http") && o.callgrind.is_none() {
-        report.floors.push(bare_http(floor_requests, &drive, &wrapper).await?);
+        report
+            .floors
+            .push(bare_http(floor_requests, &drive, &wrapper).await?);
     }
     Ok(())
 }
@@ -222,41 +255,59 @@ async fn convene_scenarios(
     let addr = convene.addr;
     if o.wants("get-meeting") {
         let pool = api::get_meeting(signer, seeded);
-        report.rows.push(measure("GetMeeting", convene, pool, true, drive).await?);
+        report
+            .rows
+            .push(measure("GetMeeting", convene, pool, true, drive).await?);
     }
     if o.wants("get-attendee") {
         let pool = api::get_attendee(signer, seeded);
-        report.rows.push(measure("GetAttendee", convene, pool, true, drive).await?);
+        report
+            .rows
+            .push(measure("GetAttendee", convene, pool, true, drive).await?);
     }
     if o.wants("list-attendees") {
         let pool = api::list_attendees(signer, seeded);
         let name = "ListAttendees (100 of 250)";
-        report.rows.push(measure(name, convene, pool, true, drive).await?);
+        report
+            .rows
+            .push(measure(name, convene, pool, true, drive).await?);
     }
     if o.wants("mixed") {
         let pool = api::mixed(addr, signer, seeded, sizes.mixed).await?;
         let name = "mixed (45% GetAttendee, 30% GetMeeting, 15% List, 10% Create)";
-        report.rows.push(measure(name, convene, pool, false, drive).await?);
+        report
+            .rows
+            .push(measure(name, convene, pool, false, drive).await?);
     }
     if o.wants("create-attendee") {
         let pool = api::create_attendee(addr, signer, sizes.creates).await?;
-        report.rows.push(measure("CreateAttendee", convene, pool, false, drive).await?);
+        report
+            .rows
+            .push(measure("CreateAttendee", convene, pool, false, drive).await?);
     }
     if o.wants("batch-create-attendee") {
         let pool = api::batch_create_attendee(addr, signer, sizes.batches).await?;
         let name = "BatchCreateAttendee (100)";
-        report.rows.push(measure(name, convene, pool, false, drive).await?);
+        report
+            .rows
+            .push(measure(name, convene, pool, false, drive).await?);
     }
     if o.wants("create-meeting") {
         let pool = api::create_meeting(signer, sizes.meeting_creates);
-        report.rows.push(measure("CreateMeeting", convene, pool, false, drive).await?);
+        report
+            .rows
+            .push(measure("CreateMeeting", convene, pool, false, drive).await?);
     }
     Ok(())
 }
 
 /// The bare-HTTP floor: the same signed GetMeeting requests, answered by a
 /// hyper server with a fixed body.
-async fn bare_http(requests: Vec<Signed>, drive: &Drive, wrapper: &[String]) -> Result<Row, String> {
+async fn bare_http(
+    requests: Vec<Signed>,
+    drive: &Drive,
+    wrapper: &[String],
+) -> Result<Row, String> {
     let floor = server::start_floor(wrapper)?;
     measure("bare hyper (floor)", &floor, requests, true, drive).await
 }

@@ -40,11 +40,7 @@ impl Drop for Running {
 
 /// Starts `binary serve` on a free port with its data in `data`.
 /// `wrapper` (e.g. valgrind and its options) runs the server when given.
-pub fn start_convene(
-    binary: &Path,
-    data: &Path,
-    wrapper: &[String],
-) -> Result<Running, String> {
+pub fn start_convene(binary: &Path, data: &Path, wrapper: &[String]) -> Result<Running, String> {
     if !binary.exists() {
         return Err(format!(
             "{} is missing: build it first (cargo build --release --bin convene), or name one with --server",
@@ -114,7 +110,10 @@ fn wait_for(file: &Path, child: &mut Child, limit: Duration) -> Result<String, S
             return Err(format!("the server exited before it was ready: {status}"));
         }
         if began.elapsed() > limit {
-            return Err(format!("no ready file at {} after {limit:?}", file.display()));
+            return Err(format!(
+                "no ready file at {} after {limit:?}",
+                file.display()
+            ));
         }
         std::thread::sleep(Duration::from_micros(500));
     }
@@ -162,7 +161,12 @@ pub fn cpu_time(pid: u32) -> Duration {
     // Fields after the command name (which may hold spaces) start at ") ".
     let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // utime and stime are fields 14 and 15 of the file, 12 and 13 after the name.
     let total = ticks(11) + ticks(12);
     Duration::from_millis(total * 10)
@@ -205,7 +209,10 @@ pub fn callgrind_instructions(pid: u32, dir: &Path) -> Result<u64, String> {
         .ok_or_else(|| format!("no callgrind dump in {}", dir.display()))?;
     let text = std::fs::read_to_string(newest.path()).map_err(|e| e.to_string())?;
     text.lines()
-        .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))
+        .find_map(|l| {
+            l.strip_prefix("totals:")
+                .or_else(|| l.strip_prefix("summary:"))
+        })
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .ok_or_else(|| format!("no totals in {}", newest.path().display()))
 }
