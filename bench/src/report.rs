@@ -122,8 +122,18 @@ impl Report {
     pub fn markdown(&self) -> String {
         let mut s = self.header.clone();
         s.push('\n');
-        let floor = self.http_floor();
-        if let Some(f) = floor {
+        self.summary(&mut s);
+        if self.rows.iter().any(|r| r.instructions.is_some()) {
+            self.instruction_table(&mut s);
+        } else {
+            self.table(&mut s);
+        }
+        s
+    }
+
+    /// The floors, start-up and memory, one bullet each.
+    fn summary(&self, s: &mut String) {
+        if let Some(f) = self.http_floor() {
             let each: Vec<String> = self
                 .floors
                 .iter()
@@ -154,19 +164,24 @@ impl Report {
         if let Some(m) = self.rss_mib {
             let _ = writeln!(s, "- Server resident memory after the run: {m:.0} MiB.");
         }
-        let counted = self.rows.iter().any(|r| r.instructions.is_some());
-        if counted {
-            s.push_str("\n| operation | server instructions per request | × bare HTTP's |\n|---|--:|--:|\n");
-            let base = self.floors.first().and_then(|f| f.instructions);
-            for r in self.floors.iter().chain(&self.rows) {
-                let i = r.instructions.unwrap_or(0.0);
-                let ratio = base
-                    .filter(|b| *b > 0.0)
-                    .map_or("–".into(), |b| format!("{:.1}", i / b));
-                let _ = writeln!(s, "| {} | {} | {ratio} |", r.name, thousands(i));
-            }
-            return s;
+    }
+
+    fn instruction_table(&self, s: &mut String) {
+        s.push_str(
+            "\n| operation | server instructions per request | × bare HTTP's |\n|---|--:|--:|\n",
+        );
+        let base = self.floors.first().and_then(|f| f.instructions);
+        for r in self.floors.iter().chain(&self.rows) {
+            let i = r.instructions.unwrap_or(0.0);
+            let ratio = base
+                .filter(|b| *b > 0.0)
+                .map_or("–".into(), |b| format!("{:.1}", i / b));
+            let _ = writeln!(s, "| {} | {} | {ratio} |", r.name, thousands(i));
         }
+    }
+
+    fn table(&self, s: &mut String) {
+        let floor = self.http_floor();
         s.push_str("\n| operation | per second | × bare HTTP | × SQLite inserts | server CPU µs/request | p50 ms | p99 ms | p999 ms | non-2xx |\n");
         s.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
         for r in self.floors.iter().chain(&self.rows) {
@@ -201,7 +216,6 @@ impl Report {
                 let _ = writeln!(s, "\n{}: no request completed in the window", r.name);
             }
         }
-        s
     }
 }
 
