@@ -71,6 +71,12 @@ pub fn start_convene(binary: &Path, data: &Path, wrapper: &[String]) -> Result<R
         .arg("--ready-file")
         .arg(&ready)
         .args(PRODUCTION_FLAGS)
+        // Under valgrind everything is ~50× slower: the store's deadline too.
+        .args(if wrapper.is_empty() {
+            &[][..]
+        } else {
+            &["--store-timeout-ms", "120000"][..]
+        })
         .env("CONVENE_ACCESS_KEY_ID", ACCESS_KEY)
         .env("CONVENE_SECRET_ACCESS_KEY", SECRET)
         .env_remove("CONVENE_CONFIG")
