@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         _ => ("api", &args[..]),
     };
     let result = match command {
-        "api" => run::Options::parse(rest).and_then(run::api),
+        "api" => run::Options::parse(rest).and_then(|o| run::api(&o)),
         "floor-server" => floors::serve(),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

@@ -126,7 +126,7 @@ async fn measure(
         requests = requests.iter().cycle().take(len).cloned().collect();
         wrap = false;
         shape.warmup = Duration::ZERO;
-        shape.measure = Duration::from_secs(3600);
+        shape.measure = Duration::from_hours(1);
         server::callgrind_zero(pid)?;
     }
     let pool = Arc::new(Pool { requests, wrap });
@@ -151,13 +151,13 @@ async fn measure(
     Ok(row)
 }
 
-pub fn api(o: Options) -> Result<(), String> {
+pub fn api(o: &Options) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let mut report = Report::new(&o);
-    runtime.block_on(api_scenarios(&o, &mut report))?;
+    let mut report = Report::new(o);
+    runtime.block_on(api_scenarios(o, &mut report))?;
     let text = report.markdown();
     print!("{text}");
     if let Some(path) = &o.markdown {

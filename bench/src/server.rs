@@ -90,7 +90,7 @@ pub fn start_convene(binary: &Path, data: &Path, wrapper: &[String]) -> Result<R
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         start_to_ready: Duration::ZERO,
     };
-    let text = wait_for(&ready, &mut running.child, Duration::from_secs(120))?;
+    let text = wait_for(&ready, &mut running.child, Duration::from_mins(2))?;
     running.start_to_ready = began.elapsed();
     let json: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("ready file {text:?}: {e}"))?;

@@ -99,6 +99,7 @@ impl Signer {
     }
 
     /// Signs many requests on every core (the pool is built before the clock starts).
+    #[allow(clippy::needless_pass_by_value)] // callers build the list for this call alone
     pub fn sign_all(&self, specs: Vec<(http::Method, String, Vec<u8>)>) -> Vec<Signed> {
         let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         let chunk = specs.len().div_ceil(threads).max(1);
