@@ -1,0 +1,222 @@
+//! The load generator: N keep-alive HTTP/1.1 connections, each a task that
+//! sends the next request of a shared pool as soon as the previous answer is
+//! in (closed loop). Only requests started and answered inside the measured
+//! window count; the warm-up before it is discarded.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+
+use crate::sign::Signed;
+
+/// Requests to replay. A wrapping pool is replayed from the start when it runs
+/// out (reads); a one-shot pool ends the run early when it runs out (writes,
+/// whose every request must be new).
+pub struct Pool {
+    pub requests: Vec<Signed>,
+    pub wrap: bool,
+}
+
+/// How long and how wide to load.
+#[derive(Clone, Copy)]
+pub struct Shape {
+    pub connections: usize,
+    pub warmup: Duration,
+    pub measure: Duration,
+}
+
+/// What one run measured.
+#[derive(Default)]
+pub struct Outcome {
+    /// Answers received inside the window.
+    pub done: u64,
+    /// Of those, answers that were not 2xx.
+    pub errors: u64,
+    /// The first non-2xx answer, for the report.
+    pub first_error: Option<String>,
+    /// The measured window (shorter than asked when a one-shot pool ran out).
+    pub window: Duration,
+    /// Latencies in the window, microseconds, sorted.
+    pub latencies_us: Vec<u32>,
+}
+
+impl Outcome {
+    pub fn per_second(&self) -> f64 {
+        let secs = self.window.as_secs_f64();
+        if secs > 0.0 {
+            self.done as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// The `q` quantile of latency, in milliseconds.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies_us.len() as f64 - 1.0) * q).round() as usize;
+        f64::from(self.latencies_us[i]) / 1000.0
+    }
+}
+
+struct Worker {
+    done: u64,
+    errors: u64,
+    first_error: Option<String>,
+    latencies_us: Vec<u32>,
+    last_answer: Option<Instant>,
+}
+
+/// Runs `pool` against `addr` with `shape`.
+pub async fn run(addr: SocketAddr, pool: Arc<Pool>, shape: Shape) -> Result<Outcome, String> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now() + shape.warmup;
+    let end = start + shape.measure;
+    let mut tasks = Vec::new();
+    for _ in 0..shape.connections {
+        let (pool, next) = (pool.clone(), next.clone());
+        tasks.push(tokio::spawn(worker(addr, pool, next, start, end)));
+    }
+    let mut out = Outcome::default();
+    let mut last = None::<Instant>;
+    for t in tasks {
+        let w = t.await.map_err(|e| format!("a load task failed: {e}"))??;
+        out.done += w.done;
+        out.errors += w.errors;
+        if out.first_error.is_none() {
+            out.first_error = w.first_error;
+        }
+        out.latencies_us.extend(w.latencies_us);
+        last = last.max(w.last_answer);
+    }
+    out.latencies_us.sort_unstable();
+    let exhausted = next.load(Ordering::Relaxed) >= pool.requests.len() && !pool.wrap;
+    out.window = match (exhausted, last) {
+        (true, Some(l)) if l < end => l.saturating_duration_since(start),
+        _ => shape.measure,
+    };
+    Ok(out)
+}
+
+async fn worker(
+    addr: SocketAddr,
+    pool: Arc<Pool>,
+    next: Arc<AtomicUsize>,
+    start: Instant,
+    end: Instant,
+) -> Result<Worker, String> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake with {addr}: {e}"))?;
+    tokio::spawn(conn);
+    let mut w = Worker {
+        done: 0,
+        errors: 0,
+        first_error: None,
+        latencies_us: Vec::with_capacity(1 << 16),
+        last_answer: None,
+    };
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let req = if pool.wrap {
+            &pool.requests[i % pool.requests.len()]
+        } else if let Some(r) = pool.requests.get(i) {
+            r
+        } else {
+            break;
+        };
+        let sent = Instant::now();
+        if sent >= end {
+            break;
+        }
+        let resp = sender
+            .send_request(req.to_request())
+            .await
+            .map_err(|e| format!("request to {addr} failed: {e}"))?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("reading an answer from {addr}: {e}"))?
+            .to_bytes();
+        let answered = Instant::now();
+        if sent < start || answered > end {
+            continue;
+        }
+        w.done += 1;
+        w.last_answer = Some(answered);
+        w.latencies_us
+            .push(u32::try_from(answered.duration_since(sent).as_micros()).unwrap_or(u32::MAX));
+        if !status.is_success() {
+            w.errors += 1;
+            if w.first_error.is_none() {
+                w.first_error = Some(format!(
+                    "{} {} -> {status}: {}",
+                    req.method,
+                    req.path_and_query,
+                    String::from_utf8_lossy(&body)
+                ));
+            }
+        }
+    }
+    Ok(w)
+}
+
+/// Sends every request of `reqs` over `connections` keep-alive connections and
+/// returns each answer's status and body, in order (setting up the data a
+/// scenario reads).
+pub async fn each(
+    addr: SocketAddr,
+    reqs: Vec<Signed>,
+    connections: usize,
+) -> Result<Vec<(u16, String)>, String> {
+    let reqs = Arc::new(reqs);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..connections.max(1) {
+        let (reqs, next) = (reqs.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::spawn(conn);
+            let mut got = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(req) = reqs.get(i) else { break };
+                let resp = sender
+                    .send_request(req.to_request())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let status = resp.status().as_u16();
+                let body = resp
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .to_bytes();
+                got.push((i, status, String::from_utf8_lossy(&body).into_owned()));
+            }
+            Ok::<_, String>(got)
+        }));
+    }
+    let mut all = Vec::with_capacity(reqs.len());
+    for t in tasks {
+        all.extend(t.await.map_err(|e| e.to_string())??);
+    }
+    all.sort_unstable_by_key(|(i, _, _)| *i);
+    Ok(all.into_iter().map(|(_, s, b)| (s, b)).collect())
+}

@@ -1,0 +1,63 @@
+//! `convene-bench`: Convene's load tool. See BENCHMARKS.md at the repository root.
+//!
+//! Subcommands, each a module: `api` (the API scenarios against the release
+//! server, with the bare-HTTP and SQLite floors measured in the same run),
+//! `floor-server` (the bare-HTTP floor, started by `api` as a child process).
+
+mod api;
+mod floors;
+mod load;
+mod report;
+mod run;
+mod server;
+mod sign;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: convene-bench <command> [options]
+
+commands:
+  api            the API scenarios and their floors (the default command)
+  floor-server   the bare-HTTP floor server (started by `api`; prints its address)
+
+options of `api`:
+  --server PATH       the convene binary [default: target/release/convene]
+  --connections N     keep-alive connections [default: 32]
+  --seconds S         measured seconds per scenario [default: 3]
+  --warmup S          discarded seconds before each [default: 1]
+  --only a,b          scenarios to run (bare-http, sqlite, get-meeting, get-attendee,
+                      list-attendees, mixed, create-attendee, batch-create-attendee,
+                      create-meeting) [default: all]
+  --smoke             a few tenths of a second each, small pools (CI: proves it runs)
+  --callgrind N       count instructions instead: the server (and the floor) run
+                      under valgrind's callgrind and each scenario sends exactly N
+                      requests; the table gives server instructions per request
+  --markdown FILE     also write the table into FILE between its
+                      <!-- convene-bench:api --> markers (with --callgrind:
+                      <!-- convene-bench:instructions -->) (BENCHMARKS.md)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((c, rest)) if !c.starts_with('-') => (c.as_str(), rest),
+        _ => ("api", &args[..]),
+    };
+    let result = match command {
+        "api" => run::Options::parse(rest).and_then(|o| run::api(&o)),
+        "floor-server" => floors::serve(),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("convene-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

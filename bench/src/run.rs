@@ -1,0 +1,313 @@
+//! `convene-bench api`: every API scenario against one server, between two
+//! measurements of the bare-HTTP floor, plus the SQLite durable-insert floor.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::api::{self, Sizes};
+use crate::load::{self, Pool, Shape};
+use crate::report::{Report, Row};
+use crate::server;
+use crate::sign::{Signed, Signer};
+
+pub struct Options {
+    pub server: PathBuf,
+    pub shape: Shape,
+    pub sizes: Sizes,
+    pub only: Option<Vec<String>>,
+    pub markdown: Option<PathBuf>,
+    pub smoke: bool,
+    /// Instruction counting: each scenario sends exactly this many requests
+    /// to a server running under valgrind's callgrind.
+    pub callgrind: Option<usize>,
+}
+
+fn value<'a>(
+    args: &mut impl Iterator<Item = &'a String>,
+    flag: &str,
+) -> Result<&'a String, String> {
+    args.next().ok_or_else(|| format!("{flag} needs a value"))
+}
+
+fn seconds(raw: &str, flag: &str) -> Result<Duration, String> {
+    raw.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{flag}: {raw:?} is not a number of seconds"))
+}
+
+impl Options {
+    pub fn parse(raw: &[String]) -> Result<Options, String> {
+        let mut o = Options {
+            server: server::default_binary("release"),
+            shape: Shape {
+                connections: 32,
+                warmup: Duration::from_secs(1),
+                measure: Duration::from_secs(3),
+            },
+            sizes: Sizes::FULL,
+            only: None,
+            markdown: None,
+            smoke: false,
+            callgrind: None,
+        };
+        let mut args = raw.iter();
+        while let Some(flag) = args.next() {
+            match flag.as_str() {
+                "--server" => o.server = PathBuf::from(value(&mut args, flag)?),
+                "--connections" => {
+                    let v = value(&mut args, flag)?;
+                    o.shape.connections = v
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| format!("--connections: {v:?}"))?;
+                }
+                "--seconds" => o.shape.measure = seconds(value(&mut args, flag)?, flag)?,
+                "--warmup" => o.shape.warmup = seconds(value(&mut args, flag)?, flag)?,
+                "--only" => {
+                    let v = value(&mut args, flag)?;
+                    o.only = Some(v.split(',').map(str::to_string).collect());
+                }
+                "--markdown" => o.markdown = Some(PathBuf::from(value(&mut args, flag)?)),
+                "--smoke" => {
+                    o.smoke = true;
+                    o.sizes = Sizes::SMOKE;
+                    o.shape = Shape {
+                        connections: 4,
+                        warmup: Duration::from_millis(100),
+                        measure: Duration::from_millis(300),
+                    };
+                }
+                "--callgrind" => {
+                    let v = value(&mut args, flag)?;
+                    let n = v.parse().ok().filter(|n| *n > 0);
+                    o.callgrind = Some(n.ok_or_else(|| format!("--callgrind: {v:?}"))?);
+                }
+                other => return Err(format!("unknown option {other:?}")),
+            }
+        }
+        Ok(o)
+    }
+
+    fn wants(&self, scenario: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|l| l.iter().any(|s| s == scenario))
+    }
+}
+
+/// How a scenario is driven: timed, or (under callgrind) a fixed count.
+#[derive(Clone)]
+struct Drive {
+    shape: Shape,
+    callgrind: Option<(usize, PathBuf)>,
+}
+
+/// Runs one pool against a process and makes a report row of it.
+async fn measure(
+    name: &str,
+    target: &server::Running,
+    mut requests: Vec<Signed>,
+    mut wrap: bool,
+    drive: &Drive,
+) -> Result<Row, String> {
+    let mut shape = drive.shape;
+    let pid = target.child.id();
+    if let Some((count, _)) = &drive.callgrind {
+        // Exactly `count` requests (fewer when a one-shot pool is smaller).
+        let len = if wrap {
+            *count
+        } else {
+            requests.len().min(*count)
+        };
+        requests = requests.iter().cycle().take(len).cloned().collect();
+        wrap = false;
+        shape.warmup = Duration::ZERO;
+        shape.measure = Duration::from_hours(1);
+        server::callgrind_zero(pid)?;
+    }
+    let pool = Arc::new(Pool { requests, wrap });
+    let cpu_before = server::cpu_time(pid);
+    let out = load::run(target.addr, pool, shape).await?;
+    let cpu = server::cpu_time(pid).saturating_sub(cpu_before);
+    let instructions = match &drive.callgrind {
+        Some((_, dir)) => {
+            Some(server::callgrind_instructions(pid, dir)? as f64 / out.done.max(1) as f64)
+        }
+        None => None,
+    };
+    eprintln!(
+        "{name}: {:.0}/s over {:.2} s, p99 {:.2} ms, {} errors",
+        out.per_second(),
+        out.window.as_secs_f64(),
+        out.quantile_ms(0.99),
+        out.errors
+    );
+    let mut row = Row::new(name, &out, cpu, shape);
+    row.instructions = instructions;
+    Ok(row)
+}
+
+pub fn api(o: &Options) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut report = Report::new(o);
+    runtime.block_on(api_scenarios(o, &mut report))?;
+    let text = report.markdown();
+    print!("{text}");
+    if let Some(path) = &o.markdown {
+        let section = if o.callgrind.is_some() {
+            "instructions"
+        } else {
+            "api"
+        };
+        crate::report::splice(path, section, &text)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+async fn api_scenarios(o: &Options, report: &mut Report) -> Result<(), String> {
+    let data = tempfile::Builder::new()
+        .prefix("convene-bench-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let mut sizes = o.sizes;
+    let (drive, wrapper) = match o.callgrind {
+        Some(n) => {
+            sizes.creates = sizes.creates.min(n);
+            sizes.meeting_creates = sizes.meeting_creates.min(n);
+            sizes.batches = sizes.batches.min(n);
+            sizes.mixed = sizes.mixed.min(n);
+            let out = data.path().join("callgrind.out.%p");
+            let wrapper = vec![
+                "valgrind".to_string(),
+                "--tool=callgrind".into(),
+                format!("--callgrind-out-file={}", out.display()),
+            ];
+            let callgrind = Some((n, data.path().to_path_buf()));
+            (
+                Drive {
+                    shape: o.shape,
+                    callgrind,
+                },
+                wrapper,
+            )
+        }
+        None => (
+            Drive {
+                shape: o.shape,
+                callgrind: None,
+            },
+            Vec::new(),
+        ),
+    };
+    if o.wants("sqlite") && o.callgrind.is_none() {
+        let secs = if o.smoke {
+            0.3
+        } else {
+            o.shape.measure.as_secs_f64()
+        };
+        let rate = crate::floors::sqlite_inserts(data.path(), Duration::from_secs_f64(secs))?;
+        eprintln!("sqlite floor: {rate:.0} durable inserts/s");
+        report.sqlite_floor = Some(rate);
+    }
+    let convene = server::start_convene(&o.server, data.path(), &wrapper)?;
+    report.start_to_ready = Some(convene.start_to_ready);
+    let signer = Signer {
+        host: convene.addr.to_string(),
+        access_key: server::ACCESS_KEY.into(),
+        secret: server::SECRET.into(),
+        region: "us-east-1".into(),
+    };
+    let seeded = api::seed(convene.addr, &signer, sizes).await?;
+    let floor_requests = api::get_meeting(&signer, &seeded);
+    if o.wants("bare-http") {
+        report
+            .floors
+            .push(bare_http(floor_requests.clone(), &drive, &wrapper).await?);
+    }
+    convene_scenarios(o, sizes, &drive, &convene, &signer, &seeded, report).await?;
+    report.rss_mib = Some(server::rss_mib(convene.child.id()));
+    drop(convene);
+    if o.wants("bare-http") && o.callgrind.is_none() {
+        report
+            .floors
+            .push(bare_http(floor_requests, &drive, &wrapper).await?);
+    }
+    Ok(())
+}
+
+async fn convene_scenarios(
+    o: &Options,
+    sizes: Sizes,
+    drive: &Drive,
+    convene: &server::Running,
+    signer: &Signer,
+    seeded: &api::Seeded,
+    report: &mut Report,
+) -> Result<(), String> {
+    let addr = convene.addr;
+    if o.wants("get-meeting") {
+        let pool = api::get_meeting(signer, seeded);
+        report
+            .rows
+            .push(measure("GetMeeting", convene, pool, true, drive).await?);
+    }
+    if o.wants("get-attendee") {
+        let pool = api::get_attendee(signer, seeded);
+        report
+            .rows
+            .push(measure("GetAttendee", convene, pool, true, drive).await?);
+    }
+    if o.wants("list-attendees") {
+        let pool = api::list_attendees(signer, seeded);
+        let name = "ListAttendees (100 of 250)";
+        report
+            .rows
+            .push(measure(name, convene, pool, true, drive).await?);
+    }
+    if o.wants("mixed") {
+        let pool = api::mixed(addr, signer, seeded, sizes.mixed).await?;
+        let name = "mixed (45% GetAttendee, 30% GetMeeting, 15% List, 10% Create)";
+        report
+            .rows
+            .push(measure(name, convene, pool, false, drive).await?);
+    }
+    if o.wants("create-attendee") {
+        let pool = api::create_attendee(addr, signer, sizes.creates).await?;
+        report
+            .rows
+            .push(measure("CreateAttendee", convene, pool, false, drive).await?);
+    }
+    if o.wants("batch-create-attendee") {
+        let pool = api::batch_create_attendee(addr, signer, sizes.batches).await?;
+        let name = "BatchCreateAttendee (100)";
+        report
+            .rows
+            .push(measure(name, convene, pool, false, drive).await?);
+    }
+    if o.wants("create-meeting") {
+        let pool = api::create_meeting(signer, sizes.meeting_creates);
+        report
+            .rows
+            .push(measure("CreateMeeting", convene, pool, false, drive).await?);
+    }
+    Ok(())
+}
+
+/// The bare-HTTP floor: the same signed GetMeeting requests, answered by a
+/// hyper server with a fixed body.
+async fn bare_http(
+    requests: Vec<Signed>,
+    drive: &Drive,
+    wrapper: &[String],
+) -> Result<Row, String> {
+    let floor = server::start_floor(wrapper)?;
+    measure("bare hyper (floor)", &floor, requests, true, drive).await
+}
