@@ -482,10 +482,12 @@ impl EventsArgs {
     #[cfg(not(feature = "aws-sinks"))]
     fn check_aws(&self) -> Result<(), String> {
         if self.eventbridge_bus.is_some() || self.meeting_targets() {
-            return Err("the AWS sinks (--events-eventbridge-bus, --events-meeting-targets, \
+            return Err(
+                "the AWS sinks (--events-eventbridge-bus, --events-meeting-targets, \
                         --events-aws-endpoint-url) need a build with the `aws-sinks` Cargo feature \
                         (on by default)"
-                .into());
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -532,11 +534,19 @@ mod tests {
             "default",
         ]);
         assert!(ok.check().is_ok());
-        assert!(ok.events.meeting_targets(), "on by default with an endpoint");
+        assert!(
+            ok.events.meeting_targets(),
+            "on by default with an endpoint"
+        );
         for bad in [
             &["--events-aws-endpoint-url", "ftp://x"][..],
             &["--events-eventbridge-bus", " "],
-            &["--events-eventbridge-bus", "b", "--events-eventbridge-source", ""],
+            &[
+                "--events-eventbridge-bus",
+                "b",
+                "--events-eventbridge-source",
+                "",
+            ],
         ] {
             assert!(serve_args(bad).check().is_err(), "{bad:?}");
         }

@@ -133,7 +133,10 @@ async fn invoke(
         let mut fail = stub.fail_first.lock().unwrap();
         if *fail > 0 {
             *fail -= 1;
-            return (StatusCode::INTERNAL_SERVER_ERROR, r#"{"message":"try later"}"#);
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"message":"try later"}"#,
+            );
         }
     }
     let kind = headers
@@ -184,7 +187,10 @@ async fn lambda_invoke_gets_every_event_in_order() {
             .build();
         meetings.push(meeting_story(&c, &format!("lambda-{i}"), n).await);
     }
-    wait_for("12 invocations", 30, || stub.calls.lock().unwrap().len() >= 12).await;
+    wait_for("12 invocations", 30, || {
+        stub.calls.lock().unwrap().len() >= 12
+    })
+    .await;
     let calls = stub.calls.lock().unwrap().clone();
     for (name, kind, v) in &calls {
         assert_eq!(name, arn, "FunctionName is the ARN");
@@ -413,7 +419,10 @@ async fn eventbridge_sqs_and_sns_on_moto() {
     for e in &ruled {
         assert_eq!(e["source"], "aws.chime");
         assert_eq!(e["detail-type"], "Chime Meeting State Change");
-        assert_eq!(e["region"], "us-east-1", "put in the meeting's control region");
+        assert_eq!(
+            e["region"], "us-east-1",
+            "put in the meeting's control region"
+        );
         assert!(e["detail"]["eventType"].is_string(), "{e}");
     }
 }

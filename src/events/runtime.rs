@@ -78,7 +78,10 @@ fn add_aws_sinks(
         return Ok(());
     }
     let shared = AwsShared::new(args.aws_endpoint_url.clone(), timeout)?;
-    let endpoint = args.aws_endpoint_url.as_deref().unwrap_or("the AWS SDK's configuration");
+    let endpoint = args
+        .aws_endpoint_url
+        .as_deref()
+        .unwrap_or("the AWS SDK's configuration");
     if let Some(bus) = &args.eventbridge_bus {
         let sink = EventBridgeSink::new(shared.clone(), bus, &args.eventbridge_source)?;
         sinks.push(Arc::new(sink));

@@ -195,7 +195,11 @@ impl EventBridgeSink {
     async fn send(&self, event: &StoredEvent) -> Result<(), String> {
         let env = envelope(event)?;
         let region = env["region"].as_str().unwrap_or(FALLBACK_REGION);
-        let detail = env.get("detail").cloned().unwrap_or(Value::Null).to_string();
+        let detail = env
+            .get("detail")
+            .cloned()
+            .unwrap_or(Value::Null)
+            .to_string();
         let resources: Vec<String> = env["resources"]
             .as_array()
             .map(|r| {
@@ -262,8 +266,19 @@ impl SqsSink {
         SqsSink { shared }
     }
 
-    async fn queue_url(&self, client: &aws_sdk_sqs::Client, arn: &Arn<'_>, full: &str) -> Result<String, String> {
-        if let Some(url) = self.shared.queue_urls.lock().unwrap_or_else(|p| p.into_inner()).get(full) {
+    async fn queue_url(
+        &self,
+        client: &aws_sdk_sqs::Client,
+        arn: &Arn<'_>,
+        full: &str,
+    ) -> Result<String, String> {
+        if let Some(url) = self
+            .shared
+            .queue_urls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(full)
+        {
             return Ok(url.clone());
         }
         let mut req = client.get_queue_url().queue_name(arn.resource);
@@ -339,9 +354,7 @@ impl SnsSink {
                 .message_group_id(&event.meeting_id)
                 .message_deduplication_id(&event.id);
         }
-        req.send()
-            .await
-            .map_err(|e| sdk_error("SNS Publish", &e))?;
+        req.send().await.map_err(|e| sdk_error("SNS Publish", &e))?;
         Ok(())
     }
 }
