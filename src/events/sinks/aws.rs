@@ -109,12 +109,17 @@ pub fn check_endpoint_url(url: &str) -> Result<(), String> {
     }
 }
 
+/// A lock that a panicking holder did not spoil (the maps stay consistent).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// One client per region, built from the shared configuration on first use.
 macro_rules! client_for {
     ($shared:expr, $map:ident, $krate:ident, $region:expr) => {{
         let sdk = $shared.sdk_config().await;
-        let mut map = $shared.$map.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry($region.to_string())
+        lock(&$shared.$map)
+            .entry($region.to_string())
             .or_insert_with(|| {
                 let conf = $krate::config::Builder::from(sdk)
                     .region(Region::new($region.to_string()))
@@ -272,14 +277,9 @@ impl SqsSink {
         arn: &Arn<'_>,
         full: &str,
     ) -> Result<String, String> {
-        if let Some(url) = self
-            .shared
-            .queue_urls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(full)
-        {
-            return Ok(url.clone());
+        let cached = lock(&self.shared.queue_urls).get(full).cloned();
+        if let Some(url) = cached {
+            return Ok(url);
         }
         let mut req = client.get_queue_url().queue_name(arn.resource);
         if !arn.account.is_empty() {
@@ -293,11 +293,7 @@ impl SqsSink {
             .queue_url()
             .ok_or("SQS GetQueueUrl answered no QueueUrl")?
             .to_string();
-        self.shared
-            .queue_urls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(full.to_string(), url.clone());
+        lock(&self.shared.queue_urls).insert(full.to_string(), url.clone());
         Ok(url)
     }
 
