@@ -305,7 +305,7 @@ impl SqsSink {
             .send_message()
             .queue_url(url)
             .message_body(&event.body);
-        if arn.resource.ends_with(".fifo") {
+        if is_fifo(arn.resource) {
             req = req
                 .message_group_id(&event.meeting_id)
                 .message_deduplication_id(&event.id);
@@ -345,7 +345,7 @@ impl SnsSink {
         let arn = Arn::parse(target, "sns")?;
         let client = client_for!(self.shared, sns, aws_sdk_sns, arn.region);
         let mut req = client.publish().topic_arn(target).message(&event.body);
-        if arn.resource.ends_with(".fifo") {
+        if is_fifo(arn.resource) {
             req = req
                 .message_group_id(&event.meeting_id)
                 .message_deduplication_id(&event.id);
@@ -409,6 +409,12 @@ impl Sink for LambdaSink {
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(self.send(target, event))
     }
+}
+
+/// A FIFO queue or topic: its name ends with the (lowercase) `.fifo` suffix.
+fn is_fifo(name: &str) -> bool {
+    name.rsplit_once('.')
+        .is_some_and(|(_, suffix)| suffix == "fifo")
 }
 
 /// An SDK error with its causes, for the delivery log and the dead letters.
