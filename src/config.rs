@@ -475,10 +475,31 @@ impl EventsArgs {
                 std::time::Duration::from_millis(self.send_timeout_ms),
             )?;
         }
+        self.check_aws()
+    }
+
+    /// The AWS sinks' flags, in a build without them: refused.
+    #[cfg(not(feature = "aws-sinks"))]
+    fn check_aws(&self) -> Result<(), String> {
         if self.eventbridge_bus.is_some() || self.meeting_targets() {
             return Err(
-                "the AWS sinks (EventBridge, SQS, SNS, Lambda) are not in this build yet".into(),
+                "the AWS sinks (--events-eventbridge-bus, --events-meeting-targets, \
+                        --events-aws-endpoint-url) need a build with the `aws-sinks` Cargo feature \
+                        (on by default)"
+                    .into(),
             );
+        }
+        Ok(())
+    }
+
+    /// The AWS sinks' flags.
+    #[cfg(feature = "aws-sinks")]
+    fn check_aws(&self) -> Result<(), String> {
+        if let Some(url) = &self.aws_endpoint_url {
+            crate::events::sinks::aws::check_endpoint_url(url)?;
+        }
+        if let Some(bus) = &self.eventbridge_bus {
+            crate::events::sinks::aws::EventBridgeSink::check(bus, &self.eventbridge_source)?;
         }
         Ok(())
     }
@@ -500,6 +521,34 @@ mod tests {
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Serve(a) => a,
             Command::Config(other) => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[cfg(feature = "aws-sinks")]
+    #[test]
+    fn aws_sink_flags_are_checked() {
+        let ok = serve_args(&[
+            "--events-aws-endpoint-url",
+            "http://127.0.0.1:5000",
+            "--events-eventbridge-bus",
+            "default",
+        ]);
+        assert!(ok.check().is_ok());
+        assert!(
+            ok.events.meeting_targets(),
+            "on by default with an endpoint"
+        );
+        for bad in [
+            &["--events-aws-endpoint-url", "ftp://x"][..],
+            &["--events-eventbridge-bus", " "],
+            &[
+                "--events-eventbridge-bus",
+                "b",
+                "--events-eventbridge-source",
+                "",
+            ],
+        ] {
+            assert!(serve_args(bad).check().is_err(), "{bad:?}");
         }
     }
 

@@ -48,6 +48,7 @@ pub fn build(
         tracing::info!(%url, "events: webhook sink");
     }
     let meeting_targets = args.meeting_targets();
+    add_aws_sinks(args, timeout, &mut sinks, &mut global)?;
     let outbox = Outbox::new(global, meeting_targets);
     let cfg = DeliveryConfig {
         node_id: node_id(args, data_dir),
@@ -61,4 +62,48 @@ pub fn build(
     tracing::info!(node_id = %cfg.node_id, sinks = ?outbox.sinks(), "events: delivery");
     let delivery = Delivery::new(store, outbox.clone(), sinks, cfg);
     Ok((outbox, delivery))
+}
+
+/// The AWS sinks the flags ask for (refused by `EventsArgs::check` when the
+/// build has no `aws-sinks` feature).
+#[cfg(feature = "aws-sinks")]
+fn add_aws_sinks(
+    args: &EventsArgs,
+    timeout: Duration,
+    sinks: &mut Vec<Arc<dyn Sink>>,
+    global: &mut Vec<&'static str>,
+) -> Result<(), String> {
+    use super::sinks::aws::{AwsShared, EventBridgeSink, LambdaSink, SnsSink, SqsSink};
+    if args.eventbridge_bus.is_none() && !args.meeting_targets() {
+        return Ok(());
+    }
+    let shared = AwsShared::new(args.aws_endpoint_url.clone(), timeout)?;
+    let endpoint = args
+        .aws_endpoint_url
+        .as_deref()
+        .unwrap_or("the AWS SDK's configuration");
+    if let Some(bus) = &args.eventbridge_bus {
+        let sink = EventBridgeSink::new(shared.clone(), bus, &args.eventbridge_source)?;
+        sinks.push(Arc::new(sink));
+        global.push(outbox::EVENTBRIDGE);
+        tracing::info!(%bus, source = %args.eventbridge_source, %endpoint, "events: EventBridge sink");
+    }
+    if args.meeting_targets() {
+        sinks.push(Arc::new(SqsSink::new(shared.clone())));
+        sinks.push(Arc::new(SnsSink::new(shared.clone())));
+        sinks.push(Arc::new(LambdaSink::new(shared)));
+        tracing::info!(%endpoint, "events: SQS, SNS and Lambda sinks for meetings' NotificationsConfiguration");
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "aws-sinks"))]
+#[allow(clippy::unnecessary_wraps)]
+fn add_aws_sinks(
+    _args: &EventsArgs,
+    _timeout: Duration,
+    _sinks: &mut Vec<Arc<dyn Sink>>,
+    _global: &mut Vec<&'static str>,
+) -> Result<(), String> {
+    Ok(())
 }

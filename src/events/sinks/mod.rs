@@ -1,6 +1,8 @@
 //! Where events go. Each sink sends one event and answers whether the other
 //! side acknowledged it; ordering, retries and leases are delivery's job.
 
+#[cfg(feature = "aws-sinks")]
+pub mod aws;
 pub mod webhook;
 
 use crate::store::{BoxFuture, StoredEvent};

@@ -1,0 +1,428 @@
+//! The AWS sinks of meeting events (feature `aws-sinks`):
+//!
+//! - Lambda `Invoke` against a small local stub of Lambda's Invoke route
+//!   (moto runs functions only with a container engine);
+//! - EventBridge (a rule on `source: aws.chime` to an SQS queue), SQS and SNS
+//!   (subscribed by an SQS queue) against moto's server mode. moto comes from
+//!   PyPI (`moto[server]`): the test uses the server at `CONVENE_MOTO_URL`, or
+//!   starts `moto_server` (from `CONVENE_MOTO_SERVER`, else the PATH). When
+//!   there is none it says so loudly, and fails under `CI=true`; `.ci/run`
+//!   installs moto first.
+#![cfg(feature = "aws-sinks")]
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use common::{new_token, Server};
+use serde_json::Value;
+
+/// Credentials for the SDK's own chain in the server (moto and the stub take any).
+fn fake_aws_env() {
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    std::env::remove_var("AWS_PROFILE");
+    std::env::remove_var("AWS_ENDPOINT_URL");
+}
+
+async fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    for _ in 0..secs * 20 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn kind(v: &Value) -> String {
+    v["detail"]["eventType"].as_str().unwrap_or("").to_string()
+}
+
+/// Creates a meeting with these notification targets, adds and deletes an
+/// attendee, and deletes the meeting: four events.
+async fn meeting_story(
+    c: &aws_sdk_chimesdkmeetings::Client,
+    ext: &str,
+    n: aws_sdk_chimesdkmeetings::types::NotificationsConfiguration,
+) -> String {
+    let mid = c
+        .create_meeting()
+        .client_request_token(new_token())
+        .media_region("eu-west-1")
+        .external_meeting_id(ext)
+        .notifications_configuration(n)
+        .send()
+        .await
+        .unwrap()
+        .meeting
+        .unwrap()
+        .meeting_id
+        .unwrap();
+    let aid = c
+        .create_attendee()
+        .meeting_id(&mid)
+        .external_user_id(format!("{ext}-user"))
+        .send()
+        .await
+        .unwrap()
+        .attendee
+        .unwrap()
+        .attendee_id
+        .unwrap();
+    c.delete_attendee()
+        .meeting_id(&mid)
+        .attendee_id(&aid)
+        .send()
+        .await
+        .unwrap();
+    c.delete_meeting().meeting_id(&mid).send().await.unwrap();
+    mid
+}
+
+const STORY: [&str; 4] = [
+    "chime:MeetingStarted",
+    "chime:AttendeeAdded",
+    "chime:AttendeeDeleted",
+    "chime:MeetingEnded",
+];
+
+/// Checks that each meeting got its four events, once each, in order.
+fn check_per_meeting(envelopes: &[Value], meetings: &[String]) {
+    let mut by_meeting: HashMap<String, Vec<String>> = HashMap::new();
+    for e in envelopes {
+        let mid = e["detail"]["meetingId"].as_str().unwrap().to_string();
+        by_meeting.entry(mid).or_default().push(kind(e));
+    }
+    for m in meetings {
+        assert_eq!(
+            by_meeting.get(m).map(Vec::as_slice).unwrap_or_default(),
+            STORY,
+            "events of meeting {m}"
+        );
+    }
+    assert_eq!(envelopes.len(), meetings.len() * STORY.len());
+}
+
+// ---- Lambda, against a stub of the Invoke route -----------------------------
+
+#[derive(Default)]
+struct LambdaStub {
+    /// (function name in the path, invocation type, payload) in arrival order.
+    calls: Mutex<Vec<(String, String, Value)>>,
+    /// Answer 500 to this many calls first.
+    fail_first: Mutex<u32>,
+}
+
+/// `POST /2015-03-31/functions/{FunctionName}/invocations`, as Lambda's API has it.
+async fn invoke(
+    State(stub): State<Arc<LambdaStub>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> (StatusCode, &'static str) {
+    {
+        let mut fail = stub.fail_first.lock().unwrap();
+        if *fail > 0 {
+            *fail -= 1;
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"message":"try later"}"#,
+            );
+        }
+    }
+    let kind = headers
+        .get("x-amz-invocation-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        headers.get("authorization").is_some(),
+        "the call is SigV4-signed"
+    );
+    let v: Value = serde_json::from_str(&body).expect("the payload is the JSON envelope");
+    stub.calls.lock().unwrap().push((name, kind, v));
+    // An asynchronous invocation is accepted with 202 and no body.
+    (StatusCode::ACCEPTED, "")
+}
+
+#[tokio::test]
+async fn lambda_invoke_gets_every_event_in_order() {
+    fake_aws_env();
+    let stub = Arc::new(LambdaStub::default());
+    *stub.fail_first.lock().unwrap() = 2;
+    let app = axum::Router::new()
+        .route("/2015-03-31/functions/{name}/invocations", post(invoke))
+        .with_state(stub.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(
+        dir.path(),
+        &[
+            "--events-aws-endpoint-url",
+            &url,
+            "--events-retry-base-ms",
+            "50",
+            "--events-retry-max-ms",
+            "200",
+        ],
+    );
+    let c = s.client_in("us-west-2");
+    let arn = "arn:aws:lambda:us-west-2:111122223333:function:on-meeting-event";
+    let mut meetings = Vec::new();
+    for i in 0..3 {
+        let n = aws_sdk_chimesdkmeetings::types::NotificationsConfiguration::builder()
+            .lambda_function_arn(arn)
+            .build();
+        meetings.push(meeting_story(&c, &format!("lambda-{i}"), n).await);
+    }
+    wait_for("12 invocations", 30, || {
+        stub.calls.lock().unwrap().len() >= 12
+    })
+    .await;
+    let calls = stub.calls.lock().unwrap().clone();
+    for (name, kind, v) in &calls {
+        assert_eq!(name, arn, "FunctionName is the ARN");
+        assert_eq!(kind, "Event", "asynchronous invocation");
+        assert_eq!(v["source"], "aws.chime");
+        assert_eq!(v["detail-type"], "Chime Meeting State Change");
+        assert_eq!(v["region"], "us-west-2", "the meeting's control region");
+    }
+    let envelopes: Vec<Value> = calls.into_iter().map(|(_, _, v)| v).collect();
+    check_per_meeting(&envelopes, &meetings);
+}
+
+// ---- EventBridge, SQS and SNS, against moto ---------------------------------
+
+struct Moto {
+    url: String,
+    child: Option<Child>,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn missing(what: &str) {
+    let msg = format!("SKIPPED aws_sinks moto test: {what}");
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{msg} (CI=true: moto must be present; .ci/run installs it)"
+    );
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
+}
+
+/// moto at CONVENE_MOTO_URL, or a `moto_server` started on a free port.
+async fn moto() -> Option<Moto> {
+    if let Ok(url) = std::env::var("CONVENE_MOTO_URL") {
+        return Some(Moto { url, child: None });
+    }
+    let bin = std::env::var("CONVENE_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = match Command::new(&bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            missing(&format!(
+                "cannot start {bin} ({e}): pip install 'moto[server]', or set CONVENE_MOTO_URL"
+            ));
+            return None;
+        }
+    };
+    let m = Moto {
+        url: format!("http://127.0.0.1:{port}"),
+        child: Some(child),
+    };
+    for _ in 0..600 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(m);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{bin} did not listen on port {port}");
+}
+
+async fn sdk(url: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// Every message of the queue, bodies parsed (deleted once read).
+async fn drain(sqs: &aws_sdk_sqs::Client, url: &str, into: &mut Vec<Value>) {
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let msgs = out.messages();
+        if msgs.is_empty() {
+            return;
+        }
+        for m in msgs {
+            into.push(serde_json::from_str(m.body().unwrap()).unwrap());
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    (url, arn)
+}
+
+#[tokio::test]
+async fn eventbridge_sqs_and_sns_on_moto() {
+    fake_aws_env();
+    let Some(moto) = moto().await else { return };
+    let conf = sdk(&moto.url).await;
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let sns = aws_sdk_sns::Client::new(&conf);
+    let eb = aws_sdk_eventbridge::Client::new(&conf);
+    let tag = new_token();
+    let (direct_url, direct_arn) = queue(&sqs, &format!("direct-{tag}")).await;
+    let (rule_url, rule_arn) = queue(&sqs, &format!("rule-{tag}")).await;
+    let (sub_url, sub_arn) = queue(&sqs, &format!("sub-{tag}")).await;
+    let bus = format!("bus-{tag}");
+    eb.create_event_bus().name(&bus).send().await.unwrap();
+    eb.put_rule()
+        .event_bus_name(&bus)
+        .name("chime")
+        .event_pattern(r#"{"source":["aws.chime"],"detail-type":["Chime Meeting State Change"]}"#)
+        .send()
+        .await
+        .unwrap();
+    eb.put_targets()
+        .event_bus_name(&bus)
+        .rule("chime")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(&rule_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let topic = sns
+        .create_topic()
+        .name(format!("topic-{tag}"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&sub_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(
+        dir.path(),
+        &[
+            "--events-aws-endpoint-url",
+            &moto.url,
+            "--events-eventbridge-bus",
+            &bus,
+        ],
+    );
+    let c = s.client_in("us-east-1");
+    let mut meetings = Vec::new();
+    for i in 0..3 {
+        let n = aws_sdk_chimesdkmeetings::types::NotificationsConfiguration::builder()
+            .sqs_queue_arn(&direct_arn)
+            .sns_topic_arn(&topic)
+            .build();
+        meetings.push(meeting_story(&c, &format!("moto-{i}"), n).await);
+    }
+    let want = meetings.len() * STORY.len();
+    let (mut direct, mut ruled, mut subbed) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..600 {
+        drain(&sqs, &direct_url, &mut direct).await;
+        drain(&sqs, &rule_url, &mut ruled).await;
+        drain(&sqs, &sub_url, &mut subbed).await;
+        if direct.len() >= want && ruled.len() >= want && subbed.len() >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // SQS and SNS carry the envelope whole.
+    check_per_meeting(&direct, &meetings);
+    check_per_meeting(&subbed, &meetings);
+    for e in direct.iter().chain(&subbed) {
+        assert_eq!(e["source"], "aws.chime");
+        assert_eq!(e["region"], "us-east-1");
+    }
+    // EventBridge wraps the detail in its own envelope, which the rule matched.
+    check_per_meeting(&ruled, &meetings);
+    for e in &ruled {
+        assert_eq!(e["source"], "aws.chime");
+        assert_eq!(e["detail-type"], "Chime Meeting State Change");
+        assert_eq!(
+            e["region"], "us-east-1",
+            "put in the meeting's control region"
+        );
+        assert!(e["detail"]["eventType"].is_string(), "{e}");
+    }
+}
