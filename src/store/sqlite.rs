@@ -10,6 +10,11 @@
 //! returns the row already there. WAL journaling lets readers run while a
 //! write is under way, and `synchronous=FULL` makes every commit durable
 //! before it returns.
+//!
+//! Writes go through one thread that owns the write connection and commits
+//! the jobs queued meanwhile together, one fsync for the lot (`writer.rs`).
+
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -60,6 +65,9 @@ fn backend(e: rusqlite::Error) -> StoreError {
             rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
                 return StoreError::Unavailable(format!("the database is busy: {e}"));
             }
+            rusqlite::ErrorCode::DiskFull => {
+                return StoreError::Unavailable(format!("the disk is full: {e}"));
+            }
             rusqlite::ErrorCode::ConstraintViolation
                 if f.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE
                     || f.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
@@ -74,7 +82,7 @@ fn backend(e: rusqlite::Error) -> StoreError {
 
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Arc<tokio::sync::Mutex<Connection>>,
+    writer: writer::Writer,
     readers: Arc<Mutex<Vec<Connection>>>,
     token_key: Vec<u8>,
     options: StoreOptions,
@@ -164,7 +172,7 @@ impl SqliteStore {
         let token_key = load_token_key(&conn)?;
         Ok(SqliteStore {
             path,
-            writer: Arc::new(tokio::sync::Mutex::new(conn)),
+            writer: writer::Writer::start(conn, options.timeout)?,
             readers: Arc::new(Mutex::new(Vec::new())),
             token_key,
             options,
@@ -223,25 +231,10 @@ async fn blocking<T: Send + 'static>(
 
 impl Store for SqliteStore {
     fn run(&self, mode: Mode, job: Arc<Job>) -> BoxFuture<'_, StoreResult<()>> {
-        let timeout = self.options.timeout;
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now() + self.options.timeout;
         Box::pin(async move {
             match mode {
-                Mode::Write => {
-                    let guard = tokio::time::timeout(timeout, self.writer.clone().lock_owned())
-                        .await
-                        .map_err(|_| {
-                            StoreError::Unavailable(format!(
-                                "the writer stayed busy for {} ms",
-                                timeout.as_millis()
-                            ))
-                        })?;
-                    blocking(move || {
-                        let mut conn = guard;
-                        run_job(&mut conn, mode, deadline, &*job)
-                    })
-                    .await
-                }
+                Mode::Write => self.writer.run(writer::Work::Job(job)).await,
                 Mode::Read => {
                     let readers = self.readers.clone();
                     let path = self.path.clone();
@@ -275,48 +268,13 @@ impl Store for SqliteStore {
     }
 
     fn ping(&self) -> BoxFuture<'_, bool> {
-        let timeout = self.options.timeout;
         Box::pin(async move {
-            let checked =
-                match tokio::time::timeout(timeout, self.writer.clone().lock_owned()).await {
-                    Err(_) => Err(StoreError::Unavailable("the writer is busy".into())),
-                    Ok(guard) => {
-                        blocking(move || {
-                            let mut conn = guard;
-                            touch_schema(&mut conn)
-                        })
-                        .await
-                    }
-                };
+            let checked = self.writer.run(writer::Work::Touch).await;
             if let Err(e) = &checked {
                 tracing::warn!(error = %e, "store readiness check failed");
             }
             checked.is_ok()
         })
-    }
-}
-
-/// The readiness check: rewrites the newest migration's row with its own
-/// value (a real page write and a synced commit that changes nothing), and
-/// fails when that migration is not applied.
-fn touch_schema(conn: &mut Connection) -> StoreResult<()> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(backend)?;
-    let newest = MIGRATIONS.last().map_or(0, |m| m.0);
-    let touched = tx
-        .execute(
-            "UPDATE schema_migrations SET applied_at = applied_at WHERE version = ?1",
-            params![newest],
-        )
-        .map_err(backend)?;
-    tx.commit().map_err(backend)?;
-    if touched == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::Backend(format!(
-            "schema migration {newest} is not applied"
-        )))
     }
 }
 
