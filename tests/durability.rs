@@ -128,7 +128,7 @@ async fn kill_dash_nine_after_a_2xx_loses_nothing() {
     }
 }
 
-/// Group commit under load: many CreateAttendee calls in flight, the server
+/// Group commit under load: many `CreateAttendee` calls in flight, the server
 /// killed with SIGKILL mid-burst (once a number of them were acknowledged, not
 /// after a time), and every attendee that got a 2xx is there after a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

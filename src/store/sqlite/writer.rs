@@ -144,7 +144,8 @@ fn writer_loop(mut conn: Connection, rx: &Receiver<Request>, timeout: Duration) 
                 Err(_) => break,
             }
         }
-        metrics::histogram!("convene_store_commit_batch_size").record(batch.len() as f64);
+        let size = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+        metrics::histogram!("convene_store_commit_batch_size").record(f64::from(size));
         commit_batch(&mut conn, batch, timeout);
     }
 }
@@ -369,7 +370,7 @@ mod bench {
         }
     }
 
-    /// What CreateAttendee does in the store: the attendee and its event.
+    /// What `CreateAttendee` does in the store: the attendee and its event.
     async fn create_attendee(store: &dyn Store, account: &AccountId, mid: &MeetingId, n: u64) {
         let attendee_id = AttendeeId::generate();
         let a = Arc::new(Attendee {
@@ -403,6 +404,7 @@ mod bench {
         assert!(matches!(created, CreatedAttendee::Created(_)));
     }
 
+    #[allow(clippy::cast_precision_loss)]
     async fn store_creates_per_second(writers: u64) -> f64 {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
@@ -439,9 +441,7 @@ mod bench {
         for t in tasks {
             t.await.unwrap();
         }
-        #[allow(clippy::cast_precision_loss)]
-        let rate = n as f64 / elapsed;
-        rate
+        n as f64 / elapsed
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
