@@ -29,11 +29,9 @@ use tokio::sync::watch;
 use super::error::WireError;
 use super::router::Query;
 use super::server::{error_response, json_response, AppState};
-use crate::auth::sigv4::SignedRequest;
 use crate::domain::error::invalid;
 use crate::domain::ids::MeetingId;
 use crate::domain::types::Caller;
-use crate::model::ThrottlingException;
 use crate::ops::eventlog::{EventPage, LoggedEvent, MAX_PAGE};
 
 /// The path prefix of the event log.
@@ -62,28 +60,8 @@ fn caller_of(
     headers: &HeaderMap,
     operation: &'static str,
 ) -> Result<Caller, WireError> {
-    let signed = SignedRequest {
-        method: "GET",
-        raw_path: uri.path(),
-        raw_query: uri.query(),
-        headers: headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: b"",
-    };
-    let caller = state
-        .auth
-        .authenticate(&signed, crate::now_ms() / 1000)
-        .map_err(WireError::Auth)?;
-    if !state.throttle.allow(caller.account_id.as_str(), operation) {
-        return Err(ThrottlingException::new(format!("Rate exceeded for {operation}")).into());
-    }
+    let caller = super::server::authenticate(state, "GET", uri, headers, b"")?;
+    super::server::throttle(state, &caller, operation)?;
     Ok(caller)
 }
 

@@ -390,7 +390,7 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
     };
     let result = async {
         let bytes = read_body_in_time(&state, &parts.headers, body).await?;
-        let caller = authenticate(&state, &method, &parts, &bytes)?;
+        let caller = authenticate(&state, &method, &parts.uri, &parts.headers, &bytes)?;
         seen.account_id = Some(caller.account_id.to_string());
         let endpoint = endpoint?;
         admit(&state, &caller, &endpoint)?;
@@ -435,19 +435,20 @@ async fn read_body_in_time(
     })?
 }
 
-/// Checks the request's SigV4 signature: who is calling.
-fn authenticate(
+/// Checks the request's SigV4 signature (in the headers or, presigned, in the
+/// query): who is calling. The event log routes use it too.
+pub(super) fn authenticate(
     state: &AppState,
     method: &str,
-    parts: &axum::http::request::Parts,
-    bytes: &Bytes,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
 ) -> Result<Caller, WireError> {
     let signed = SignedRequest {
         method,
-        raw_path: parts.uri.path(),
-        raw_query: parts.uri.query(),
-        headers: parts
-            .headers
+        raw_path: uri.path(),
+        raw_query: uri.query(),
+        headers: headers
             .iter()
             .map(|(k, v)| {
                 (
@@ -456,7 +457,7 @@ fn authenticate(
                 )
             })
             .collect(),
-        body: bytes,
+        body,
     };
     state
         .auth
@@ -479,16 +480,21 @@ fn admit(state: &AppState, caller: &Caller, endpoint: &Endpoint) -> Result<(), W
             return Err(WireError::Modeled(fault.error));
         }
     }
-    if !state
-        .throttle
-        .allow(caller.account_id.as_str(), endpoint.name())
-    {
-        // Every operation lists ThrottlingException.
-        return Err(
-            ThrottlingException::new(format!("Rate exceeded for {}", endpoint.name())).into(),
-        );
+    throttle(state, caller, endpoint.name())
+}
+
+/// The account's request-rate limit for `operation` (the event log routes use
+/// it too). Every operation lists ThrottlingException.
+pub(super) fn throttle(
+    state: &AppState,
+    caller: &Caller,
+    operation: &'static str,
+) -> Result<(), WireError> {
+    if state.throttle.allow(caller.account_id.as_str(), operation) {
+        Ok(())
+    } else {
+        Err(ThrottlingException::new(format!("Rate exceeded for {operation}")).into())
     }
-    Ok(())
 }
 
 /// Runs the operation in its own task so that a bug that panics still gets a
