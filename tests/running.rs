@@ -780,7 +780,9 @@ async fn the_console_api_is_account_scoped_and_acts_through_the_operations() {
     loop {
         let v = overview(&alice_cookie);
         let live = &v["Meetings"][0]["LiveSessions"];
-        if live[0]["AttendeeId"] == attendee_id.as_str() {
+        // The session shows as soon as it is admitted; its capabilities once
+        // the join has been read: wait for both.
+        if live[0]["AttendeeId"] == attendee_id.as_str() && !live[0]["Audio"].is_null() {
             assert_eq!(live[0]["Audio"], "SendReceive", "{live}");
             break;
         }
