@@ -426,3 +426,288 @@ async fn eventbridge_sqs_and_sns_on_moto() {
         assert!(e["detail"]["eventType"].is_string(), "{e}");
     }
 }
+
+// ---- a burst across 100 meetings, through every AWS sink -----------------
+
+/// Starts `meetings` meetings with these notification targets, each given
+/// `per_meeting` attendees (a few meetings at a time, as clients would);
+/// answers each meeting's expected labels in order: "MeetingStarted", then
+/// the attendees' external user ids.
+async fn burst(
+    c: &aws_sdk_chimesdkmeetings::Client,
+    n: &aws_sdk_chimesdkmeetings::types::NotificationsConfiguration,
+    meetings: usize,
+    per_meeting: usize,
+) -> HashMap<String, Vec<String>> {
+    let mut tasks = Vec::new();
+    for m in 0..meetings {
+        let (c, n) = (c.clone(), n.clone());
+        tasks.push(tokio::spawn(async move {
+            let mid = c
+                .create_meeting()
+                .client_request_token(new_token())
+                .media_region("us-east-1")
+                .external_meeting_id(format!("burst-{m}"))
+                .notifications_configuration(n)
+                .send()
+                .await
+                .unwrap()
+                .meeting
+                .unwrap()
+                .meeting_id
+                .unwrap();
+            let mut expected = vec!["MeetingStarted".to_string()];
+            for i in 0..per_meeting {
+                let user = format!("user-{i}");
+                c.create_attendee()
+                    .meeting_id(&mid)
+                    .external_user_id(&user)
+                    .send()
+                    .await
+                    .unwrap();
+                expected.push(user);
+            }
+            (mid, expected)
+        }));
+    }
+    let mut out = HashMap::new();
+    for t in tasks {
+        let (mid, e) = t.await.unwrap();
+        out.insert(mid, e);
+    }
+    out
+}
+
+/// Each meeting's events as labels, in arrival order, counting only the first
+/// arrival of each event id (delivery is at least once).
+fn labels(envelopes: &[Value]) -> HashMap<String, Vec<String>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut per: HashMap<String, Vec<String>> = HashMap::new();
+    for e in envelopes {
+        // EventBridge gives each event its own `id`; the detail names the change.
+        let d = &e["detail"];
+        let key = format!(
+            "{}/{}/{}",
+            d["meetingId"],
+            d["eventType"],
+            d["externalUserId"].as_str().unwrap_or("")
+        );
+        if !seen.insert(key) {
+            continue;
+        }
+        let label = match d["externalUserId"].as_str() {
+            Some(u) => u.to_string(),
+            None => kind(e).trim_start_matches("chime:").to_string(),
+        };
+        per.entry(d["meetingId"].as_str().unwrap().to_string())
+            .or_default()
+            .push(label);
+    }
+    per
+}
+
+fn check_burst(sink: &str, envelopes: &[Value], expected: &HashMap<String, Vec<String>>) {
+    let got = labels(envelopes);
+    let total: usize = got.values().map(Vec::len).sum();
+    let want: usize = expected.values().map(Vec::len).sum();
+    assert_eq!(total, want, "{sink}: distinct events");
+    for (mid, want) in expected {
+        assert_eq!(got.get(mid), Some(want), "{sink}: meeting {mid}'s events, in order");
+    }
+}
+
+/// Keeps reading a queue (deleting in batches) until `want` messages came.
+async fn drain_until(sqs: aws_sdk_sqs::Client, url: String, want: usize) -> Vec<Value> {
+    let mut got = Vec::new();
+    let mut idle = 0;
+    while got.len() < want {
+        let out = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let msgs = out.messages();
+        if msgs.is_empty() {
+            idle += 1;
+            assert!(idle < 6_000, "{url}: only {} of {want} messages", got.len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        idle = 0;
+        let mut batch = sqs.delete_message_batch().queue_url(&url);
+        for (i, m) in msgs.iter().enumerate() {
+            got.push(serde_json::from_str(m.body().unwrap()).unwrap());
+            batch = batch.entries(
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .build()
+                    .unwrap(),
+            );
+        }
+        batch.send().await.unwrap();
+    }
+    got
+}
+
+/// Attendees per meeting in the moto burst. moto is one Python process that
+/// answers about 35 calls a second here (28 ms a SendMessage, 125 ms a
+/// ReceiveMessage), so 10,000 events to three sinks and back would take about
+/// 25 minutes: by default the burst is 300 events per sink (100 meetings, each
+/// started and given 2 attendees); `CONVENE_MOTO_BURST_EVENTS=10000` runs the
+/// full burst. The 10,000-event burst runs in full on the Lambda stub below
+/// and on the webhook sink (tests/events.rs): the delivery code is the same.
+fn moto_burst_per_meeting() -> usize {
+    let events: usize = std::env::var("CONVENE_MOTO_BURST_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    (events / 100).max(1) - 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_across_100_meetings_reaches_eventbridge_sqs_and_sns_complete_and_in_order() {
+    fake_aws_env();
+    let Some(moto) = moto().await else { return };
+    let conf = sdk(&moto.url).await;
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let sns = aws_sdk_sns::Client::new(&conf);
+    let eb = aws_sdk_eventbridge::Client::new(&conf);
+    let tag = new_token();
+    let (direct_url, direct_arn) = queue(&sqs, &format!("bdirect-{tag}")).await;
+    let (rule_url, rule_arn) = queue(&sqs, &format!("brule-{tag}")).await;
+    let (sub_url, sub_arn) = queue(&sqs, &format!("bsub-{tag}")).await;
+    let bus = format!("bbus-{tag}");
+    eb.create_event_bus().name(&bus).send().await.unwrap();
+    eb.put_rule()
+        .event_bus_name(&bus)
+        .name("chime")
+        .event_pattern(r#"{"source":["aws.chime"]}"#)
+        .send()
+        .await
+        .unwrap();
+    eb.put_targets()
+        .event_bus_name(&bus)
+        .rule("chime")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(&rule_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let topic = sns
+        .create_topic()
+        .name(format!("btopic-{tag}"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&sub_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+    // Readers run during the burst, as a consumer would, so no queue grows long.
+    let per_meeting = moto_burst_per_meeting();
+    let readers = [direct_url, rule_url, sub_url]
+        .map(|url| tokio::spawn(drain_until(sqs.clone(), url, 100 * (per_meeting + 1))));
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(
+        dir.path(),
+        &[
+            "--rate-limit",
+            "0",
+            "--events-aws-endpoint-url",
+            &moto.url,
+            "--events-eventbridge-bus",
+            &bus,
+        ],
+    );
+    let n = aws_sdk_chimesdkmeetings::types::NotificationsConfiguration::builder()
+        .sqs_queue_arn(&direct_arn)
+        .sns_topic_arn(&topic)
+        .build();
+    let started = std::time::Instant::now();
+    let expected = burst(&s.client_in("us-east-1"), &n, 100, per_meeting).await;
+    let made = started.elapsed();
+    let [direct, ruled, subbed] = readers;
+    let (direct, ruled, subbed) = (
+        direct.await.unwrap(),
+        ruled.await.unwrap(),
+        subbed.await.unwrap(),
+    );
+    eprintln!(
+        "aws burst: changes made in {made:?}, all delivered to three sinks after {:?}",
+        started.elapsed()
+    );
+    check_burst("SQS", &direct, &expected);
+    check_burst("EventBridge rule to SQS", &ruled, &expected);
+    check_burst("SNS to SQS", &subbed, &expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_10000_changes_reaches_lambda_complete_and_in_order() {
+    fake_aws_env();
+    let stub = Arc::new(LambdaStub::default());
+    // A short outage at the start: the retries must keep each meeting's order.
+    *stub.fail_first.lock().unwrap() = 20;
+    let app = axum::Router::new()
+        .route("/2015-03-31/functions/{name}/invocations", post(invoke))
+        .with_state(stub.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(
+        dir.path(),
+        &[
+            "--rate-limit",
+            "0",
+            "--events-aws-endpoint-url",
+            &url,
+            "--events-retry-base-ms",
+            "50",
+            "--events-retry-max-ms",
+            "200",
+        ],
+    );
+    let n = aws_sdk_chimesdkmeetings::types::NotificationsConfiguration::builder()
+        .lambda_function_arn("arn:aws:lambda:us-east-1:111122223333:function:burst")
+        .build();
+    let expected = burst(&s.client_in("us-east-1"), &n, 100, 99).await;
+    wait_for("10,000 invocations", 300, || {
+        labels(
+            &stub
+                .calls
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(_, _, v)| v.clone())
+                .collect::<Vec<_>>(),
+        )
+        .values()
+        .map(Vec::len)
+        .sum::<usize>()
+            >= 10_000
+    })
+    .await;
+    let calls: Vec<Value> = stub
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, v)| v.clone())
+        .collect();
+    check_burst("Lambda", &calls, &expected);
+}
