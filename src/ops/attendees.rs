@@ -241,13 +241,11 @@ impl Service {
                 let found = tx
                     .attendee(&caller.account_id, &meeting_id, &attendee_id)
                     .await?;
-                match found {
-                    Some(a) => Ok(a),
-                    None => {
-                        meeting_of::<GetAttendeeError>(tx, &caller, &meeting_id).await?;
-                        Err(attendee_not_found(&attendee_id).into())
-                    }
+                if let Some(a) = found {
+                    return Ok(a);
                 }
+                meeting_of::<GetAttendeeError>(tx, &caller, &meeting_id).await?;
+                Err(attendee_not_found(&attendee_id).into())
             })
         })
         .await

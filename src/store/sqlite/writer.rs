@@ -112,22 +112,20 @@ impl Writer {
             Err(TrySendError::Disconnected(_)) => return Err(stopped()),
         }
         let mut answer = answer;
-        match tokio::time::timeout(self.timeout, &mut answer).await {
-            Ok(result) => result.unwrap_or_else(|_| Err(stopped())),
-            Err(_) => {
-                let gave_up = state
-                    .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok();
-                if gave_up {
-                    return Err(StoreError::Unavailable(format!(
-                        "the writer could not start the write within {} ms",
-                        self.timeout.as_millis()
-                    )));
-                }
-                // Started in time: it runs to its end.
-                answer.await.unwrap_or_else(|_| Err(stopped()))
-            }
+        if let Ok(result) = tokio::time::timeout(self.timeout, &mut answer).await {
+            return result.unwrap_or_else(|_| Err(stopped()));
         }
+        let gave_up = state
+            .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if gave_up {
+            return Err(StoreError::Unavailable(format!(
+                "the writer could not start the write within {} ms",
+                self.timeout.as_millis()
+            )));
+        }
+        // Started in time: it runs to its end.
+        answer.await.unwrap_or_else(|_| Err(stopped()))
     }
 }
 
