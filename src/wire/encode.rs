@@ -50,7 +50,7 @@ pub fn meeting(m: &Meeting, base: &PublicBase) -> shapes::Meeting {
     }
 }
 
-fn capabilities(c: &Capabilities) -> shapes::AttendeeCapabilities {
+fn capabilities(c: Capabilities) -> shapes::AttendeeCapabilities {
     shapes::AttendeeCapabilities {
         audio: name_of(c.audio.as_str()),
         video: name_of(c.video.as_str()),
@@ -63,7 +63,7 @@ pub fn attendee(a: &Attendee) -> shapes::Attendee {
         external_user_id: Some(a.external_user_id.to_string()),
         attendee_id: Some(a.attendee_id.to_string()),
         join_token: Some(a.join_token.expose().to_string()),
-        capabilities: Some(capabilities(&a.capabilities)),
+        capabilities: Some(capabilities(a.capabilities)),
     }
 }
 
