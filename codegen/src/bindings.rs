@@ -3,16 +3,78 @@
 //! JSON body (restJson1: labels in the path, some members in the query, the
 //! rest in a JSON object).
 //!
-//! Decoding checks what the wire owns: JSON types and required members,
-//! member by member in the order the model declares them, each error naming
-//! the member's path. Value rules (lengths, patterns, enums, ranges) are the
-//! domain's, applied when the wire layer turns these types into domain types.
+//! Decoding checks, member by member and each error naming the member's
+//! path: JSON types, required members, and the value rules that Convene has
+//! always checked while reading a body (the values of the enums in
+//! [`ENUMS_CHECKED_WHILE_READING`], integer ranges). The first error of a
+//! request is part of the wire's behaviour, so these checks run in reading
+//! order: the model's member order, except where [`READ_ORDER`] keeps the
+//! order Convene read in before the bindings were generated. The other value
+//! rules (lengths, patterns, the transcription enums and the rules that tie
+//! members together) are the domain's, applied when the wire layer turns
+//! these types into domain types.
 
 use std::fmt::Write as _;
 
 use crate::model::{Location, Member, Model, Operation, Shape};
 use crate::rust::snake_case;
 use crate::shapes::{field_name, structures};
+
+/// The enum shapes whose values are checked while reading. The domain has
+/// each as a Rust enum (`domain::types`), with the model's values in the
+/// model's order. The transcription enums are not here on purpose:
+/// `domain::transcription` checks them after the whole configuration is
+/// read, among its other rules, and answers the first failure in its order.
+pub const ENUMS_CHECKED_WHILE_READING: [&str; 5] = [
+    "MediaCapabilities",
+    "MeetingFeatureStatus",
+    "VideoResolution",
+    "ContentResolution",
+    "MediaPlacementNetworkType",
+];
+
+/// Structures read in an order other than the model's: CreateMeetingWithAttendees
+/// reads the members it shares with CreateMeeting in CreateMeeting's order,
+/// then `Attendees`, as Convene did before its bindings were generated (the
+/// first error of a request with several must stay the same).
+pub const READ_ORDER: [(&str, &[&str]); 1] = [(
+    "CreateMeetingWithAttendeesRequest",
+    &[
+        "ClientRequestToken",
+        "MediaRegion",
+        "MeetingHostId",
+        "ExternalMeetingId",
+        "NotificationsConfiguration",
+        "MeetingFeatures",
+        "PrimaryMeetingId",
+        "TenantIds",
+        "Tags",
+        "MediaPlacementNetworkType",
+        "Attendees",
+    ],
+)];
+
+/// The members of `s` in the order they are read: [`READ_ORDER`]'s, which
+/// must name every member once, or else the model's.
+pub fn reading_order<'a>(model: &'a Model, s: &'a Shape) -> Result<Vec<&'a Member>, String> {
+    let Some((_, names)) = READ_ORDER.iter().find(|(name, _)| *name == s.name) else {
+        return Ok(model.declared_members(s).collect());
+    };
+    let members: Vec<&Member> = names
+        .iter()
+        .filter_map(|n| s.members.iter().find(|m| m.name == *n))
+        .collect();
+    let mut sorted: Vec<&str> = names.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if members.len() != s.members.len() || sorted.len() != names.len() {
+        return Err(format!(
+            "READ_ORDER of {} must name each of its members once",
+            s.name
+        ));
+    }
+    Ok(members)
+}
 
 /// Generates the whole file.
 pub fn emit(model: &Model) -> Result<String, String> {
@@ -24,8 +86,9 @@ pub fn emit(model: &Model) -> Result<String, String> {
 
 //! Each operation's input read from a request and its output written as a
 //! response, for the types of `crate::model::shapes`. Decoding checks JSON
-//! types and required members in the model's member order; every value rule
-//! is the domain's.
+//! types, required members, the values of some enums and integer ranges,
+//! member by member in reading order (`codegen/src/bindings.rs` says which
+//! and why); every other value rule is the domain's.
 
 #![allow(clippy::all, clippy::pedantic)]
 
@@ -98,7 +161,7 @@ fn fn_name(shape: &str) -> String {
 fn binding(out: &mut String, model: &Model, op: &Operation) -> Result<(), String> {
     let input = op.input.as_deref().ok_or("an operation without input")?;
     let in_shape = &model.shapes[input];
-    let members: Vec<&Member> = model.declared_members(in_shape).collect();
+    let members = reading_order(model, in_shape)?;
     let has_body = members.iter().any(|m| m.location == Location::Body);
     let _ = writeln!(
         out,
@@ -145,11 +208,21 @@ fn binding(out: &mut String, model: &Model, op: &Operation) -> Result<(), String
 }
 
 fn query_read(model: &Model, m: &Member) -> Result<String, String> {
-    let kind = model.shapes[&m.shape].kind.as_str();
+    let s = &model.shapes[&m.shape];
+    if checked_enum_values(s).is_some() {
+        return Err(format!("{}: checked enums in the query are not bound", m.name));
+    }
+    let kind = s.kind.as_str();
     Ok(match (kind, m.required) {
         ("string", false) => format!("raw.query_str({:?})", m.location_name),
         ("string", true) => format!("raw.req_query_str({:?}, {:?})?", m.location_name, m.name),
-        ("integer", false) => format!("raw.query_int({:?}, {:?})?", m.location_name, m.name),
+        ("integer", false) => match range(model, m)? {
+            None => format!("raw.query_int({:?}, {:?})?", m.location_name, m.name),
+            Some((min, max)) => format!(
+                "raw.query_int_within({:?}, {:?}, {min}, {max})?",
+                m.location_name, m.name
+            ),
+        },
         _ => {
             return Err(format!(
                 "{}: query members of kind {kind} are not bound",
@@ -165,9 +238,16 @@ fn body_read(model: &Model, m: &Member) -> Result<String, String> {
     let name = &m.name;
     let req = m.required;
     Ok(match s.kind.as_str() {
-        "string" if req => format!("o.req_str({name:?})?"),
-        "string" => format!("o.str({name:?})?"),
-        "integer" if !req => format!("o.int({name:?})?"),
+        "string" => match (checked_enum_values(s), req) {
+            (Some(values), true) => format!("o.req_enum_str({name:?}, {values})?"),
+            (Some(values), false) => format!("o.enum_str({name:?}, {values})?"),
+            (None, true) => format!("o.req_str({name:?})?"),
+            (None, false) => format!("o.str({name:?})?"),
+        },
+        "integer" if !req => match range(model, m)? {
+            None => format!("o.int({name:?})?"),
+            Some((min, max)) => format!("o.int_within({name:?}, {min}, {max})?"),
+        },
         "boolean" if !req => format!("o.bool({name:?})?"),
         "structure" if req => format!("read_{}(&o.req_obj({name:?})?)?", fn_name(&s.name)),
         "structure" => format!(
@@ -178,6 +258,9 @@ fn body_read(model: &Model, m: &Member) -> Result<String, String> {
             let item = s.list_member.as_deref().ok_or("a list without member")?;
             let item_shape = &model.shapes[item];
             let each = match item_shape.kind.as_str() {
+                "string" if checked_enum_values(item_shape).is_some() => {
+                    return Err(format!("{name}: lists of checked enums are not bound"))
+                }
                 "string" => "Item::str".to_string(),
                 "structure" => format!("|i| read_{}(&i.obj()?)", fn_name(item)),
                 other => return Err(format!("{name}: lists of {other} are not bound")),
@@ -196,8 +279,28 @@ fn body_read(model: &Model, m: &Member) -> Result<String, String> {
     })
 }
 
+/// The allowed values of an enum checked while reading, as a Rust slice
+/// expression (`&["A", "B"]`); `None` for other shapes.
+fn checked_enum_values(s: &Shape) -> Option<String> {
+    if s.enum_values.is_empty() || !ENUMS_CHECKED_WHILE_READING.contains(&s.name.as_str()) {
+        return None;
+    }
+    let quoted: Vec<String> = s.enum_values.iter().map(|v| format!("{v:?}")).collect();
+    Some(format!("&[{}]", quoted.join(", ")))
+}
+
+/// The model's range of an integer member, when it gives both ends.
+fn range(model: &Model, m: &Member) -> Result<Option<(i64, i64)>, String> {
+    let s = &model.shapes[&m.shape];
+    match (s.min, s.max) {
+        (Some(min), Some(max)) => Ok(Some((min, max))),
+        (None, None) => Ok(None),
+        _ => Err(format!("{}: a range with one end is not bound", m.name)),
+    }
+}
+
 fn reader(out: &mut String, model: &Model, s: &Shape) -> Result<(), String> {
-    let members: Vec<&Member> = model.declared_members(s).collect();
+    let members = reading_order(model, s)?;
     let _ = writeln!(
         out,
         "pub fn read_{f}(o: &Obj<'_>) -> Checked<shapes::{name}> {{\n    Ok(shapes::{name} {{",

@@ -4,9 +4,10 @@
 //! For every operation: its input structure (URI labels, query members and
 //! body members alike), its output structure, every structure they use, and
 //! a marker type tying input, output and error together ([`OperationShape`]
-//! in the generated file). The types only carry data: decoding them is the
-//! wire layer's (`src/wire/bindings.rs`, from [`crate::bindings`]), and every
-//! rule on their values is the domain's.
+//! in the generated file). The types only carry data: decoding them, with
+//! the checks made while reading, is the wire layer's (`src/wire/bindings.rs`,
+//! from [`crate::bindings`]), and the other rules on their values are the
+//! domain's.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -122,9 +123,10 @@ pub fn emit(model: &Model) -> String {
 //! Each operation's input and output as Rust types, and the structures they
 //! use, member for member as the model has them (required members are plain,
 //! the others `Option`). They carry data only: the wire layer decodes and
-//! encodes them (`crate::wire::bindings`), and the domain holds every rule
-//! on their values. The constraints the model gives each member are noted on
-//! its field; [`super::shape`] has them as data.
+//! encodes them (`crate::wire::bindings`, which checks some values while
+//! reading), and the domain holds the other rules on their values. The
+//! constraints the model gives each member are noted on its field;
+//! [`super::shape`] has them as data.
 
 #![allow(clippy::all, clippy::pedantic)]
 

@@ -5,9 +5,10 @@
 //! Each operation's input and output as Rust types, and the structures they
 //! use, member for member as the model has them (required members are plain,
 //! the others `Option`). They carry data only: the wire layer decodes and
-//! encodes them (`crate::wire::bindings`), and the domain holds every rule
-//! on their values. The constraints the model gives each member are noted on
-//! its field; [`super::shape`] has them as data.
+//! encodes them (`crate::wire::bindings`, which checks some values while
+//! reading), and the domain holds the other rules on their values. The
+//! constraints the model gives each member are noted on its field;
+//! [`super::shape`] has them as data.
 
 #![allow(clippy::all, clippy::pedantic)]
 

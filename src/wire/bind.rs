@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::router::Query;
 use super::{json, Reply};
-use crate::domain::{invalid, Checked, Invalid};
+use crate::domain::{invalid, validate, Checked, Invalid};
 use crate::model::shapes::OperationShape;
 
 /// How an operation's input is read from a request, and its output written.
@@ -50,6 +50,21 @@ impl Raw<'_> {
                 "Missing required member {member} (query parameter {key})"
             ))
         })
+    }
+
+    /// An integer query parameter within the model's range.
+    pub fn query_int_within(
+        &self,
+        key: &str,
+        member: &str,
+        min: i64,
+        max: i64,
+    ) -> Checked<Option<i64>> {
+        let n = self.query_int(key, member)?;
+        if let Some(n) = n {
+            validate::within(member, n, min, max)?;
+        }
+        Ok(n)
     }
 
     /// An integer query parameter (surrounding spaces allowed).

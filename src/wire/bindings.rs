@@ -4,8 +4,9 @@
 
 //! Each operation's input read from a request and its output written as a
 //! response, for the types of `crate::model::shapes`. Decoding checks JSON
-//! types and required members in the model's member order; every value rule
-//! is the domain's.
+//! types, required members, the values of some enums and integer ranges,
+//! member by member in reading order (`codegen/src/bindings.rs` says which
+//! and why); every other value rule is the domain's.
 
 #![allow(clippy::all, clippy::pedantic)]
 
@@ -78,7 +79,7 @@ impl Binding for operations::CreateMeeting {
             primary_meeting_id: o.str("PrimaryMeetingId")?,
             tenant_ids: o.list("TenantIds", Item::str)?,
             tags: o.list("Tags", |i| read_tag(&i.obj()?))?,
-            media_placement_network_type: o.str("MediaPlacementNetworkType")?,
+            media_placement_network_type: o.enum_str("MediaPlacementNetworkType", &["Ipv4Only", "DualStack"])?,
         })
     }
 
@@ -96,13 +97,13 @@ impl Binding for operations::CreateMeetingWithAttendees {
             media_region: o.req_str("MediaRegion")?,
             meeting_host_id: o.str("MeetingHostId")?,
             external_meeting_id: o.req_str("ExternalMeetingId")?,
-            meeting_features: o.obj("MeetingFeatures")?.map(|v| read_meeting_features_configuration(&v)).transpose()?,
             notifications_configuration: o.obj("NotificationsConfiguration")?.map(|v| read_notifications_configuration(&v)).transpose()?,
-            attendees: o.req_list("Attendees", |i| read_create_attendee_request_item(&i.obj()?))?,
+            meeting_features: o.obj("MeetingFeatures")?.map(|v| read_meeting_features_configuration(&v)).transpose()?,
             primary_meeting_id: o.str("PrimaryMeetingId")?,
             tenant_ids: o.list("TenantIds", Item::str)?,
             tags: o.list("Tags", |i| read_tag(&i.obj()?))?,
-            media_placement_network_type: o.str("MediaPlacementNetworkType")?,
+            media_placement_network_type: o.enum_str("MediaPlacementNetworkType", &["Ipv4Only", "DualStack"])?,
+            attendees: o.req_list("Attendees", |i| read_create_attendee_request_item(&i.obj()?))?,
         })
     }
 
@@ -166,7 +167,7 @@ impl Binding for operations::ListAttendees {
         Ok(shapes::ListAttendeesRequest {
             meeting_id: raw.label("MeetingId"),
             next_token: raw.query_str("next-token"),
-            max_results: raw.query_int("max-results", "MaxResults")?,
+            max_results: raw.query_int_within("max-results", "MaxResults", 1, 100)?,
         })
     }
 
@@ -262,15 +263,15 @@ impl Binding for operations::UpdateAttendeeCapabilities {
 
 pub fn read_attendee_capabilities(o: &Obj<'_>) -> Checked<shapes::AttendeeCapabilities> {
     Ok(shapes::AttendeeCapabilities {
-        audio: o.req_str("Audio")?,
-        video: o.req_str("Video")?,
-        content: o.req_str("Content")?,
+        audio: o.req_enum_str("Audio", &["SendReceive", "Send", "Receive", "None"])?,
+        video: o.req_enum_str("Video", &["SendReceive", "Send", "Receive", "None"])?,
+        content: o.req_enum_str("Content", &["SendReceive", "Send", "Receive", "None"])?,
     })
 }
 
 pub fn read_attendee_features(o: &Obj<'_>) -> Checked<shapes::AttendeeFeatures> {
     Ok(shapes::AttendeeFeatures {
-        max_count: o.int("MaxCount")?,
+        max_count: o.int_within("MaxCount", 1, 250)?,
     })
 }
 
@@ -282,13 +283,13 @@ pub fn read_attendee_id_item(o: &Obj<'_>) -> Checked<shapes::AttendeeIdItem> {
 
 pub fn read_audio_features(o: &Obj<'_>) -> Checked<shapes::AudioFeatures> {
     Ok(shapes::AudioFeatures {
-        echo_reduction: o.str("EchoReduction")?,
+        echo_reduction: o.enum_str("EchoReduction", &["AVAILABLE", "UNAVAILABLE"])?,
     })
 }
 
 pub fn read_content_features(o: &Obj<'_>) -> Checked<shapes::ContentFeatures> {
     Ok(shapes::ContentFeatures {
-        max_resolution: o.str("MaxResolution")?,
+        max_resolution: o.enum_str("MaxResolution", &["None", "FHD", "UHD"])?,
     })
 }
 
@@ -364,7 +365,7 @@ pub fn read_transcription_configuration(o: &Obj<'_>) -> Checked<shapes::Transcri
 
 pub fn read_video_features(o: &Obj<'_>) -> Checked<shapes::VideoFeatures> {
     Ok(shapes::VideoFeatures {
-        max_resolution: o.str("MaxResolution")?,
+        max_resolution: o.enum_str("MaxResolution", &["None", "HD", "FHD"])?,
     })
 }
 

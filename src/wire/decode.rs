@@ -1,7 +1,11 @@
 //! Generated input types (`crate::model::shapes`, as `bindings.rs` decoded
-//! them) → the operations' domain inputs. The bindings checked JSON types and
-//! required members; the value rules applied here (enums, ranges) are the
-//! domain's own, each error naming the member's path as the body spelled it.
+//! them) → the operations' domain inputs. The bindings checked JSON types,
+//! required members, and, while reading (the first error of a request
+//! depends on it), the values of the enums the domain has as Rust types and
+//! the integer ranges. Here those values become the domain's types (an enum
+//! value the bindings let through always parses: the domain's enums are the
+//! model's, see the test below); the other value rules are applied by the
+//! domain and the operations.
 
 use crate::domain::transcription::{
     EngineTranscribeMedicalSettings, EngineTranscribeSettings, TranscriptionConfiguration,
