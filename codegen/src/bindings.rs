@@ -210,7 +210,10 @@ fn binding(out: &mut String, model: &Model, op: &Operation) -> Result<(), String
 fn query_read(model: &Model, m: &Member) -> Result<String, String> {
     let s = &model.shapes[&m.shape];
     if checked_enum_values(s).is_some() {
-        return Err(format!("{}: checked enums in the query are not bound", m.name));
+        return Err(format!(
+            "{}: checked enums in the query are not bound",
+            m.name
+        ));
     }
     let kind = s.kind.as_str();
     Ok(match (kind, m.required) {
