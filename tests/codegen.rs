@@ -4,8 +4,10 @@
 use convene::model::{self, Exception, Location, Operation};
 use convene::wire::router::{Endpoint, Query};
 
-/// Regenerates from `../shared/spec/chime-sdk-meetings/service-2.json` and
-/// compares with the committed file. Without the model this test cannot run:
+/// Regenerates every generated file (`convene_codegen::TARGETS`: the model,
+/// the input and output types, their wire bindings, the OpenAPI document)
+/// from `../shared/spec/chime-sdk-meetings/service-2.json` and compares each
+/// with the committed file. Without the model this test cannot run:
 /// it says so, and fails under `CI=true`. `CONVENE_SERVICE_MODEL` names
 /// another copy of the model.
 #[test]
@@ -30,20 +32,22 @@ fn generated_code_matches_the_model() {
             return;
         }
     };
-    let generated = convene_codegen::generate_rust(&json).expect("the model parses");
-    let committed = std::fs::read_to_string(root.join(convene_codegen::RUST_OUT))
-        .expect("src/model/generated.rs is committed");
-    if generated != committed {
-        let line = generated
-            .lines()
-            .zip(committed.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or_else(|| generated.lines().count().min(committed.lines().count()));
-        panic!(
-            "src/model/generated.rs is out of date with the model (first difference at line {}): \
-             run `cargo run -p convene-codegen` and commit the result",
-            line + 1
-        );
+    for (path, generate) in convene_codegen::TARGETS {
+        let generated = generate(&json).expect("the model parses");
+        let committed = std::fs::read_to_string(root.join(path))
+            .unwrap_or_else(|e| panic!("{path} is committed: {e}"));
+        if generated != committed {
+            let line = generated
+                .lines()
+                .zip(committed.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or_else(|| generated.lines().count().min(committed.lines().count()));
+            panic!(
+                "{path} is out of date with the model (first difference at line {}): \
+                 run `cargo run -p convene-codegen` and commit the result",
+                line + 1
+            );
+        }
     }
 }
 

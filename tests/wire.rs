@@ -175,3 +175,70 @@ fn oversized_bodies_are_refused() {
         Some("RequestEntityTooLargeException")
     );
 }
+
+/// A request with several errors is answered with the first one in reading
+/// order: members in the order the model declares them (CreateMeetingWithAttendees:
+/// CreateMeeting's members, then `Attendees`), each member's enum values and
+/// integer range checked as it is read; the transcription rules only after
+/// the whole configuration is read. Clients see these messages, so they
+/// stay as they are.
+#[test]
+fn the_first_of_several_errors_is_answered() {
+    let s = Server::start();
+    let json = [("Content-Type", "application/json")];
+    let r = s.raw("POST", "/meetings", &json, create_body().as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.json()["Meeting"]["MeetingId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let meeting =
+        r#""ClientRequestToken":"first-1","MediaRegion":"us-east-1","ExternalMeetingId":"x1""#;
+    let attendees = format!("/meetings/{id}/attendees");
+    let transcription = format!("/meetings/{id}/transcription?operation=start");
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            attendees.as_str(),
+            r#"{"ExternalUserId":"alice1","Capabilities":{"Audio":"Bad","Video":5,"Content":"None"}}"#.into(),
+            r#"Invalid value for Capabilities.Audio: "Bad" is not one of SendReceive, Send, Receive, None"#,
+        ),
+        (
+            "/meetings",
+            format!(r#"{{{meeting},"MeetingFeatures":{{"Attendee":{{"MaxCount":0}}}},"Tags":"x"}}"#),
+            "Invalid value for MeetingFeatures.Attendee.MaxCount: must be between 1 and 250 (got 0)",
+        ),
+        (
+            "/meetings",
+            format!(r#"{{{meeting},"MeetingFeatures":{{"Video":{{"MaxResolution":"8K"}}}},"TenantIds":[5]}}"#),
+            r#"Invalid value for MeetingFeatures.Video.MaxResolution: "8K" is not one of None, HD, FHD"#,
+        ),
+        (
+            "/meetings?operation=create-attendees",
+            format!(r#"{{{meeting},"Tags":"x"}}"#),
+            "Invalid value for Tags: expected a list, got a string",
+        ),
+        (
+            "/meetings?operation=create-attendees",
+            format!(
+                r#"{{{meeting},"Attendees":[{{"ExternalUserId":"alice1","Capabilities":{{"Audio":"Bad","Video":"None","Content":"None"}}}}],"MediaPlacementNetworkType":"IPX"}}"#
+            ),
+            r#"Invalid value for MediaPlacementNetworkType: "IPX" is not one of Ipv4Only, DualStack"#,
+        ),
+        (
+            transcription.as_str(),
+            r#"{"TranscriptionConfiguration":{"EngineTranscribeSettings":{"LanguageCode":"xx-XX"},"EngineTranscribeMedicalSettings":{"LanguageCode":"en-US","Specialty":"PRIMARYCARE","Type":"DICTATION"}}}"#.into(),
+            "Invalid value for TranscriptionConfiguration: give exactly one of EngineTranscribeSettings and EngineTranscribeMedicalSettings",
+        ),
+        (
+            transcription.as_str(),
+            r#"{"TranscriptionConfiguration":{"EngineTranscribeSettings":{"LanguageCode":"xx-XX","IdentifyLanguage":"yes"}}}"#.into(),
+            "Invalid value for TranscriptionConfiguration.EngineTranscribeSettings.IdentifyLanguage: expected a boolean, got a string",
+        ),
+    ];
+    for (target, body, message) in cases {
+        let r = s.raw("POST", target, &json, body.as_bytes());
+        assert_eq!(r.status, 400, "{target} {body}: {}", r.body);
+        assert_eq!(r.header("x-amzn-ErrorType"), Some("BadRequestException"));
+        assert_eq!(r.json()["Message"], message, "{target} {body}");
+    }
+}

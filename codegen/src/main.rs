@@ -1,12 +1,10 @@
 //! `cargo run -p convene-codegen [-- --check] [--model PATH]`: regenerates
-//! `src/model/generated.rs` and `openapi.json` from the service model, or with `--check` only
-//! reports whether the committed file is up to date (exit status 1 if not).
+//! `src/model/generated.rs`, `src/model/shapes.rs`, `src/wire/bindings.rs`
+//! and `openapi.json` from the service model, or with `--check` only reports
+//! whether the committed files are up to date (exit status 1 if not).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// An emitter: the model's JSON in, a generated file out.
-type Generator = fn(&str) -> Result<String, String>;
 
 fn main() -> ExitCode {
     let root = convene_codegen::repo_root();
@@ -30,15 +28,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let targets: [(&str, Generator); 2] = [
-        (convene_codegen::RUST_OUT, convene_codegen::generate_rust),
-        (
-            convene_codegen::OPENAPI_OUT,
-            convene_codegen::generate_openapi,
-        ),
-    ];
     let mut status = ExitCode::SUCCESS;
-    for (path, generate) in targets {
+    for (path, generate) in convene_codegen::TARGETS {
         let generated = match generate(&json) {
             Ok(g) => g,
             Err(e) => {

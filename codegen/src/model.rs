@@ -49,6 +49,9 @@ pub struct Shape {
     pub sensitive: bool,
     /// Members of a structure, sorted by name.
     pub members: Vec<Member>,
+    /// The member names in the order the model declares them (the order in
+    /// which generated decoders read them).
+    pub declared: Vec<String>,
     /// The element shape of a list.
     pub list_member: Option<String>,
     /// `Some(status)` when the shape is an exception.
@@ -111,13 +114,16 @@ impl Model {
     pub fn parse(json: &str) -> Result<Model, String> {
         let doc: Value = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
         let meta = doc.get("metadata").ok_or("missing metadata")?;
+        let mut order = declared_member_order(json)?;
         let mut shapes = BTreeMap::new();
         for (name, s) in doc
             .get("shapes")
             .and_then(Value::as_object)
             .ok_or("missing shapes")?
         {
-            shapes.insert(name.clone(), parse_shape(name, s)?);
+            let mut shape = parse_shape(name, s)?;
+            shape.declared = order.remove(name).unwrap_or_default();
+            shapes.insert(name.clone(), shape);
         }
         let mut operations = Vec::new();
         for (name, o) in doc
@@ -176,6 +182,14 @@ impl Model {
             .filter(|e| self.operations.iter().all(|o| o.errors.contains(&e.name)))
             .map(|e| e.name.clone())
             .collect()
+    }
+
+    /// A structure's members in the order the model declares them.
+    pub fn declared_members<'a>(&'a self, shape: &'a Shape) -> impl Iterator<Item = &'a Member> {
+        shape
+            .declared
+            .iter()
+            .filter_map(|n| shape.members.iter().find(|m| &m.name == n))
     }
 
     /// The members of an operation's input (none when it has no input).
@@ -249,6 +263,7 @@ fn parse_shape(name: &str, s: &Value) -> Result<Shape, String> {
             .unwrap_or_default(),
         sensitive: s.get("sensitive").and_then(Value::as_bool) == Some(true),
         members,
+        declared: Vec::new(),
         list_member: s
             .get("member")
             .and_then(|m| m.get("shape"))
@@ -293,4 +308,98 @@ fn parse_operation(name: &str, o: &Value) -> Result<Operation, String> {
             })
             .unwrap_or_default(),
     })
+}
+
+/// A JSON value that keeps the order of object members (`serde_json::Value`
+/// sorts them, and its `preserve_order` feature would reach the server's
+/// build too).
+enum Ordered {
+    Object(Vec<(String, Ordered)>),
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Ordered {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Ordered, D::Error> {
+        d.deserialize_any(OrderedVisitor)
+    }
+}
+
+struct OrderedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for OrderedVisitor {
+    type Value = Ordered;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
+        let mut members = Vec::new();
+        while let Some((k, v)) = map.next_entry::<String, Ordered>()? {
+            members.push((k, v));
+        }
+        Ok(Ordered::Object(members))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Ordered, A::Error> {
+        while seq.next_element::<Ordered>()?.is_some() {}
+        Ok(Ordered::Other)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Ordered, E> {
+        Ok(Ordered::Other)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Ordered, E> {
+        Ok(Ordered::Other)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Ordered, E> {
+        Ok(Ordered::Other)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Ordered, E> {
+        Ok(Ordered::Other)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Ordered, E> {
+        Ok(Ordered::Other)
+    }
+
+    fn visit_unit<E>(self) -> Result<Ordered, E> {
+        Ok(Ordered::Other)
+    }
+}
+
+impl Ordered {
+    fn get(&self, key: &str) -> Option<&Ordered> {
+        match self {
+            Ordered::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            Ordered::Other => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<String> {
+        match self {
+            Ordered::Object(members) => members.iter().map(|(k, _)| k.clone()).collect(),
+            Ordered::Other => Vec::new(),
+        }
+    }
+}
+
+/// Each shape's member names in the order the document declares them.
+fn declared_member_order(json: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
+    let doc: Ordered = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
+    let Some(Ordered::Object(shapes)) = doc.get("shapes") else {
+        return Err("missing shapes".into());
+    };
+    Ok(shapes
+        .iter()
+        .map(|(name, s)| {
+            (
+                name.clone(),
+                s.get("members").map(Ordered::keys).unwrap_or_default(),
+            )
+        })
+        .collect())
 }

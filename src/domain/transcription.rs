@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::{Checked, Invalid};
-use super::validate;
+use super::validate::{self, one_of};
 
 pub const LANGUAGE_CODES: &[&str] = &[
     "en-US", "en-GB", "es-US", "fr-CA", "fr-FR", "en-AU", "it-IT", "de-DE", "pt-BR", "ja-JP",
@@ -111,17 +111,6 @@ pub struct TranscriptionConfiguration {
     pub engine_transcribe_settings: Option<EngineTranscribeSettings>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine_transcribe_medical_settings: Option<EngineTranscribeMedicalSettings>,
-}
-
-fn one_of(member: &str, value: &str, allowed: &[&str]) -> Checked<()> {
-    if allowed.contains(&value) {
-        Ok(())
-    } else {
-        Err(Invalid::new(format!(
-            "Invalid value for {member}: {value:?} is not one of {}",
-            allowed.join(", ")
-        )))
-    }
 }
 
 fn opt_one_of(member: &str, value: Option<&str>, allowed: &[&str]) -> Checked<()> {

@@ -248,28 +248,45 @@ pub fn tag_value(member: &str, value: &str) -> Checked<()> {
     )
 }
 
-/// The attendee limit of `MeetingFeatures.Attendee.MaxCount` (`AttendeeMax`).
-pub fn attendee_max(member: &str, value: i64) -> Checked<u32> {
-    if (1..=250).contains(&value) {
-        Ok(value as u32)
+/// Checks a value against the values of one of the model's enums, given in
+/// the model's order (the order the message lists them in).
+pub fn one_of(member: &str, value: &str, allowed: &[&str]) -> Checked<()> {
+    if allowed.contains(&value) {
+        Ok(())
     } else {
         Err(bad(
             member,
-            format_args!("must be between 1 and 250 (got {value})"),
+            format_args!("{value:?} is not one of {}", allowed.join(", ")),
         ))
     }
 }
 
-/// `MaxResults` of ListAttendees (`ResultMax`).
-pub fn result_max(member: &str, value: i64) -> Checked<u32> {
-    if (1..=100).contains(&value) {
-        Ok(value as u32)
+/// Checks an integer against the model's range, both ends included.
+pub fn within(member: &str, value: i64, min: i64, max: i64) -> Checked<()> {
+    if (min..=max).contains(&value) {
+        Ok(())
     } else {
         Err(bad(
             member,
-            format_args!("must be between 1 and 100 (got {value})"),
+            format_args!("must be between {min} and {max} (got {value})"),
         ))
     }
+}
+
+/// An integer of a range within 0..=u32::MAX, as a `u32`.
+fn within_u32(member: &str, value: i64, min: u32, max: u32) -> Checked<u32> {
+    within(member, value, i64::from(min), i64::from(max))?;
+    u32::try_from(value).map_err(|_| bad(member, format_args!("out of range (got {value})")))
+}
+
+/// The attendee limit of `MeetingFeatures.Attendee.MaxCount` (`AttendeeMax`).
+pub fn attendee_max(member: &str, value: i64) -> Checked<u32> {
+    within_u32(member, value, 1, 250)
+}
+
+/// `MaxResults` of ListAttendees (`ResultMax`).
+pub fn result_max(member: &str, value: i64) -> Checked<u32> {
+    within_u32(member, value, 1, 100)
 }
 
 /// Checks requested capabilities against each other and against the meeting's features.

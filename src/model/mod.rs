@@ -5,9 +5,14 @@
 //! every shape with its constraints ([`shape`]), the exceptions with their
 //! HTTP status ([`Exception`]), and one error enum per operation
 //! (`CreateMeetingError`, ...) that can hold only the exceptions the model
-//! lists for that operation. Hand-written additions belong in this file.
+//! lists for that operation. [`shapes`] holds each operation's input and
+//! output types and the structures they use, with a marker type per
+//! operation ([`shapes::OperationShape`]). Hand-written additions belong in
+//! this file.
 
 #[rustfmt::skip]
 pub mod generated;
+#[rustfmt::skip]
+pub mod shapes;
 
 pub use generated::*;

@@ -26,7 +26,7 @@ use sha2::Sha256;
 use super::error::WireError;
 use super::json::{parse_body, Obj};
 use super::server::{error_response, json_response, AppState};
-use super::{decode, encode};
+use super::{bindings, decode, encode};
 use crate::domain::ids::{AccountId, AttendeeId, MeetingId};
 use crate::domain::types::Caller;
 use crate::media::observe::LiveSession;
@@ -256,7 +256,7 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
     let list: Vec<Value> = meetings
         .iter()
         .map(|o| {
-            let mut m = encode::meeting(&o.meeting, &state.base);
+            let mut m = encode::meeting_json(&o.meeting, &state.base);
             m["CreatedAt"] = json!(o.meeting.created_at_ms);
             let sessions = live.get(o.meeting.meeting_id.as_str());
             json!({
@@ -270,7 +270,7 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
                         "Content": a.capabilities.content.as_str(),
                     },
                 })).collect::<Vec<_>>(),
-                "Tags": encode::tags(&o.tags),
+                "Tags": encode::tags_json(&o.tags),
                 "Transcription": o.transcription.as_deref()
                     .and_then(|t| serde_json::from_str::<Value>(t).ok()),
                 "LiveSessions": sessions.map(|v| v.iter().map(live_json).collect::<Vec<_>>())
@@ -455,7 +455,8 @@ async fn change_capabilities(
     };
     let result = async {
         let v = parse_body(&body)?;
-        let caps = decode::capabilities(&Obj::root(&v)?.req_obj("Capabilities")?)?;
+        let caps = bindings::read_attendee_capabilities(&Obj::root(&v)?.req_obj("Capabilities")?)?;
+        let caps = decode::capabilities(&caps, "Capabilities.")?;
         let m = MeetingId::parse("MeetingId", &meeting_id)?;
         let a = AttendeeId::parse("AttendeeId", &attendee_id)?;
         let a = state

@@ -1,60 +1,101 @@
-//! Operation outputs → JSON bodies, in the member names of the model.
-
-use serde_json::{json, Map, Value};
+//! Operation results (domain types) → the generated output types of
+//! `crate::model::shapes`, which `bindings.rs` writes as JSON bodies.
 
 use crate::domain::placement::PublicBase;
-use crate::domain::types::{Attendee, AttendeeError, Meeting, Tag};
+use crate::domain::types::{Attendee, AttendeeError, Capabilities, Meeting, MeetingFeatures, Tag};
+use crate::model::shapes;
 
-pub fn meeting(m: &Meeting, base: &PublicBase) -> Value {
-    let mut out = Map::new();
-    out.insert("MeetingId".into(), json!(m.meeting_id));
-    if let Some(host) = &m.meeting_host_id {
-        out.insert("MeetingHostId".into(), json!(host));
+fn name_of(value: &str) -> String {
+    value.to_string()
+}
+
+fn features(f: &MeetingFeatures) -> shapes::MeetingFeaturesConfiguration {
+    shapes::MeetingFeaturesConfiguration {
+        audio: f.audio.as_ref().map(|a| shapes::AudioFeatures {
+            echo_reduction: a.echo_reduction.map(|e| name_of(e.as_str())),
+        }),
+        video: f.video.as_ref().map(|v| shapes::VideoFeatures {
+            max_resolution: v.max_resolution.map(|r| name_of(r.as_str())),
+        }),
+        content: f.content.as_ref().map(|c| shapes::ContentFeatures {
+            max_resolution: c.max_resolution.map(|r| name_of(r.as_str())),
+        }),
+        attendee: f.attendee.as_ref().map(|a| shapes::AttendeeFeatures {
+            max_count: a.max_count.map(i64::from),
+        }),
     }
-    out.insert("ExternalMeetingId".into(), json!(m.external_meeting_id));
-    out.insert("MediaRegion".into(), json!(m.media_region));
-    out.insert(
-        "MediaPlacement".into(),
-        json!(base.placement(m.meeting_id.as_str())),
-    );
-    if let Some(f) = &m.features {
-        out.insert("MeetingFeatures".into(), json!(f));
+}
+
+pub fn meeting(m: &Meeting, base: &PublicBase) -> shapes::Meeting {
+    let p = base.placement(m.meeting_id.as_str());
+    shapes::Meeting {
+        meeting_id: Some(m.meeting_id.to_string()),
+        meeting_host_id: m.meeting_host_id.clone(),
+        external_meeting_id: Some(m.external_meeting_id.clone()),
+        media_region: Some(m.media_region.clone()),
+        media_placement: Some(shapes::MediaPlacement {
+            audio_host_url: Some(p.audio_host_url),
+            audio_fallback_url: Some(p.audio_fallback_url),
+            signaling_url: Some(p.signaling_url),
+            turn_control_url: Some(p.turn_control_url),
+            screen_data_url: Some(p.screen_data_url),
+            screen_viewing_url: Some(p.screen_viewing_url),
+            screen_sharing_url: Some(p.screen_sharing_url),
+            event_ingestion_url: Some(p.event_ingestion_url),
+        }),
+        meeting_features: m.features.as_ref().map(features),
+        primary_meeting_id: m.primary_meeting_id.as_ref().map(ToString::to_string),
+        tenant_ids: Some(m.tenant_ids.clone()),
+        meeting_arn: Some(m.arn()),
     }
-    if let Some(p) = &m.primary_meeting_id {
-        out.insert("PrimaryMeetingId".into(), json!(p));
+}
+
+fn capabilities(c: Capabilities) -> shapes::AttendeeCapabilities {
+    shapes::AttendeeCapabilities {
+        audio: name_of(c.audio.as_str()),
+        video: name_of(c.video.as_str()),
+        content: name_of(c.content.as_str()),
     }
-    out.insert("TenantIds".into(), json!(m.tenant_ids));
-    out.insert("MeetingArn".into(), json!(m.arn()));
-    Value::Object(out)
 }
 
-pub fn attendee(a: &Attendee) -> Value {
-    json!({
-        "ExternalUserId": a.external_user_id,
-        "AttendeeId": a.attendee_id,
-        "JoinToken": a.join_token.expose(),
-        "Capabilities": a.capabilities,
-    })
+pub fn attendee(a: &Attendee) -> shapes::Attendee {
+    shapes::Attendee {
+        external_user_id: Some(a.external_user_id.to_string()),
+        attendee_id: Some(a.attendee_id.to_string()),
+        join_token: Some(a.join_token.expose().to_string()),
+        capabilities: Some(capabilities(a.capabilities)),
+    }
 }
 
-pub fn attendees(list: &[Attendee]) -> Value {
-    Value::Array(list.iter().map(attendee).collect())
+pub fn attendees(list: &[Attendee]) -> Vec<shapes::Attendee> {
+    list.iter().map(attendee).collect()
 }
 
-pub fn attendee_errors(list: &[AttendeeError]) -> Value {
-    Value::Array(
-        list.iter()
-            .map(|e| {
-                json!({
-                    "ExternalUserId": e.external_user_id,
-                    "ErrorCode": e.error_code,
-                    "ErrorMessage": e.error_message,
-                })
-            })
-            .collect(),
-    )
+pub fn attendee_errors(list: &[AttendeeError]) -> Vec<shapes::CreateAttendeeError> {
+    list.iter()
+        .map(|e| shapes::CreateAttendeeError {
+            external_user_id: Some(e.external_user_id.clone()),
+            error_code: Some(e.error_code.clone()),
+            error_message: Some(e.error_message.clone()),
+        })
+        .collect()
 }
 
-pub fn tags(list: &[Tag]) -> Value {
-    json!(list)
+pub fn tags(list: &[Tag]) -> Vec<shapes::Tag> {
+    list.iter()
+        .map(|t| shapes::Tag {
+            key: t.key.clone(),
+            value: t.value.clone(),
+        })
+        .collect()
+}
+
+/// A meeting as the JSON the API answers with (for Convene's own views).
+pub fn meeting_json(m: &Meeting, base: &PublicBase) -> serde_json::Value {
+    super::bindings::write_meeting(&meeting(m, base))
+}
+
+/// Tags as the JSON the API answers with (for Convene's own views).
+pub fn tags_json(list: &[Tag]) -> serde_json::Value {
+    serde_json::Value::Array(tags(list).iter().map(super::bindings::write_tag).collect())
 }

@@ -3,8 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::domain::types::StringEnum;
-use crate::domain::{Checked, Invalid};
+use crate::domain::{validate, Checked, Invalid};
 
 /// Parses a request body. An empty body reads as `{}`.
 pub fn parse_body(body: &[u8]) -> Checked<Value> {
@@ -117,21 +116,27 @@ impl<'a> Obj<'a> {
         }
     }
 
-    pub fn enumeration<E: StringEnum>(&self, name: &str) -> Checked<Option<E>> {
-        match self.str(name)? {
-            None => Ok(None),
-            Some(s) => E::parse(&s).map(Some).ok_or_else(|| {
-                Invalid::new(format!(
-                    "Invalid value for {}: {s:?} is not one of {}",
-                    self.path(name),
-                    E::allowed()
-                ))
-            }),
+    /// An integer member within the model's range.
+    pub fn int_within(&self, name: &str, min: i64, max: i64) -> Checked<Option<i64>> {
+        let n = self.int(name)?;
+        if let Some(n) = n {
+            validate::within(&self.path(name), n, min, max)?;
         }
+        Ok(n)
     }
 
-    pub fn req_enumeration<E: StringEnum>(&self, name: &str) -> Checked<E> {
-        self.enumeration(name)?
+    /// A string member holding one of an enum's values (`allowed`, in the
+    /// model's order).
+    pub fn enum_str(&self, name: &str, allowed: &[&str]) -> Checked<Option<String>> {
+        let s = self.str(name)?;
+        if let Some(s) = &s {
+            validate::one_of(&self.path(name), s, allowed)?;
+        }
+        Ok(s)
+    }
+
+    pub fn req_enum_str(&self, name: &str, allowed: &[&str]) -> Checked<String> {
+        self.enum_str(name, allowed)?
             .ok_or_else(|| missing(&self.path(name)))
     }
 
@@ -200,7 +205,6 @@ impl<'a> Item<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::types::MediaCapability;
 
     #[test]
     fn paths_in_messages() {
@@ -221,14 +225,22 @@ mod tests {
             .contains("Missing required member Missing"));
         let v = parse_body(br#"{"Cap":"Sometimes","Big":1e400}"#);
         assert!(v.is_err());
-        let v = parse_body(br#"{"Cap":"Sometimes","Big":18446744073709551616}"#).unwrap();
+        let v = parse_body(br#"{"Cap":"Sometimes","Big":18446744073709551616,"N":0}"#).unwrap();
         let root = Obj::root(&v).unwrap();
-        assert!(root
-            .enumeration::<MediaCapability>("Cap")
-            .unwrap_err()
-            .message
-            .contains("SendReceive"));
+        assert_eq!(
+            root.enum_str("Cap", &["SendReceive", "None"])
+                .unwrap_err()
+                .message,
+            "Invalid value for Cap: \"Sometimes\" is not one of SendReceive, None"
+        );
+        assert_eq!(root.enum_str("Absent", &["None"]).unwrap(), None);
+        assert!(root.req_enum_str("Absent", &["None"]).is_err());
         assert!(root.int("Big").is_err());
+        assert_eq!(
+            root.int_within("N", 1, 250).unwrap_err().message,
+            "Invalid value for N: must be between 1 and 250 (got 0)"
+        );
+        assert_eq!(root.int_within("N", 0, 1).unwrap(), Some(0));
         assert!(parse_body(b"").is_ok());
         assert!(parse_body(b"[1]").is_ok());
         assert!(Obj::root(&parse_body(b"[1]").unwrap()).is_err());
