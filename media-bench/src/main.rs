@@ -130,7 +130,7 @@ impl Server {
             .env("CONVENE_SECRET_ACCESS_KEY", SECRET_KEY)
             .env(
                 "CONVENE_LOG",
-                std::env::var("CONVENE_LOG").unwrap_or("warn".into()),
+                std::env::var("CONVENE_LOG").unwrap_or("info".into()),
             )
             .env_remove("CONVENE_CONFIG")
             .env_remove("CONVENE_DATA_DIR")
@@ -152,8 +152,11 @@ impl Server {
             }
         };
         std::thread::spawn(move || {
+            // Only warnings and errors: the media loop logs each session at info.
             for line in lines.map_while(Result::ok) {
-                eprintln!("[convene] {line}");
+                if line.contains("WARN") || line.contains("ERROR") {
+                    eprintln!("[convene] {line}");
+                }
             }
         });
         Ok(Server {
