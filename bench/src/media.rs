@@ -23,8 +23,11 @@
 //! The load grows in steps (`--steps`: participants for audio, down-tracks
 //! for video); each step settles, then is measured for `--seconds`.
 //!
-//! `cargo build --release -p convene -p convene-media-bench && target/release/convene-media-bench audio` (see BENCHMARKS.md, "Media capacity");
-//! `--smoke` is the short CI run (no pinning, no thresholds).
+//! `bench/run media` (release build, both scenarios, BENCHMARKS.md's
+//! `convene-bench:media` section rewritten) or
+//! `target/release/convene-bench media audio`; `--smoke` is the short CI run
+//! (no pinning, no thresholds). Each step records the machine's load average:
+//! on a shared box the figures are floors.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -65,12 +68,12 @@ enum Scenario {
 }
 
 /// Media capacity of one server core (see BENCHMARKS.md, "Media capacity").
-#[derive(Debug, Parser)]
-#[command(name = "convene-media-bench")]
+#[derive(Debug, Clone, Parser)]
+#[command(name = "convene-bench media")]
 struct Args {
-    /// What to load: mixed audio or forwarded video.
-    #[arg(value_enum, default_value_t = Scenario::Audio)]
-    scenario: Scenario,
+    /// What to load: mixed audio or forwarded video [default: both, audio first].
+    #[arg(value_enum)]
+    scenario: Option<Scenario>,
     /// Cumulative load after each step: participants (audio) or down-tracks (video).
     #[arg(long, value_delimiter = ',')]
     steps: Option<Vec<usize>>,
@@ -97,7 +100,11 @@ struct Args {
     frame_bytes: usize,
     /// The server binary [default: `convene` next to this program].
     #[arg(long)]
-    server_bin: Option<PathBuf>,
+    server: Option<PathBuf>,
+    /// Also write the tables into FILE between its
+    /// `<!-- convene-bench:media -->` markers (BENCHMARKS.md).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
     /// A short run for CI: one small step of each scenario, no pinning.
     #[arg(long)]
     smoke: bool,
@@ -899,6 +906,8 @@ struct Row {
     server_drops: u64,
     latency: Option<(u64, u64, u64)>,
     failures: u64,
+    /// The machine's 1-minute load average at the end of the step.
+    load1: f64,
 }
 
 fn percentiles(mut v: Vec<u64>) -> Option<(u64, u64, u64)> {
@@ -942,7 +951,7 @@ async fn measure(load: &Load, pid: u32, media_port: u16, secs: u64) -> Row {
             .unwrap_or_else(std::sync::PoisonError::into_inner),
     );
     let share = |a: Duration, b: Duration| (b.saturating_sub(a)).as_secs_f64() / wall * 100.0;
-    let (expected, received, lost) = if load.args.scenario == Scenario::Audio {
+    let (expected, received, lost) = if load.args.scenario == Some(Scenario::Audio) {
         // Every member hears one mixed packet per 20 ms.
         let expected = (wall * 50.0) as u64 * load.participants as u64;
         (
@@ -972,7 +981,16 @@ async fn measure(load: &Load, pid: u32, media_port: u16, secs: u64) -> Row {
         server_drops: d1 - d0,
         latency: percentiles(w.latency_us),
         failures: load.stats.failures.load(Ordering::Relaxed) - failures,
+        load1: load_average(),
     }
+}
+
+/// The 1-minute load average (`/proc/loadavg`), 0 when unknown.
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 fn header(s: Scenario) -> String {
@@ -981,7 +999,7 @@ fn header(s: Scenario) -> String {
         Scenario::Video => "frames",
     };
     format!(
-        "| participants | meetings | down-tracks | server CPU (% of a core) | media thread | clients' CPU | {what} received / expected | lost | kernel drops at server | latency p50 / p99 / max (ms) | client failures |\n|---|---|---|---|---|---|---|---|---|---|---|"
+        "| participants | meetings | down-tracks | server CPU (% of a core) | media thread | clients' CPU | {what} received / expected | lost | kernel drops at server | latency p50 / p99 / max (ms) | client failures | load average |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
 }
 
@@ -1000,7 +1018,7 @@ fn row(r: &Row) -> String {
         r.lost as f64 / r.expected as f64 * 100.0
     };
     format!(
-        "| {} | {} | {} | {:.0} % | {:.0} % | {:.0} % | {} / {} | {} ({:.2} %) | {} | {} | {} |",
+        "| {} | {} | {} | {:.0} % | {:.0} % | {:.0} % | {} / {} | {} ({:.2} %) | {} | {} | {} | {:.1} |",
         r.participants,
         r.meetings,
         r.down_tracks,
@@ -1013,7 +1031,8 @@ fn row(r: &Row) -> String {
         loss,
         r.server_drops,
         lat,
-        r.failures
+        r.failures,
+        r.load1
     )
 }
 
@@ -1040,52 +1059,67 @@ fn pin_self(cpu: &str) {
     }
 }
 
-fn main() -> Result<(), BoxError> {
-    let mut args = Args::parse();
+/// `convene-bench media [audio|video] [options]` (`rest` excludes the command).
+pub fn command(rest: &[String]) -> Result<(), String> {
+    let args = Args::try_parse_from(std::iter::once("convene-bench media".to_string()).chain(rest.iter().cloned()))
+        .map_err(|e| e.to_string())?;
+    measure_all(args).map_err(|e| e.to_string())
+}
+
+fn measure_all(mut args: Args) -> Result<(), BoxError> {
     if args.smoke {
+        // One small step of each scenario, unpinned, briefly: it only proves the tool runs.
         args.server_cpu.clear();
         args.client_cpu.clear();
-        args.seconds = 2;
-        args.settle = 2;
+        args.seconds = 1;
+        args.settle = 1;
+        args.meeting_size = Some(3);
     }
     pin_self(&args.client_cpu);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    if args.smoke {
-        let mut failed = false;
-        for (scenario, steps) in [(Scenario::Audio, vec![3]), (Scenario::Video, vec![6])] {
-            let a = Args {
-                scenario,
-                steps: Some(steps),
-                meeting_size: Some(3),
-                ..Args::parse_from([
-                    "convene-media-bench",
-                    "--server-cpu",
-                    "",
-                    "--client-cpu",
-                    "",
-                ])
-            };
-            let a = Args {
-                seconds: 2,
-                settle: 2,
-                ..a
-            };
-            let rows = runtime.block_on(run(a))?;
-            failed |= rows.iter().any(|r| r.received == 0);
+    let scenarios = args
+        .scenario
+        .map_or(vec![Scenario::Audio, Scenario::Video], |s| vec![s]);
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "Run of {}: {}; server pinned to CPU {:?}, synthetic clients to CPU {:?}; {} s measured after {} s of settling per step; server `{}`.",
+        crate::report::now_utc(),
+        crate::report::machine(),
+        args.server_cpu,
+        args.client_cpu,
+        args.seconds,
+        args.settle,
+        args.server.clone().unwrap_or_else(default_server_bin).display()
+    );
+    let mut failed = false;
+    for scenario in scenarios {
+        let mut a = args.clone();
+        a.scenario = Some(scenario);
+        if args.smoke {
+            a.steps = Some(vec![if scenario == Scenario::Audio { 3 } else { 6 }]);
         }
-        if failed {
-            return Err("the smoke run received no media".into());
+        let (rows, note) = runtime.block_on(run(a))?;
+        failed |= rows.iter().any(|r| r.received == 0);
+        let _ = writeln!(text, "\n{}\n", header(scenario));
+        for r in &rows {
+            let _ = writeln!(text, "{}", row(r));
         }
-        return Ok(());
+        let _ = writeln!(text, "\n{note}");
     }
-    runtime.block_on(run(args))?;
+    if let Some(path) = &args.markdown {
+        crate::report::splice(path, "media", &text)?;
+    }
+    if failed {
+        return Err("a step received no media".into());
+    }
     Ok(())
 }
 
-async fn run(args: Args) -> Result<Vec<Row>, BoxError> {
-    let bin = args.server_bin.clone().unwrap_or_else(default_server_bin);
+async fn run(args: Args) -> Result<(Vec<Row>, String), BoxError> {
+    let bin = args.server.clone().unwrap_or_else(default_server_bin);
     let server = Server::start(&bin, &args.server_cpu)?;
     let pid = server.child.id();
     let api = server.api();
@@ -1095,9 +1129,10 @@ async fn run(args: Args) -> Result<Vec<Row>, BoxError> {
         .await?
         .media
         .map_or(0, |a| a.port());
-    let (default_size, default_steps) = match args.scenario {
-        Scenario::Audio => (10, vec![100, 200, 300]),
-        Scenario::Video => (6, vec![240, 510, 750]),
+    let scenario = args.scenario.unwrap_or(Scenario::Audio);
+    let (default_size, default_steps) = match scenario {
+        Scenario::Audio => (10, vec![50, 100, 150, 200, 250, 300, 400]),
+        Scenario::Video => (6, vec![120, 240, 360, 510, 750, 990]),
     };
     let meeting_size = args.meeting_size.unwrap_or(default_size).max(2);
     let steps = args.steps.clone().unwrap_or(default_steps);
@@ -1120,7 +1155,6 @@ async fn run(args: Args) -> Result<Vec<Row>, BoxError> {
         meetings: 0,
         args,
     };
-    let scenario = load.args.scenario;
     println!(
         "\n{scenario:?}: meetings of {meeting_size}, server on CPU {:?}, clients on CPU {:?}, {} s per step\n",
         load.args.server_cpu, load.args.client_cpu, load.args.seconds
@@ -1150,12 +1184,12 @@ async fn run(args: Args) -> Result<Vec<Row>, BoxError> {
     let mut note = String::new();
     let _ = write!(
         note,
-        "\n{connected} of {} clients connected media",
+        "{scenario:?}: {connected} of {} clients connected media.",
         load.participants
     );
-    println!("{note}");
+    println!("\n{note}");
     load.stop.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(100)).await;
     drop(server);
-    Ok(rows)
+    Ok((rows, note))
 }
