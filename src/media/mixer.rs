@@ -26,7 +26,7 @@ const MAX_BUFFERED: usize = 6 * FRAME_SAMPLES;
 /// first tick after it arrives. A sender whose packet misses its tick is mixed
 /// one frame later from then on (the buffer grew by the jitter it met).
 const PRIME: usize = FRAME_SAMPLES;
-/// Ticks a sender's buffer must keep more than [`PRIME`] after mixing before
+/// Ticks a sender's buffer must keep at least [`PRIME`] (a whole frame) after mixing before
 /// its oldest 20 ms is dropped, so that a buffer grown by a burst of jitter
 /// shrinks back instead of adding its delay for good (5 s: a sender whose
 /// packets straddle the tick pays one gap per 5 s, not one per second).
@@ -61,7 +61,7 @@ struct Channel {
     decoder: Option<Decoder>,
     pcm: VecDeque<i16>,
     primed: bool,
-    /// Consecutive ticks the buffer kept more than PRIME after mixing.
+    /// Consecutive ticks the buffer kept at least PRIME after mixing.
     surplus_ticks: u32,
     encoder: Option<Encoder>,
     /// RTP time of the next packet sent to this member.
@@ -207,7 +207,7 @@ impl Channel {
         }
     }
 
-    /// Drops the oldest 20 ms of a buffer that has stayed above PRIME for
+    /// Drops the oldest 20 ms of a buffer that has kept a whole frame for
     /// SHRINK_AFTER_TICKS ticks (the jitter that grew it has passed).
     fn shrink(&mut self) {
         if self.pcm.len() < PRIME {
