@@ -2,11 +2,13 @@
 //!
 //! Subcommands, each a module: `api` (the API scenarios against the release
 //! server, with the bare-HTTP and SQLite floors measured in the same run),
-//! `floor-server` (the bare-HTTP floor, started by `api` as a child process).
+//! `floor-server` (the bare-HTTP floor, started by `api` as a child process),
+//! `media` (media capacity of one server core, with synthetic str0m clients).
 
 mod api;
 mod floors;
 mod load;
+mod media;
 mod report;
 mod run;
 mod server;
@@ -20,6 +22,8 @@ usage: convene-bench <command> [options]
 commands:
   api            the API scenarios and their floors (the default command)
   floor-server   the bare-HTTP floor server (started by `api`; prints its address)
+  media          media capacity: synthetic str0m clients in mixed-audio meetings
+                 and video meetings (`convene-bench media --help` for its options)
 
 options of `api`:
   --server PATH       the convene binary [default: target/release/convene]
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
     let result = match command {
         "api" => run::Options::parse(rest).and_then(|o| run::api(&o)),
         "floor-server" => floors::serve(),
+        "media" => media::command(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

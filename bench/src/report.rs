@@ -56,7 +56,7 @@ pub struct Report {
     pub rss_mib: Option<f64>,
 }
 
-fn machine() -> String {
+pub fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
@@ -69,7 +69,7 @@ fn machine() -> String {
     format!("{cpus} CPUs ({model})")
 }
 
-fn now_utc() -> String {
+pub fn now_utc() -> String {
     std::process::Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
         .output()

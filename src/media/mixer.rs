@@ -22,8 +22,15 @@ use super::opus::{self, packet_samples, Decoder, Encoder, FRAME_SAMPLES, SILENCE
 
 /// Decoded audio a sender may have buffered before the oldest is dropped (120 ms).
 const MAX_BUFFERED: usize = 6 * FRAME_SAMPLES;
-/// Audio buffered before a sender is mixed in, to absorb network jitter (40 ms).
-const PRIME: usize = 2 * FRAME_SAMPLES;
+/// Audio buffered before a sender is mixed in (20 ms): a frame is mixed at the
+/// first tick after it arrives. A sender whose packet misses its tick is mixed
+/// one frame later from then on (the buffer grew by the jitter it met).
+const PRIME: usize = FRAME_SAMPLES;
+/// Ticks a sender's buffer must keep at least [`PRIME`] (a whole frame) after mixing before
+/// its oldest 20 ms is dropped, so that a buffer grown by a burst of jitter
+/// shrinks back instead of adding its delay for good (5 s: a sender whose
+/// packets straddle the tick pays one gap per 5 s, not one per second).
+const SHRINK_AFTER_TICKS: u32 = 250;
 /// Raw packets kept per sender between ticks.
 const MAX_RAW: usize = 16;
 /// Ticks without anything to forward after which silence is sent.
@@ -54,6 +61,8 @@ struct Channel {
     decoder: Option<Decoder>,
     pcm: VecDeque<i16>,
     primed: bool,
+    /// Consecutive ticks the buffer kept at least PRIME after mixing.
+    surplus_ticks: u32,
     encoder: Option<Encoder>,
     /// RTP time of the next packet sent to this member.
     out_time: u64,
@@ -189,10 +198,26 @@ impl Channel {
             return None;
         }
         if self.pcm.len() >= FRAME_SAMPLES {
-            Some(self.pcm.drain(..FRAME_SAMPLES).collect())
+            let frame = self.pcm.drain(..FRAME_SAMPLES).collect();
+            self.shrink();
+            Some(frame)
         } else {
             self.primed = false;
             None
+        }
+    }
+
+    /// Drops the oldest 20 ms of a buffer that has kept a whole frame for
+    /// SHRINK_AFTER_TICKS ticks (the jitter that grew it has passed).
+    fn shrink(&mut self) {
+        if self.pcm.len() < PRIME {
+            self.surplus_ticks = 0;
+            return;
+        }
+        self.surplus_ticks += 1;
+        if self.surplus_ticks >= SHRINK_AFTER_TICKS {
+            self.surplus_ticks = 0;
+            self.pcm.drain(..FRAME_SAMPLES.min(self.pcm.len()));
         }
     }
 

@@ -209,7 +209,14 @@ struct Peer {
     /// request may have found the source not connected yet). Delta frames are
     /// forwarded meanwhile; the subscriber's own PLIs are relayed too.
     awaiting_key: HashMap<Mid, Option<Instant>>,
+    /// When str0m next needs time to pass for this session.
+    next_timeout: Instant,
+    /// Had input, writes or time since its output was last drained.
+    dirty: bool,
 }
+
+/// Datagrams read from the socket before the loop looks at its other work.
+const RECEIVE_BATCH: usize = 64;
 
 /// How often a subscriber waiting for its first keyframe asks the source again.
 const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
@@ -232,6 +239,9 @@ struct MediaLoop {
     peers: HashMap<u64, Peer>,
     mixer: Mixer,
     levels: Levels,
+    /// The session that last accepted datagrams from an address (asked again
+    /// each time; on a refusal every session is asked, as for a new address).
+    routes: HashMap<SocketAddr, u64>,
 }
 
 impl MediaLoop {
@@ -242,11 +252,13 @@ impl MediaLoop {
             peers: HashMap::new(),
             mixer: Mixer::new(),
             levels,
+            routes: HashMap::new(),
         }
     }
 
     fn forget(&mut self, session: u64) {
         self.mixer.remove(session);
+        self.routes.retain(|_, s| *s != session);
         self.levels
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -261,8 +273,8 @@ impl MediaLoop {
             let next = self.drive();
             let sleep = next.saturating_duration_since(Instant::now());
             tokio::select! {
-                r = self.socket.recv_from(&mut buf) => match r {
-                    Ok((n, source)) => self.receive(&buf[..n], source),
+                r = self.socket.readable() => match r {
+                    Ok(()) => self.receive_all(&mut buf),
                     Err(e) => tracing::debug!(error = %e, "media socket receive failed"),
                 },
                 c = commands.recv() => match c {
@@ -272,45 +284,70 @@ impl MediaLoop {
                 _ = tick.tick() => self.mix(),
                 () = tokio::time::sleep(sleep) => {}
             }
-            let now = Instant::now();
-            for p in self.peers.values_mut() {
-                if let Err(e) = p.rtc.handle_input(Input::Timeout(now)) {
-                    tracing::debug!(error = %e, "media session failed");
-                    p.rtc.disconnect();
-                }
-            }
+            self.timeouts(Instant::now());
         }
         tracing::info!("media loop stopped");
     }
 
-    /// Sends what every session has to send, handles its events, and says
-    /// when a session next needs time to pass.
+    /// Lets time pass for the sessions whose timeout is due (only those: a
+    /// timeout costs str0m real work, and most sessions wait).
+    fn timeouts(&mut self, now: Instant) {
+        for p in self.peers.values_mut() {
+            if p.next_timeout > now {
+                continue;
+            }
+            p.dirty = true;
+            if let Err(e) = p.rtc.handle_input(Input::Timeout(now)) {
+                tracing::debug!(error = %e, "media session failed");
+                p.rtc.disconnect();
+            }
+        }
+    }
+
+    /// Sends what the sessions touched since the last call have to send,
+    /// handles their events (forwarding video, which touches others), and
+    /// says when a session next needs time to pass.
     fn drive(&mut self) -> Instant {
-        let mut next = Instant::now() + Duration::from_millis(100);
-        let mut video = Vec::new();
-        for (&id, p) in &mut self.peers {
-            while p.rtc.is_alive() {
-                match p.rtc.poll_output() {
-                    Ok(Output::Timeout(t)) => {
-                        next = next.min(t);
-                        break;
-                    }
-                    Ok(Output::Transmit(t)) => {
-                        metrics::counter!("convene_media_packets_sent_total").increment(1);
-                        if let Err(e) = self.socket.try_send_to(&t.contents, t.destination) {
-                            tracing::debug!(error = %e, to = %t.destination, "media send failed");
+        loop {
+            let mut video = Vec::new();
+            let mut sent = 0;
+            for (&id, p) in &mut self.peers {
+                if !std::mem::take(&mut p.dirty) {
+                    continue;
+                }
+                while p.rtc.is_alive() {
+                    match p.rtc.poll_output() {
+                        Ok(Output::Timeout(t)) => {
+                            p.next_timeout = t;
+                            break;
                         }
-                    }
-                    Ok(Output::Event(e)) => {
-                        if let Some(v) = on_event(id, p, e, &mut self.mixer, &self.levels) {
-                            video.push(v);
+                        Ok(Output::Transmit(t)) => {
+                            sent += 1;
+                            if let Err(e) = self.socket.try_send_to(&t.contents, t.destination) {
+                                tracing::debug!(error = %e, to = %t.destination, "media send failed");
+                            }
                         }
-                    }
-                    Err(e) => {
-                        tracing::debug!(session = id, error = %e, "media session failed");
-                        p.rtc.disconnect();
+                        Ok(Output::Event(e)) => {
+                            if let Some(v) = on_event(id, p, e, &mut self.mixer, &self.levels) {
+                                video.push(v);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::debug!(session = id, error = %e, "media session failed");
+                            p.rtc.disconnect();
+                        }
                     }
                 }
+            }
+            if sent > 0 {
+                metrics::counter!("convene_media_packets_sent_total").increment(sent);
+            }
+            if video.is_empty() {
+                break;
+            }
+            // What is forwarded goes out in this same call.
+            for v in video {
+                self.route(v);
             }
         }
         let dead: Vec<u64> = self
@@ -319,20 +356,19 @@ impl MediaLoop {
             .filter(|(_, p)| !p.rtc.is_alive())
             .map(|(&id, _)| id)
             .collect();
-        for id in dead {
-            tracing::info!(session = id, "media session closed");
-            self.peers.remove(&id);
-            self.forget(id);
-        }
-        metrics::gauge!("convene_media_webrtc_sessions").set(self.peers.len() as f64);
-        if !video.is_empty() {
-            for v in video {
-                self.route(v);
+        if !dead.is_empty() {
+            for id in dead {
+                tracing::info!(session = id, "media session closed");
+                self.peers.remove(&id);
+                self.forget(id);
             }
-            // What was just written goes out now, not at the next timeout.
-            next = Instant::now();
+            metrics::gauge!("convene_media_webrtc_sessions").set(self.peers.len() as f64);
         }
-        next
+        let idle = Instant::now() + Duration::from_millis(100);
+        self.peers
+            .values()
+            .map(|p| p.next_timeout)
+            .fold(idle, Instant::min)
     }
 
     /// Forwards a frame to every subscriber of its source (no transcoding:
@@ -366,6 +402,7 @@ impl MediaLoop {
                         let Some(writer) = p.rtc.writer(mid) else {
                             continue;
                         };
+                        p.dirty = true;
                         let Some(pt) = writer.match_params(d.params) else {
                             tracing::debug!(session = sid, "no matching video codec");
                             continue;
@@ -392,6 +429,7 @@ impl MediaLoop {
             return;
         };
         let Some(mid) = p.video_mid else { return };
+        p.dirty = true;
         if let Some(mut w) = p.rtc.writer(mid) {
             if w.is_request_keyframe_possible(kind) {
                 let _ = w.request_keyframe(None, kind);
@@ -399,8 +437,33 @@ impl MediaLoop {
         }
     }
 
+    /// Reads the datagrams waiting on the socket, a bounded batch at a time
+    /// (so that the mixing tick and commands are not held up).
+    fn receive_all(&mut self, buf: &mut [u8]) {
+        let mut n = 0;
+        while n < RECEIVE_BATCH {
+            match self.socket.try_recv_from(buf) {
+                Ok((len, source)) => {
+                    n += 1;
+                    self.receive(&buf[..len], source);
+                }
+                Err(e) => {
+                    if e.kind() != std::io::ErrorKind::WouldBlock {
+                        tracing::debug!(error = %e, "media socket receive failed");
+                    }
+                    break;
+                }
+            }
+        }
+        if n > 0 {
+            metrics::counter!("convene_media_packets_received_total").increment(n as u64);
+        }
+    }
+
+    /// Hands a datagram to the session it belongs to: the one that took the
+    /// last datagram from that address, if it still accepts it, else the
+    /// first that does (STUN by its username, the rest by the address pair).
     fn receive(&mut self, data: &[u8], source: SocketAddr) {
-        metrics::counter!("convene_media_packets_received_total").increment(1);
         let Ok(contents) = data.try_into() else {
             return;
         };
@@ -413,13 +476,24 @@ impl MediaLoop {
                 contents,
             },
         );
-        if let Some(p) = self.peers.values_mut().find(|p| p.rtc.accepts(&input)) {
-            if let Err(e) = p.rtc.handle_input(input) {
-                tracing::debug!(error = %e, "media input refused");
-                p.rtc.disconnect();
-            }
-        } else {
+        let known = self
+            .routes
+            .get(&source)
+            .copied()
+            .filter(|id| self.peers.get(id).is_some_and(|p| p.rtc.accepts(&input)));
+        let session = known.or_else(|| {
+            let (&id, _) = self.peers.iter().find(|(_, p)| p.rtc.accepts(&input))?;
+            self.routes.insert(source, id);
+            Some(id)
+        });
+        let Some(p) = session.and_then(|id| self.peers.get_mut(&id)) else {
             tracing::trace!(%source, "datagram for no session");
+            return;
+        };
+        p.dirty = true;
+        if let Err(e) = p.rtc.handle_input(input) {
+            tracing::debug!(error = %e, "media input refused");
+            p.rtc.disconnect();
         }
     }
 
@@ -510,6 +584,7 @@ impl MediaLoop {
             match p.rtc.sdp_api().accept_offer(parse()?) {
                 Ok(answer) => {
                     p.audio = spec.audio;
+                    p.dirty = true;
                     return Ok(answer.to_sdp_string());
                 }
                 Err(e) => {
@@ -544,8 +619,11 @@ impl MediaLoop {
                 video_allowed: Vec::new(),
                 video_out: HashMap::new(),
                 awaiting_key: HashMap::new(),
+                next_timeout: Instant::now(),
+                dirty: true,
             },
         );
+        metrics::gauge!("convene_media_webrtc_sessions").set(self.peers.len() as f64);
         Ok(answer.to_sdp_string())
     }
 
@@ -569,6 +647,7 @@ impl MediaLoop {
                 continue;
             };
             let Some(mid) = p.audio_mid else { continue };
+            p.dirty = true;
             let Some(writer) = p.rtc.writer(mid) else {
                 continue;
             };
