@@ -756,7 +756,7 @@ impl Client {
         let Some(pt) = w
             .payload_params()
             .find(|p| p.spec().codec == codec)
-            .map(|p| p.pt())
+            .map(str0m::format::PayloadParams::pt)
         else {
             return;
         };
@@ -1171,8 +1171,8 @@ async fn run(args: Args) -> Result<(Vec<Row>, String), BoxError> {
                 break;
             }
             match scenario {
-                Scenario::Audio => load.add_audio_meeting().await?,
-                Scenario::Video => load.add_video_meeting().await?,
+                Scenario::Audio => Box::pin(load.add_audio_meeting()).await?,
+                Scenario::Video => Box::pin(load.add_video_meeting()).await?,
             }
         }
         tokio::time::sleep(Duration::from_secs(load.args.settle)).await;
