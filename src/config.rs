@@ -77,6 +77,15 @@ pub struct ServeArgs {
     #[arg(long, env = "CONVENE_CONFIG")]
     pub config: Option<PathBuf>,
 
+    /// PostgreSQL to keep the data in instead of the embedded SQLite:
+    /// `postgres://USER[:PASSWORD]@HOST:PORT/DATABASE`. Several nodes given the
+    /// same URL (and the same credentials and --public-url) serve as one
+    /// service. Prefer CONVENE_DATABASE_URL or the configuration file when the
+    /// URL holds a password. Plain TCP (no TLS): keep the database on loopback
+    /// or a private network.
+    #[arg(long, env = "CONVENE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
     /// Address and port to listen on (use port 0 to pick a free one).
     #[arg(long, env = "CONVENE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -441,6 +450,27 @@ impl ServeArgs {
                  set CONVENE_TEST_CONTROLS_TOKEN (clients send it as `Authorization: Bearer <token>`)",
                 self.listen
             ));
+        }
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err("--database-url must be a postgres:// URL".into());
+            }
+            if !cfg!(feature = "postgres") {
+                return Err("this build has no PostgreSQL support (cargo feature `postgres`)".into());
+            }
+            if self.ephemeral {
+                return Err("--ephemeral keeps the data in a temporary directory and cannot be \
+                     combined with --database-url (the data lives in PostgreSQL)"
+                    .into());
+            }
+            let pair = self.access_key_id.is_some() && self.secret_access_key.is_some();
+            if self.credentials_file.is_none() && !pair {
+                return Err("with --database-url every node must accept the same keys: give \
+                     --credentials-file (the same file on every node) or \
+                     CONVENE_ACCESS_KEY_ID and CONVENE_SECRET_ACCESS_KEY; a generated key pair \
+                     would differ from node to node and is refused"
+                    .into());
+            }
         }
         if self.account_id.len() != 12 || !self.account_id.chars().all(|c| c.is_ascii_digit()) {
             return Err(format!(

@@ -21,7 +21,84 @@ pub struct Server {
     child: Option<Child>,
     pub addr: String,
     pub data_dir: PathBuf,
+    /// The PostgreSQL database of this server, when the suite runs on PostgreSQL.
+    pub database_url: Option<String>,
     tmp_dir: Option<tempfile::TempDir>,
+}
+
+/// The backend integration tests run on: `CONVENE_TEST_BACKEND=postgres`
+/// runs them on PostgreSQL (the server at `CONVENE_TEST_POSTGRES`, default
+/// `postgres://postgres@127.0.0.1:5432/postgres`), one fresh database per
+/// data directory; anything else (or unset) on the embedded SQLite.
+pub fn on_postgres() -> bool {
+    std::env::var("CONVENE_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("CONVENE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// True when a missing PostgreSQL must fail the test rather than skip it.
+pub fn postgres_required() -> bool {
+    std::env::var("CONVENE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+        || std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Runs one admin statement on the PostgreSQL server; Err when none answers.
+pub fn postgres_admin(sql: &str) -> Result<(), String> {
+    // On a thread of its own: callers may be inside a runtime already.
+    let sql = sql.to_string();
+    std::thread::spawn(move || postgres_admin_now(&sql))
+        .join()
+        .unwrap_or_else(|_| Err("the admin thread panicked".into()))
+}
+
+fn postgres_admin_now(sql: &str) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&postgres_admin_url(), tokio_postgres::NoTls)
+            .await
+            .map_err(|e| e.to_string())?;
+        let task = tokio::spawn(conn);
+        let r = client.batch_execute(sql).await.map_err(|e| match e.as_db_error() {
+            Some(db) => db.message().to_string(),
+            None => e.to_string(),
+        });
+        drop(client);
+        let _ = task.await;
+        r
+    })
+}
+
+/// A fresh database URL (or None, said loudly, when no PostgreSQL answers
+/// and it is not required).
+pub fn fresh_postgres(name: &str) -> Option<String> {
+    if let Err(e) = postgres_admin("SELECT 1") {
+        let msg = format!("no PostgreSQL at {} ({e})", postgres_admin_url());
+        if postgres_required() {
+            panic!("{msg}; CONVENE_REQUIRE_POSTGRES=1 or CI=true: failing");
+        }
+        eprintln!("SKIPPED: {msg}");
+        return None;
+    }
+    postgres_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).expect("drop old test database");
+    postgres_admin(&format!("CREATE DATABASE {name}")).expect("create test database");
+    let base = postgres_admin_url();
+    let (base, _) = base.rsplit_once('/').expect("URL ends with /DATABASE");
+    Some(format!("{base}/{name}"))
+}
+
+/// The database a data directory stands for on PostgreSQL (so that a restart
+/// on the same directory finds the same data).
+fn database_for(data_dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut h);
+    format!("convene_test_{:016x}", h.finish())
 }
 
 impl Server {
@@ -35,10 +112,39 @@ impl Server {
 
     /// Starts the server on `data_dir` (kept after the server stops).
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut database_url = None;
+        let mut backend: Vec<String> = vec![];
+        if on_postgres() && !extra.contains(&"--ephemeral") {
+            let name = database_for(data_dir);
+            let exists = std::fs::metadata(data_dir.join(".convene-test-db")).is_ok();
+            let url = if exists {
+                let base = postgres_admin_url();
+                format!("{}/{name}", base.rsplit_once('/').unwrap().0)
+            } else {
+                let url = fresh_postgres(&name).expect("PostgreSQL for CONVENE_TEST_BACKEND=postgres");
+                let _ = std::fs::create_dir_all(data_dir);
+                let _ = std::fs::write(data_dir.join(".convene-test-db"), &name);
+                url
+            };
+            backend = vec!["--database-url".into(), url.clone()];
+            database_url = Some(url);
+        }
+        Self::start_with(data_dir, extra, &backend, database_url)
+    }
+
+    /// Starts the server with these arguments besides the test's own.
+    pub fn start_with(
+        data_dir: &Path,
+        extra: &[&str],
+        backend: &[String],
+        database_url: Option<String>,
+    ) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_convene"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
+            .args(backend)
+            .env_remove("CONVENE_DATABASE_URL")
             .env(
                 "CONVENE_LOG",
                 std::env::var("CONVENE_TEST_LOG").unwrap_or_else(|_| "info".into()),
@@ -81,6 +187,7 @@ impl Server {
             child: Some(child),
             addr,
             data_dir: data_dir.to_path_buf(),
+            database_url,
             tmp_dir: None,
         }
     }
@@ -91,6 +198,7 @@ impl Server {
             child: None,
             addr: addr.to_string(),
             data_dir: PathBuf::new(),
+            database_url: None,
             tmp_dir: None,
         }
     }
@@ -304,6 +412,12 @@ fn sign_parts(
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill_hard();
+        // A server that owns its data directory owns its database too.
+        if let (Some(_), Some(url)) = (&self.tmp_dir, &self.database_url) {
+            if let Some((_, name)) = url.rsplit_once('/') {
+                let _ = postgres_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
     }
 }
 
