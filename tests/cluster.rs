@@ -422,7 +422,7 @@ impl Proxy {
                     };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut => {}
+                        () = cut => {}
                     }
                 });
             }

@@ -1,5 +1,5 @@
 -- Meetings, attendees, tags, transcription state, ended meetings and the
--- shared secrets: the same tables and constraints as ../sqlite/0001-0003, in
+-- shared secrets: the same tables and constraints as ../sqlite/0001-0004, in
 -- PostgreSQL's dialect (BIGSERIAL, BYTEA).
 
 CREATE TABLE meetings (
@@ -62,3 +62,4 @@ CREATE TABLE ended_meetings (
 );
 
 CREATE INDEX ended_meetings_by_time ON ended_meetings (ended_at_ms);
+CREATE INDEX meetings_by_creation ON meetings (created_at_ms);

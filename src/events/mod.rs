@@ -68,7 +68,7 @@ impl EventBus {
         let (tx, _) = broadcast::channel(1024);
         EventBus {
             tx,
-            relay: Default::default(),
+            relay: std::sync::Arc::default(),
         }
     }
 

@@ -63,6 +63,7 @@ const POOL_SIZE: usize = 16;
 const JOB_LIMIT: Duration = Duration::from_secs(30);
 
 /// Maps PostgreSQL's answers onto the store's.
+#[allow(clippy::needless_pass_by_value)] // used as `.map_err(backend)`
 pub fn backend(e: tokio_postgres::Error) -> StoreError {
     if let Some(code) = e.code() {
         if code == &SqlState::T_R_SERIALIZATION_FAILURE
@@ -406,8 +407,8 @@ fn meeting_from_row(r: &Row) -> StoreResult<Meeting> {
     })
 }
 
-fn capability(raw: String) -> StoreResult<MediaCapability> {
-    MediaCapability::parse(&raw)
+fn capability(raw: &str) -> StoreResult<MediaCapability> {
+    MediaCapability::parse(raw)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown capability {raw:?}")))
 }
 
@@ -419,9 +420,9 @@ fn attendee_from_row(r: &Row) -> StoreResult<Attendee> {
         external_user_id: ExternalUserId::from_stored(r.get(3)),
         join_token: JoinToken::from_stored(r.get(4)),
         capabilities: Capabilities {
-            audio: capability(r.get(5))?,
-            video: capability(r.get(6))?,
-            content: capability(r.get(7))?,
+            audio: capability(r.get::<_, &str>(5))?,
+            video: capability(r.get::<_, &str>(6))?,
+            content: capability(r.get::<_, &str>(7))?,
         },
     })
 }
@@ -524,7 +525,7 @@ impl PgTx<'_> {
         let features = m.features.as_ref().map(to_json);
         let tenants = to_json(&m.tenant_ids);
         let notifications = m.notifications.as_ref().map(to_json);
-        let network = m.network_type.map(|n| n.as_str());
+        let network = m.network_type.map(NetworkType::as_str);
         let primary = m.primary_meeting_id.as_ref().map(MeetingId::as_str);
         let inserted = self
             .exec(
@@ -986,12 +987,17 @@ impl Tx for PgTx<'_> {
         })
     }
 
-    fn meeting_briefs(&mut self) -> BoxFuture<'_, StoreResult<Vec<MeetingBrief>>> {
+    fn meeting_briefs(
+        &mut self,
+        created_by_ms: Option<i64>,
+    ) -> BoxFuture<'_, StoreResult<Vec<MeetingBrief>>> {
         Box::pin(async move {
+            let by = created_by_ms.unwrap_or(i64::MAX);
             let r = self
                 .query(
-                    "SELECT account_id, meeting_id, primary_meeting_id, created_at_ms FROM meetings",
-                    &[],
+                    "SELECT account_id, meeting_id, primary_meeting_id, created_at_ms FROM meetings \
+                     WHERE created_at_ms <= $1",
+                    &[&by],
                 )
                 .await
                 .map(|rows| {
@@ -1114,9 +1120,7 @@ pub mod testdb {
                     "PostgreSQL test {test}: no server at {} ({e}); set CONVENE_TEST_POSTGRES",
                     redact(&admin_url)
                 );
-                if required() {
-                    panic!("{msg} (CONVENE_REQUIRE_POSTGRES=1 or CI=true: failing)");
-                }
+                assert!(!required(), "{msg} (CONVENE_REQUIRE_POSTGRES=1 or CI=true: failing)");
                 eprintln!("SKIPPED: {msg}");
                 return None;
             }
@@ -1192,7 +1196,7 @@ mod tests {
             async move { PgStore::connect(&url, StoreOptions::default()).await }
         });
         let stores: Vec<PgStore> = futures_join(starts).await;
-        let keys: Vec<Vec<u8>> = stores.iter().map(|s| s.token_key()).collect();
+        let keys: Vec<Vec<u8>> = stores.iter().map(Store::token_key).collect();
         assert!(keys.windows(2).all(|w| w[0] == w[1]), "one page-token key for every node");
         let client = stores[0].pool.get().await.unwrap();
         let n: i64 = client
