@@ -477,6 +477,8 @@ async fn database_outage_answers_503_then_heals_without_a_restart() {
     assert_eq!(s.send("GET", "/ready", &[], b"").status, 200);
 
     proxy.cut();
+    // The proxy's connections notice the cut within 20 ms.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     for _ in 0..3 {
         let started = Instant::now();
         let r = s.raw(
@@ -516,4 +518,87 @@ async fn database_outage_answers_503_then_heals_without_a_restart() {
         }
     }
     assert_eq!(s.send("GET", "/ready", &[], b"").status, 200);
+}
+
+/// A DeleteAttendee answered by node A closes the attendee's signaling socket
+/// on node B within a second (the event travels by LISTEN/NOTIFY).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delete_attendee_on_one_node_closes_the_socket_on_another() {
+    use convene::media::protocol::{FrameType, SdkJoinFrame, SdkSignalFrame};
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let Some(db) = Db::new("events") else { return };
+    let (a, _da) = node(&db.url, &[]);
+    let (b, _db) = node(&db.url, &[]);
+    let ca = a.client();
+    let m = ca
+        .create_meeting()
+        .client_request_token(new_token())
+        .media_region("us-east-1")
+        .external_meeting_id("events")
+        .send()
+        .await
+        .unwrap()
+        .meeting
+        .unwrap();
+    let meeting_id = m.meeting_id.unwrap();
+    let signaling = m.media_placement.unwrap().signaling_url.unwrap();
+    let at = ca
+        .create_attendee()
+        .meeting_id(&meeting_id)
+        .external_user_id("bob")
+        .send()
+        .await
+        .unwrap()
+        .attendee
+        .unwrap();
+    // The signaling URL names node A; Bob's socket goes to node B instead.
+    let on_b = signaling.replace(&a.addr, &b.addr);
+    assert_ne!(on_b, signaling);
+    let mut req = format!("{on_b}?X-Chime-Control-Protocol-Version=3")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        format!("_aws_wt_session, {}", at.join_token.unwrap())
+            .parse()
+            .unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut join = SdkSignalFrame::new(FrameType::Join);
+    join.join = Some(SdkJoinFrame {});
+    ws.send(Message::Binary(join.to_message().into())).await.unwrap();
+    // Wait for JOIN_ACK: Bob is in the meeting on node B.
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("JOIN_ACK within 10 s")
+            .expect("open")
+            .unwrap();
+        if let Message::Binary(bytes) = msg {
+            if SdkSignalFrame::from_message(&bytes).unwrap().kind() == Some(FrameType::JoinAck) {
+                break;
+            }
+        }
+    }
+    ca.delete_attendee()
+        .meeting_id(&meeting_id)
+        .attendee_id(at.attendee_id.unwrap())
+        .send()
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(c))) => return c.map(|c| u16::from(c.code)),
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("node B closed the socket within a second of node A's DeleteAttendee");
+    assert_eq!(closed, Some(4403));
 }
