@@ -116,7 +116,10 @@ impl Node {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    async fn publish_loop(self: Arc<Self>, mut rx: tokio::sync::mpsc::UnboundedReceiver<DomainEvent>) {
+    async fn publish_loop(
+        self: Arc<Self>,
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<DomainEvent>,
+    ) {
         while let Some(event) = rx.recv().await {
             let payload = match serde_json::to_string(&Envelope {
                 origin: self.id.clone(),
@@ -153,11 +156,7 @@ impl Node {
     }
 
     async fn listen_once(&self, bus: &EventBus, ready: &tokio::sync::Notify) -> Result<(), String> {
-        let (client, mut connection) = self
-            .store
-            .connect_raw()
-            .await
-            .map_err(|e| e.to_string())?;
+        let (client, mut connection) = self.store.connect_raw().await.map_err(|e| e.to_string())?;
         let (ntx, mut nrx) = tokio::sync::mpsc::unbounded_channel();
         let pump = tokio::spawn(async move {
             loop {
@@ -229,7 +228,10 @@ impl SharedBuckets for DbBuckets {
             let deadline = self.store.options().timeout.min(Duration::from_secs(1));
             let attempt = async {
                 let client = self.store.pool().get().await.map_err(|e| e.to_string())?;
-                let st = client.prepare_cached(TAKE).await.map_err(|e| e.to_string())?;
+                let st = client
+                    .prepare_cached(TAKE)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let rows = client
                     .query(&st, &[&account, &operation, &rate.burst, &rate.per_second])
                     .await

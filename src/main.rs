@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use convene::auth::throttle::{Rate, Throttle};
 use convene::auth::{credentials, Authenticator};
-use convene::config::{file, Command, ConfigCommand, ServeArgs};
+use convene::config::{file, Command, ConfigCommand, MigrateArgs, ServeArgs};
 use convene::domain::placement::PublicBase;
 use convene::media::{MediaConfig, MediaPlane};
 use convene::ops::{Limits, Service};
@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check(args)) => {
             return config_check(&parsed, args);
         }
+        Command::Migrate(args) => return migrate(args),
     };
     convene::telemetry::init_logging(args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -47,6 +48,51 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `convene migrate`: SQLite's data into an empty PostgreSQL database.
+fn migrate(args: &MigrateArgs) -> ExitCode {
+    convene::telemetry::init_logging(convene::config::LogFormat::Text);
+    match migrate_now(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("convene migrate: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn migrate_now(args: &MigrateArgs) -> Result<(), String> {
+    let dir = args.source_dir()?;
+    let url = args.target_url()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let moved = runtime.block_on(convene::store::migrate::sqlite_to_postgres(&dir, url))?;
+    let total: u64 = moved.rows.iter().map(|(_, n)| n).sum();
+    for (table, n) in &moved.rows {
+        println!("{table}: {n} rows");
+    }
+    println!(
+        "copied {total} rows from {} to {}",
+        dir.display(),
+        convene::config::mask_url_password(url)
+    );
+    if let Some(path) = &moved.generated_credentials {
+        println!(
+            "this data directory holds a generated key pair ({}): give every node a copy with \
+             --credentials-file, since a generated pair is refused with --database-url",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "postgres"))]
+fn migrate_now(_args: &MigrateArgs) -> Result<(), String> {
+    Err("this build has no PostgreSQL support (cargo feature `postgres`)".into())
 }
 
 /// `convene config check`: the effective configuration on stdout, or what is wrong on stderr.
@@ -318,11 +364,10 @@ async fn open_store(args: &ServeArgs, options: StoreOptions) -> Result<OpenedSto
     #[cfg(feature = "postgres")]
     if let Some(url) = &args.database_url {
         use convene::store::postgres::{redact, PgStore};
-        let pg = Arc::new(
-            PgStore::connect(url, options)
-                .await
-                .map_err(|e| format!("cannot open the PostgreSQL store at {}: {e}", redact(url)))?,
-        );
+        let pg =
+            Arc::new(PgStore::connect(url, options).await.map_err(|e| {
+                format!("cannot open the PostgreSQL store at {}: {e}", redact(url))
+            })?);
         tracing::info!(database = %redact(url), "store open (PostgreSQL)");
         return Ok(OpenedStore {
             store: pg.clone(),

@@ -27,14 +27,21 @@ struct Db {
 
 impl Db {
     fn new(test: &str) -> Option<Db> {
-        let name = format!("convene_test_{test}_{}", uuid::Uuid::new_v4().simple());
+        let name = format!(
+            "{}{test}_{}",
+            common::db_prefix(),
+            uuid::Uuid::new_v4().simple()
+        );
         fresh_postgres(&name).map(|url| Db { name, url })
     }
 }
 
 impl Drop for Db {
     fn drop(&mut self) {
-        let _ = postgres_admin(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        let _ = postgres_admin(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
     }
 }
 
@@ -115,7 +122,11 @@ async fn two_nodes_racing_keep_every_invariant() {
     })
     .await;
     let distinct: HashSet<_> = attendees.iter().collect();
-    assert_eq!(distinct.len(), 1, "one attendee per ExternalUserId: {distinct:?}");
+    assert_eq!(
+        distinct.len(),
+        1,
+        "one attendee per ExternalUserId: {distinct:?}"
+    );
 
     // MaxCount 5: four more distinct attendees fit, no more.
     let outcomes = race(&clients, 20, |c, i| {
@@ -176,11 +187,17 @@ async fn two_nodes_racing_keep_every_invariant() {
     })
     .await;
     let more = outcomes.iter().filter(|o| o.is_ok()).count();
-    assert_eq!(more, 7, "the meeting quota holds across nodes: {outcomes:?}");
-    assert!(outcomes
-        .iter()
-        .filter_map(|o| o.as_ref().err())
-        .all(|(_, status)| *status < 500), "{outcomes:?}");
+    assert_eq!(
+        more, 7,
+        "the meeting quota holds across nodes: {outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .filter_map(|o| o.as_ref().err())
+            .all(|(_, status)| *status < 500),
+        "{outcomes:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -243,7 +260,11 @@ async fn paging_on_one_node_while_another_inserts_skips_and_repeats_nothing() {
             .send()
             .await
             .unwrap();
-        seen.extend(page.attendees().iter().map(|a| a.attendee_id().unwrap().to_string()));
+        seen.extend(
+            page.attendees()
+                .iter()
+                .map(|a| a.attendee_id().unwrap().to_string()),
+        );
         next = page.next_token().map(str::to_string);
         if next.is_none() {
             break;
@@ -253,7 +274,10 @@ async fn paging_on_one_node_while_another_inserts_skips_and_repeats_nothing() {
     inserter.await.unwrap();
     let unique: HashSet<_> = seen.iter().cloned().collect();
     assert_eq!(unique.len(), seen.len(), "no attendee repeated");
-    assert!(before.is_subset(&unique), "no attendee that existed before paging was skipped");
+    assert!(
+        before.is_subset(&unique),
+        "no attendee that existed before paging was skipped"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -304,7 +328,9 @@ async fn page_tokens_signed_on_one_node_are_accepted_by_another() {
 /// spread over both get the configured rate once, within 10%, not twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn throttling_holds_per_account_across_nodes() {
-    let Some(db) = Db::new("throttle") else { return };
+    let Some(db) = Db::new("throttle") else {
+        return;
+    };
     let limits = ["--rate-limit", "20", "--rate-burst", "20"];
     let (a, _da) = node(&db.url, &limits);
     let (b, _db) = node(&db.url, &limits);
@@ -364,11 +390,17 @@ async fn throttling_holds_per_account_across_nodes() {
 fn generated_credentials_and_ephemeral_are_refused_with_a_database_url() {
     let refused = |args: &[&str], env_keys: bool| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_convene"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--media-listen", "127.0.0.1:0"])
-            .args(args)
-            .env_remove("CONVENE_CREDENTIALS_FILE")
-            .env_remove("CONVENE_DATABASE_URL")
-            .env_remove("CONVENE_DATA_DIR");
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--media-listen",
+            "127.0.0.1:0",
+        ])
+        .args(args)
+        .env_remove("CONVENE_CREDENTIALS_FILE")
+        .env_remove("CONVENE_DATABASE_URL")
+        .env_remove("CONVENE_DATA_DIR");
         if env_keys {
             cmd.env("CONVENE_ACCESS_KEY_ID", common::ACCESS_KEY)
                 .env("CONVENE_SECRET_ACCESS_KEY", common::SECRET_KEY);
@@ -404,7 +436,9 @@ impl Proxy {
         let (up2, gen2) = (up.clone(), generation.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else { continue };
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
                 if !up2.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
@@ -450,7 +484,11 @@ async fn database_outage_answers_503_then_heals_without_a_restart() {
     let target: std::net::SocketAddr = {
         let rest = db.url.split_once('@').map_or(db.url.as_str(), |(_, r)| r);
         let hostport = rest.split('/').next().unwrap();
-        tokio::net::lookup_host(hostport).await.unwrap().next().unwrap()
+        tokio::net::lookup_host(hostport)
+            .await
+            .unwrap()
+            .next()
+            .unwrap()
     };
     let proxy = Proxy::start(target).await;
     let via_proxy = format!(
@@ -458,7 +496,13 @@ async fn database_outage_answers_503_then_heals_without_a_restart() {
         proxy.addr,
         db.url.rsplit_once('/').unwrap().1
     );
-    let user = db.url.split_once("://").unwrap().1.split_once('@').map(|(u, _)| u.to_string());
+    let user = db
+        .url
+        .split_once("://")
+        .unwrap()
+        .1
+        .split_once('@')
+        .map(|(u, _)| u.to_string());
     let via_proxy = match user {
         Some(u) => via_proxy.replacen("://", &format!("://{u}@"), 1),
         None => via_proxy,
@@ -494,14 +538,18 @@ async fn database_outage_answers_503_then_heals_without_a_restart() {
         let took = started.elapsed();
         assert_eq!(r.status, 503, "{r:?}");
         assert_eq!(
-            r.header("x-amzn-errortype").map(|t| t.split(':').next().unwrap()),
+            r.header("x-amzn-errortype")
+                .map(|t| t.split(':').next().unwrap()),
             Some("ServiceUnavailableException")
         );
         assert!(r.header("retry-after").is_some(), "{r:?}");
         assert!(took < Duration::from_millis(1500), "answered in {took:?}");
     }
     let ready = s.send("GET", "/ready", &[], b"");
-    assert_eq!(ready.status, 503, "/ready while the database is gone: {ready:?}");
+    assert_eq!(
+        ready.status, 503,
+        "/ready while the database is gone: {ready:?}"
+    );
     assert_eq!(s.send("GET", "/health", &[], b"").status, 200);
 
     proxy.restore();
@@ -511,7 +559,10 @@ async fn database_outage_answers_503_then_heals_without_a_restart() {
             Ok(_) => break,
             Err(e) => {
                 let (code, status) = err_code(&e);
-                assert_eq!((code.as_str(), status), ("ServiceUnavailableException", 503));
+                assert_eq!(
+                    (code.as_str(), status),
+                    ("ServiceUnavailableException", 503)
+                );
                 assert!(healed.elapsed() < Duration::from_secs(15), "no recovery");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -569,7 +620,9 @@ async fn delete_attendee_on_one_node_closes_the_socket_on_another() {
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     let mut join = SdkSignalFrame::new(FrameType::Join);
     join.join = Some(SdkJoinFrame {});
-    ws.send(Message::Binary(join.to_message().into())).await.unwrap();
+    ws.send(Message::Binary(join.to_message().into()))
+        .await
+        .unwrap();
     // Wait for JOIN_ACK: Bob is in the meeting on node B.
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())

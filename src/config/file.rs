@@ -232,7 +232,10 @@ impl Parsed {
             };
             match raw {
                 Some(values) if !values.is_empty() => {
-                    let v = values.join(",");
+                    let mut v = values.join(",");
+                    if key == "database_url" {
+                        v = super::mask_url_password(&v);
+                    }
                     out.push_str(&format!("{key} = {}  # {source}\n", toml_scalar(&v)));
                 }
                 _ => out.push_str(&format!("# {key} is not set\n")),

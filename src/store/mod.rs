@@ -29,6 +29,8 @@
 #[cfg(test)]
 pub mod conformance;
 #[cfg(feature = "postgres")]
+pub mod migrate;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
 

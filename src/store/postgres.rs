@@ -36,9 +36,12 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
+mod outbox;
+
 use super::{
-    BoxFuture, CreatedAttendee, CreatedMeeting, Job, MeetingBrief, MeetingLimits, Mode, Store,
-    StoreError, StoreOptions, StoreResult, Tx, MAX_ATTEMPTS,
+    BoxFuture, CreatedAttendee, CreatedMeeting, DeadLetter, Job, MeetingBrief, MeetingLimits, Mode,
+    NewEvent, Store, StoreError, StoreOptions, StoreResult, StoredEvent, StreamClaim, StreamKey,
+    StreamUpdate, Tx, MAX_ATTEMPTS,
 };
 use crate::domain::ids::{AccountId, AttendeeId, ExternalUserId, JoinToken, MeetingId};
 use crate::domain::types::{
@@ -48,7 +51,11 @@ use crate::domain::types::{
 /// Schema migrations, applied in order; a version is never edited once released.
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
-    (2, include_str!("../../migrations/postgres/0002_cluster.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_cluster.sql"),
+    ),
+    (3, include_str!("../../migrations/postgres/0003_events.sql")),
 ];
 
 /// The advisory lock every write transaction holds (an arbitrary constant: "convene1").
@@ -95,18 +102,9 @@ fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     }
 }
 
-/// The URL without its password, for logs.
+/// The URL with its password masked, for logs and error messages.
 pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((userinfo, host)) => {
-                let user = userinfo.split(':').next().unwrap_or("");
-                format!("{scheme}://{user}@{host}")
-            }
-            None => url.to_string(),
-        },
-        None => "(not a URL)".into(),
-    }
+    crate::config::mask_url_password(url)
 }
 
 pub struct PgStore {
@@ -121,9 +119,9 @@ impl PgStore {
     /// migrations under an advisory lock (nodes starting at once apply them
     /// once) and loads the page-token key shared by the nodes.
     pub async fn connect(url: &str, options: StoreOptions) -> StoreResult<Self> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Backend(format!("invalid database URL {}: {e}", redact(url))))?;
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+            StoreError::Backend(format!("invalid database URL {}: {e}", redact(url)))
+        })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.timeout);
         }
@@ -209,7 +207,10 @@ impl PgStore {
             .await
             .map_err(backend)?;
         let row = client
-            .query_one("SELECT value FROM server_secrets WHERE name = 'page-token-key'", &[])
+            .query_one(
+                "SELECT value FROM server_secrets WHERE name = 'page-token-key'",
+                &[],
+            )
             .await
             .map_err(backend)?;
         Ok(row.get(0))
@@ -293,7 +294,10 @@ async fn apply_migrations(client: &mut tokio_postgres::Client) -> StoreResult<()
         .await
         .map_err(backend)?;
     let current: i64 = client
-        .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )
         .await
         .map_err(backend)?
         .get(0);
@@ -349,7 +353,9 @@ impl Store for PgStore {
             };
             let checked = match tokio::time::timeout(self.options.timeout, check).await {
                 Ok(r) => r,
-                Err(_) => Err(StoreError::Unavailable("the database did not answer".into())),
+                Err(_) => Err(StoreError::Unavailable(
+                    "the database did not answer".into(),
+                )),
             };
             if let Err(e) = &checked {
                 tracing::warn!(error = %e, "store readiness check failed");
@@ -457,17 +463,37 @@ impl PgTx<'_> {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    async fn query_meeting(&self, where_clause: &str, p: Params<'_>) -> StoreResult<Option<Meeting>> {
+    async fn query_meeting(
+        &self,
+        where_clause: &str,
+        p: Params<'_>,
+    ) -> StoreResult<Option<Meeting>> {
         let sql = format!("SELECT {MEETING_COLUMNS} FROM meetings WHERE {where_clause}");
-        self.query(&sql, p).await?.first().map(meeting_from_row).transpose()
+        self.query(&sql, p)
+            .await?
+            .first()
+            .map(meeting_from_row)
+            .transpose()
     }
 
-    async fn query_attendee(&self, where_clause: &str, p: Params<'_>) -> StoreResult<Option<Attendee>> {
+    async fn query_attendee(
+        &self,
+        where_clause: &str,
+        p: Params<'_>,
+    ) -> StoreResult<Option<Attendee>> {
         let sql = format!("SELECT {ATTENDEE_COLUMNS} FROM {ACCOUNT_ATTENDEES} AND {where_clause}");
-        self.query(&sql, p).await?.first().map(attendee_from_row).transpose()
+        self.query(&sql, p)
+            .await?
+            .first()
+            .map(attendee_from_row)
+            .transpose()
     }
 
-    async fn get_meeting(&self, account: &AccountId, meeting: &MeetingId) -> StoreResult<Option<Meeting>> {
+    async fn get_meeting(
+        &self,
+        account: &AccountId,
+        meeting: &MeetingId,
+    ) -> StoreResult<Option<Meeting>> {
         self.query_meeting(
             "account_id = $1 AND meeting_id = $2",
             &[&account.as_str(), &meeting.as_str()],
@@ -489,7 +515,10 @@ impl PgTx<'_> {
         tags: &[Tag],
         limits: MeetingLimits,
     ) -> StoreResult<CreatedMeeting> {
-        if let Some(existing) = self.by_token(&m.account_id, &m.client_request_token).await? {
+        if let Some(existing) = self
+            .by_token(&m.account_id, &m.client_request_token)
+            .await?
+        {
             return Ok(CreatedMeeting::Replayed(existing));
         }
         let held = self
@@ -548,7 +577,10 @@ impl PgTx<'_> {
             )
             .await?;
         if inserted == 0 {
-            return match self.by_token(&m.account_id, &m.client_request_token).await? {
+            return match self
+                .by_token(&m.account_id, &m.client_request_token)
+                .await?
+            {
                 Some(existing) => Ok(CreatedMeeting::Replayed(existing)),
                 None => Err(StoreError::Conflict("the token's meeting vanished".into())),
             };
@@ -693,6 +725,130 @@ impl PgTx<'_> {
 }
 
 impl Tx for PgTx<'_> {
+    fn append_event<'a>(
+        &'a mut self,
+        event: &'a NewEvent,
+        streams: &'a [StreamKey],
+    ) -> BoxFuture<'a, StoreResult<i64>> {
+        Box::pin(async move {
+            let r = self.append_event_now(event, streams).await;
+            self.note(r)
+        })
+    }
+
+    fn claim_streams<'a>(
+        &'a mut self,
+        sinks: &'a [String],
+        holder: &'a str,
+        now_ms: i64,
+        lease_expires_ms: i64,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StreamClaim>>> {
+        Box::pin(async move {
+            let r = self
+                .claim_streams_now(sinks, holder, now_ms, lease_expires_ms, limit)
+                .await;
+            self.note(r)
+        })
+    }
+
+    fn meeting_events<'a>(
+        &'a mut self,
+        meeting_id: &'a str,
+        after_seq: i64,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StoredEvent>>> {
+        Box::pin(async move {
+            let r = self
+                .events_after("meeting_id", meeting_id, after_seq, limit)
+                .await;
+            self.note(r)
+        })
+    }
+
+    fn account_events<'a>(
+        &'a mut self,
+        account_id: &'a str,
+        after_seq: i64,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StoredEvent>>> {
+        Box::pin(async move {
+            let r = self
+                .events_after("account_id", account_id, after_seq, limit)
+                .await;
+            self.note(r)
+        })
+    }
+
+    fn update_stream<'a>(
+        &'a mut self,
+        key: &'a StreamKey,
+        holder: &'a str,
+        update: &'a StreamUpdate,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            let r = self.update_stream_now(key, holder, update).await;
+            self.note(r)
+        })
+    }
+
+    fn release_leases<'a>(&'a mut self, holder: &'a str) -> BoxFuture<'a, StoreResult<u64>> {
+        Box::pin(async move {
+            let r = self.release_leases_now(holder).await;
+            self.note(r)
+        })
+    }
+
+    fn record_dead_letter<'a>(
+        &'a mut self,
+        dead: &'a DeadLetter,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            let r = self.record_dead_letter_now(dead).await;
+            self.note(r)
+        })
+    }
+
+    fn dead_letters<'a>(
+        &'a mut self,
+        meeting_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<DeadLetter>>> {
+        Box::pin(async move {
+            let r = self.dead_letters_now(meeting_id).await;
+            self.note(r)
+        })
+    }
+
+    fn prune_events(&mut self, before_ms: i64) -> BoxFuture<'_, StoreResult<u64>> {
+        Box::pin(async move {
+            let r = self.prune_events_now(before_ms).await;
+            self.note(r)
+        })
+    }
+
+    fn meeting_by_id<'a>(
+        &'a mut self,
+        meeting: &'a MeetingId,
+    ) -> BoxFuture<'a, StoreResult<Option<Meeting>>> {
+        Box::pin(async move {
+            let r = self
+                .query_meeting("meeting_id = $1", &[&meeting.as_str()])
+                .await;
+            self.note(r)
+        })
+    }
+
+    fn replica_meetings<'a>(
+        &'a mut self,
+        account: &'a AccountId,
+        primary: &'a MeetingId,
+    ) -> BoxFuture<'a, StoreResult<Vec<Meeting>>> {
+        Box::pin(async move {
+            let r = self.replica_meetings_now(account, primary).await;
+            self.note(r)
+        })
+    }
+
     fn meeting<'a>(
         &'a mut self,
         account: &'a AccountId,
@@ -780,7 +936,11 @@ impl Tx for PgTx<'_> {
             let r = self
                 .query_attendee(
                     "a.meeting_id = $2 AND a.external_user_id = $3",
-                    &[&account.as_str(), &meeting.as_str(), &external_user_id.as_str()],
+                    &[
+                        &account.as_str(),
+                        &meeting.as_str(),
+                        &external_user_id.as_str(),
+                    ],
                 )
                 .await;
             self.note(r)
@@ -800,7 +960,10 @@ impl Tx for PgTx<'_> {
             );
             let limit = i64::from(limit);
             let r = match self
-                .query(&sql, &[&account.as_str(), &meeting.as_str(), &after_seq, &limit])
+                .query(
+                    &sql,
+                    &[&account.as_str(), &meeting.as_str(), &after_seq, &limit],
+                )
                 .await
             {
                 Ok(rows) => rows.iter().map(attendee_from_row).collect(),
@@ -821,7 +984,10 @@ impl Tx for PgTx<'_> {
                 "DELETE FROM attendees WHERE meeting_id = $2 AND attendee_id = $3 AND {IN_ACCOUNT}"
             );
             let r = self
-                .exec(&sql, &[&account.as_str(), &meeting.as_str(), &attendee.as_str()])
+                .exec(
+                    &sql,
+                    &[&account.as_str(), &meeting.as_str(), &attendee.as_str()],
+                )
                 .await
                 .map(|n| n > 0);
             self.note(r)
@@ -880,7 +1046,10 @@ impl Tx for PgTx<'_> {
             let sql = format!(
                 "SELECT {ATTENDEE_COLUMNS} FROM attendees a WHERE a.meeting_id = $1 AND a.attendee_id = $2"
             );
-            let r = match self.query(&sql, &[&meeting.as_str(), &attendee.as_str()]).await {
+            let r = match self
+                .query(&sql, &[&meeting.as_str(), &attendee.as_str()])
+                .await
+            {
                 Ok(rows) => rows.first().map(attendee_from_row).transpose(),
                 Err(e) => Err(e),
             };
@@ -1120,12 +1289,17 @@ pub mod testdb {
                     "PostgreSQL test {test}: no server at {} ({e}); set CONVENE_TEST_POSTGRES",
                     redact(&admin_url)
                 );
-                assert!(!required(), "{msg} (CONVENE_REQUIRE_POSTGRES=1 or CI=true: failing)");
+                assert!(
+                    !required(),
+                    "{msg} (CONVENE_REQUIRE_POSTGRES=1 or CI=true: failing)"
+                );
                 eprintln!("SKIPPED: {msg}");
                 return None;
             }
         };
-        let name = format!("convene_test_{}", uuid::Uuid::new_v4().simple());
+        let prefix =
+            std::env::var("CONVENE_TEST_DB_PREFIX").unwrap_or_else(|_| "convene_test_".into());
+        let name = format!("{prefix}{}", uuid::Uuid::new_v4().simple());
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
@@ -1145,7 +1319,10 @@ pub mod testdb {
         pub async fn drop_now(self) {
             if let Ok(client) = admin(&self.admin).await {
                 let _ = client
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+                    .batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        self.name
+                    ))
                     .await;
             }
         }
@@ -1174,7 +1351,8 @@ mod tests {
                     let client = store.pool.get().await.expect("connection");
                     client
                         .batch_execute(
-                            "TRUNCATE meetings, attendees, meeting_tags, transcriptions, ended_meetings CASCADE",
+                            "TRUNCATE meetings, attendees, meeting_tags, transcriptions, ended_meetings, \
+                             events, event_streams, event_dead_letters CASCADE",
                         )
                         .await
                         .expect("truncate");
@@ -1197,7 +1375,10 @@ mod tests {
         });
         let stores: Vec<PgStore> = futures_join(starts).await;
         let keys: Vec<Vec<u8>> = stores.iter().map(Store::token_key).collect();
-        assert!(keys.windows(2).all(|w| w[0] == w[1]), "one page-token key for every node");
+        assert!(
+            keys.windows(2).all(|w| w[0] == w[1]),
+            "one page-token key for every node"
+        );
         let client = stores[0].pool.get().await.unwrap();
         let n: i64 = client
             .query_one("SELECT COUNT(*) FROM schema_migrations", &[])
@@ -1211,7 +1392,9 @@ mod tests {
         db.drop_now().await;
     }
 
-    async fn futures_join<F: std::future::Future<Output = StoreResult<PgStore>> + Send + 'static>(
+    async fn futures_join<
+        F: std::future::Future<Output = StoreResult<PgStore>> + Send + 'static,
+    >(
         starts: impl Iterator<Item = F>,
     ) -> Vec<PgStore> {
         let handles: Vec<_> = starts.map(tokio::spawn).collect();
@@ -1226,7 +1409,7 @@ mod tests {
     fn redacts_the_password() {
         assert_eq!(
             redact("postgres://convene:s3cret@db:5432/convene"),
-            "postgres://convene@db:5432/convene"
+            "postgres://convene:********@db:5432/convene"
         );
         assert_eq!(redact("postgres://db/convene"), "postgres://db/convene");
     }

@@ -39,6 +39,12 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// How test databases' names begin: `CONVENE_TEST_DB_PREFIX`, default
+/// `convene_test_` (lets runs sharing one server tell their databases apart).
+pub fn db_prefix() -> String {
+    std::env::var("CONVENE_TEST_DB_PREFIX").unwrap_or_else(|_| "convene_test_".into())
+}
+
 /// True when a missing PostgreSQL must fail the test rather than skip it.
 pub fn postgres_required() -> bool {
     std::env::var("CONVENE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
@@ -64,10 +70,13 @@ fn postgres_admin_now(sql: &str) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         let task = tokio::spawn(conn);
-        let r = client.batch_execute(sql).await.map_err(|e| match e.as_db_error() {
-            Some(db) => db.message().to_string(),
-            None => e.to_string(),
-        });
+        let r = client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| match e.as_db_error() {
+                Some(db) => db.message().to_string(),
+                None => e.to_string(),
+            });
         drop(client);
         let _ = task.await;
         r
@@ -79,11 +88,15 @@ fn postgres_admin_now(sql: &str) -> Result<(), String> {
 pub fn fresh_postgres(name: &str) -> Option<String> {
     if let Err(e) = postgres_admin("SELECT 1") {
         let msg = format!("no PostgreSQL at {} ({e})", postgres_admin_url());
-        assert!(!postgres_required(), "{msg}; CONVENE_REQUIRE_POSTGRES=1 or CI=true: failing");
+        assert!(
+            !postgres_required(),
+            "{msg}; CONVENE_REQUIRE_POSTGRES=1 or CI=true: failing"
+        );
         eprintln!("SKIPPED: {msg}");
         return None;
     }
-    postgres_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).expect("drop old test database");
+    postgres_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .expect("drop old test database");
     postgres_admin(&format!("CREATE DATABASE {name}")).expect("create test database");
     let base = postgres_admin_url();
     let (base, _) = base.rsplit_once('/').expect("URL ends with /DATABASE");
@@ -96,7 +109,7 @@ fn database_for(data_dir: &Path) -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     data_dir.hash(&mut h);
-    format!("convene_test_{:016x}", h.finish())
+    format!("{}{:016x}", db_prefix(), h.finish())
 }
 
 impl Server {
@@ -119,7 +132,8 @@ impl Server {
                 let base = postgres_admin_url();
                 format!("{}/{name}", base.rsplit_once('/').unwrap().0)
             } else {
-                let url = fresh_postgres(&name).expect("PostgreSQL for CONVENE_TEST_BACKEND=postgres");
+                let url =
+                    fresh_postgres(&name).expect("PostgreSQL for CONVENE_TEST_BACKEND=postgres");
                 let _ = std::fs::create_dir_all(data_dir);
                 let _ = std::fs::write(data_dir.join(".convene-test-db"), &name);
                 url
