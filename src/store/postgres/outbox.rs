@@ -75,7 +75,7 @@ impl PgTx<'_> {
             // meeting's events from now on.
             self.exec(
                 "INSERT INTO event_streams (sink, target, meeting_id, last_seq, delivered_seq) \
-                 VALUES ($1, $2, $3, $4, $4 - 1) \
+                 VALUES ($1, $2, $3, $4::BIGINT, $4::BIGINT - 1) \
                  ON CONFLICT (sink, target, meeting_id) DO UPDATE SET last_seq = excluded.last_seq",
                 &[&k.sink, &k.target, &k.meeting_id, &seq],
             )
