@@ -21,7 +21,7 @@ use tokio_postgres::AsyncMessage;
 
 use crate::auth::throttle::{Rate, SharedBuckets};
 use crate::events::{DomainEvent, EventBus};
-use crate::store::postgres::PgStore;
+use crate::store::postgres::{describe, pool_error, PgStore};
 use crate::store::BoxFuture;
 
 /// The channel domain events travel on.
@@ -82,7 +82,7 @@ impl Node {
     }
 
     async fn heartbeat(&self, http_addr: &str, media_addr: &str) -> Result<(), String> {
-        let client = self.store.pool().get().await.map_err(|e| e.to_string())?;
+        let client = self.store.pool().get().await.map_err(|e| pool_error(e).to_string())?;
         let now = crate::now_ms();
         client
             .execute(
@@ -92,27 +92,27 @@ impl Node {
                 &[&self.id, &media_addr, &http_addr, &now],
             )
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| describe(&e))?;
         client
             .execute(
                 "DELETE FROM nodes WHERE heartbeat_ms < $1",
                 &[&(now - 12 * NODE_TTL_MS)],
             )
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| describe(&e))?;
         Ok(())
     }
 
     /// Nodes with a recent heartbeat.
     pub async fn live_nodes(&self) -> Result<Vec<(String, String)>, String> {
-        let client = self.store.pool().get().await.map_err(|e| e.to_string())?;
+        let client = self.store.pool().get().await.map_err(|e| pool_error(e).to_string())?;
         let rows = client
             .query(
                 "SELECT node_id, media_addr FROM nodes WHERE heartbeat_ms >= $1 ORDER BY started_at_ms",
                 &[&(crate::now_ms() - NODE_TTL_MS)],
             )
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| describe(&e))?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
@@ -132,11 +132,11 @@ impl Node {
                 }
             };
             let sent = async {
-                let client = self.store.pool().get().await.map_err(|e| e.to_string())?;
+                let client = self.store.pool().get().await.map_err(|e| pool_error(e).to_string())?;
                 client
                     .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| describe(&e))
             };
             if let Err(e) = sent.await {
                 // Other nodes miss this event; their sockets are still checked
@@ -178,7 +178,7 @@ impl Node {
         client
             .batch_execute(&format!("LISTEN {CHANNEL}"))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| describe(&e))?;
         ready.notify_waiters();
         ready.notify_one();
         while let Some(payload) = nrx.recv().await {
@@ -227,15 +227,15 @@ impl SharedBuckets for DbBuckets {
         Box::pin(async move {
             let deadline = self.store.options().timeout.min(Duration::from_secs(1));
             let attempt = async {
-                let client = self.store.pool().get().await.map_err(|e| e.to_string())?;
+                let client = self.store.pool().get().await.map_err(|e| pool_error(e).to_string())?;
                 let st = client
                     .prepare_cached(TAKE)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| describe(&e))?;
                 let rows = client
                     .query(&st, &[&account, &operation, &rate.burst, &rate.per_second])
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| describe(&e))?;
                 Ok::<bool, String>(!rows.is_empty())
             };
             match tokio::time::timeout(deadline, attempt).await {

@@ -192,8 +192,13 @@ async fn read_on_postgres(c: &chime::Client, w: &Written) {
         .await
         .unwrap();
     assert_eq!(again.meeting.unwrap().meeting_id.unwrap(), w.meeting_id);
-    let gone = c.get_meeting().meeting_id(&w.ended_id).send().await;
-    assert_eq!(err_code(gone).as_deref(), Some("NotFoundException"));
+    let gone = c
+        .get_meeting()
+        .meeting_id(&w.ended_id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&gone).0, "NotFoundException");
 }
 
 fn sqlite_event_ids(data_dir: &Path) -> HashSet<String> {

@@ -69,15 +69,40 @@ const POOL_SIZE: usize = 16;
 /// How long a job may run once started before its answer is given up on.
 const JOB_LIMIT: Duration = Duration::from_secs(30);
 
+/// What went wrong, with the server's own message: the driver's `Display`
+/// alone says only "db error" for anything the server answered.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut text = format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!("; {detail}"));
+        }
+        return text;
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        text.push_str(&format!(": {inner}"));
+        source = inner.source();
+    }
+    text
+}
+
 /// Maps PostgreSQL's answers onto the store's.
 #[allow(clippy::needless_pass_by_value)] // used as `.map_err(backend)`
 pub fn backend(e: tokio_postgres::Error) -> StoreError {
+    let text = describe(&e);
     if let Some(code) = e.code() {
         if code == &SqlState::T_R_SERIALIZATION_FAILURE
             || code == &SqlState::T_R_DEADLOCK_DETECTED
             || code == &SqlState::UNIQUE_VIOLATION
         {
-            return StoreError::Conflict(e.to_string());
+            return StoreError::Conflict(text);
         }
         if code == &SqlState::LOCK_NOT_AVAILABLE
             || code == &SqlState::QUERY_CANCELED
@@ -87,15 +112,16 @@ pub fn backend(e: tokio_postgres::Error) -> StoreError {
             || code == &SqlState::TOO_MANY_CONNECTIONS
             || code.code().starts_with("08")
         {
-            return StoreError::Unavailable(format!("the database is busy or going away: {e}"));
+            return StoreError::Unavailable(format!("the database is busy or going away: {text}"));
         }
-        return StoreError::Backend(e.to_string());
+        return StoreError::Backend(text);
     }
     // No SQLSTATE: the connection itself failed (refused, reset, closed).
-    StoreError::Unavailable(format!("the database is unreachable: {e}"))
+    StoreError::Unavailable(format!("the database is unreachable: {text}"))
 }
 
-fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+/// A pool that gives no connection, as the store's error.
+pub fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     match e {
         deadpool_postgres::PoolError::Backend(e) => backend(e),
         other => StoreError::Unavailable(format!("no database connection: {other}")),
@@ -776,6 +802,17 @@ impl Tx for PgTx<'_> {
             let r = self
                 .events_after("account_id", account_id, after_seq, limit)
                 .await;
+            self.note(r)
+        })
+    }
+
+    fn latest_account_events<'a>(
+        &'a mut self,
+        account_id: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StoredEvent>>> {
+        Box::pin(async move {
+            let r = self.latest_events_now(account_id, limit).await;
             self.note(r)
         })
     }

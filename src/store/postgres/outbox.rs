@@ -132,6 +132,20 @@ impl PgTx<'_> {
         Ok(rows.iter().map(event_from_row).collect())
     }
 
+    /// The account's newest events, newest first.
+    pub(super) async fn latest_events_now(
+        &self,
+        account_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE account_id = $1 ORDER BY seq DESC LIMIT $2"
+        );
+        let limit = i64::from(limit);
+        let rows = self.query(&sql, &[&account_id, &limit]).await?;
+        Ok(rows.iter().map(event_from_row).collect())
+    }
+
     pub(super) async fn update_stream_now(
         &self,
         k: &StreamKey,
