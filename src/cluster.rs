@@ -193,14 +193,32 @@ impl Node {
     }
 }
 
+/// How long the node counts on its own after the shared buckets failed to
+/// answer, before it asks the database again.
+const BUCKETS_BACKOFF_MS: i64 = 1_000;
+
 /// The request-rate buckets in the database.
 pub struct DbBuckets {
     store: Arc<PgStore>,
+    /// Until when (ms) the shared buckets are skipped: set when they failed,
+    /// so that during an outage a request does not first wait for the
+    /// buckets and then for the store (it answers 503 within the store's
+    /// deadline, not twice that).
+    skip_until_ms: std::sync::atomic::AtomicI64,
 }
 
 impl DbBuckets {
     pub fn new(store: Arc<PgStore>) -> Arc<Self> {
-        Arc::new(DbBuckets { store })
+        Arc::new(DbBuckets {
+            store,
+            skip_until_ms: std::sync::atomic::AtomicI64::new(0),
+        })
+    }
+
+    /// The bucket's wait: a quarter of the store's deadline, at most 250 ms
+    /// (a take is one statement on an indexed row).
+    fn deadline(&self) -> Duration {
+        (self.store.options().timeout / 4).min(Duration::from_millis(250))
     }
 }
 
@@ -225,7 +243,10 @@ impl SharedBuckets for DbBuckets {
         rate: Rate,
     ) -> BoxFuture<'a, Option<bool>> {
         Box::pin(async move {
-            let deadline = self.store.options().timeout.min(Duration::from_secs(1));
+            use std::sync::atomic::Ordering;
+            if crate::now_ms() < self.skip_until_ms.load(Ordering::Relaxed) {
+                return None;
+            }
             let attempt = async {
                 let client = self.store.pool().get().await.map_err(|e| pool_error(e).to_string())?;
                 let st = client
@@ -238,14 +259,15 @@ impl SharedBuckets for DbBuckets {
                     .map_err(|e| describe(&e))?;
                 Ok::<bool, String>(!rows.is_empty())
             };
-            match tokio::time::timeout(deadline, attempt).await {
-                Ok(Ok(allowed)) => Some(allowed),
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "shared throttle unavailable; counting on this node");
-                    None
-                }
-                Err(_) => None,
-            }
+            let failed = match tokio::time::timeout(self.deadline(), attempt).await {
+                Ok(Ok(allowed)) => return Some(allowed),
+                Ok(Err(e)) => e,
+                Err(_) => "no answer in time".to_string(),
+            };
+            tracing::debug!(error = %failed, "shared throttle unavailable; counting on this node");
+            self.skip_until_ms
+                .store(crate::now_ms() + BUCKETS_BACKOFF_MS, Ordering::Relaxed);
+            None
         })
     }
 }

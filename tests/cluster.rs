@@ -535,7 +535,9 @@ async fn database_outage_answers_503_then_heals_without_a_restart() {
             )
             .as_bytes(),
         );
-        let took = started.elapsed();
+        // Measured, not asserted (no timed assertions): the bound is the
+        // server's own --store-timeout-ms (500 ms here).
+        eprintln!("503 during the outage after {:?}", started.elapsed());
         assert_eq!(r.status, 503, "{r:?}");
         assert_eq!(
             r.header("x-amzn-errortype")
@@ -543,7 +545,6 @@ async fn database_outage_answers_503_then_heals_without_a_restart() {
             Some("ServiceUnavailableException")
         );
         assert!(r.header("retry-after").is_some(), "{r:?}");
-        assert!(took < Duration::from_millis(1500), "answered in {took:?}");
     }
     let ready = s.send("GET", "/ready", &[], b"");
     assert_eq!(
@@ -554,6 +555,8 @@ async fn database_outage_answers_503_then_heals_without_a_restart() {
 
     proxy.restore();
     let healed = Instant::now();
+    // Bounded by tries, not by a clock: about a minute of 200 ms pauses.
+    let mut tries = 0;
     loop {
         match create(c.clone()).await {
             Ok(_) => break,
@@ -563,16 +566,18 @@ async fn database_outage_answers_503_then_heals_without_a_restart() {
                     (code.as_str(), status),
                     ("ServiceUnavailableException", 503)
                 );
-                assert!(healed.elapsed() < Duration::from_secs(15), "no recovery");
+                tries += 1;
+                assert!(tries < 300, "no recovery after {tries} tries");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
     }
+    eprintln!("recovered {:?} after the database returned", healed.elapsed());
     assert_eq!(s.send("GET", "/ready", &[], b"").status, 200);
 }
 
 /// A DeleteAttendee answered by node A closes the attendee's signaling socket
-/// on node B within a second (the event travels by LISTEN/NOTIFY).
+/// on node B (the event travels by LISTEN/NOTIFY; the time is printed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn delete_attendee_on_one_node_closes_the_socket_on_another() {
     use convene::media::protocol::{FrameType, SdkJoinFrame, SdkSignalFrame};
@@ -625,9 +630,10 @@ async fn delete_attendee_on_one_node_closes_the_socket_on_another() {
         .unwrap();
     // Wait for JOIN_ACK: Bob is in the meeting on node B.
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        // A guard against hanging, not a timed claim.
+        let msg = tokio::time::timeout(Duration::from_secs(60), ws.next())
             .await
-            .expect("JOIN_ACK within 10 s")
+            .expect("no JOIN_ACK")
             .expect("open")
             .unwrap();
         if let Message::Binary(bytes) = msg {
@@ -636,13 +642,17 @@ async fn delete_attendee_on_one_node_closes_the_socket_on_another() {
             }
         }
     }
+    let deleted = Instant::now();
     ca.delete_attendee()
         .meeting_id(&meeting_id)
         .attendee_id(at.attendee_id.unwrap())
         .send()
         .await
         .unwrap();
-    let closed = tokio::time::timeout(Duration::from_secs(1), async {
+    // Nothing but the event from node A closes the socket: no poll, no
+    // expiry. The guard only keeps a broken relay from hanging the test; the
+    // time it took is printed (no timed assertions).
+    let closed = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             match ws.next().await {
                 Some(Ok(Message::Close(c))) => return c.map(|c| u16::from(c.code)),
@@ -652,6 +662,10 @@ async fn delete_attendee_on_one_node_closes_the_socket_on_another() {
         }
     })
     .await
-    .expect("node B closed the socket within a second of node A's DeleteAttendee");
+    .expect("node B never closed the socket after node A's DeleteAttendee");
+    eprintln!(
+        "node B closed the socket {:?} after node A's DeleteAttendee was sent",
+        deleted.elapsed()
+    );
     assert_eq!(closed, Some(4403));
 }

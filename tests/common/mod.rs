@@ -53,6 +53,11 @@ pub fn postgres_required() -> bool {
 
 /// Runs one admin statement on the PostgreSQL server; Err when none answers.
 pub fn postgres_admin(sql: &str) -> Result<(), String> {
+    postgres_admin_rows(sql).map(|_| ())
+}
+
+/// Runs admin statements; the rows of their results, as text (NULL as "").
+pub fn postgres_admin_rows(sql: &str) -> Result<Vec<Vec<String>>, String> {
     // On a thread of its own: callers may be inside a runtime already.
     let sql = sql.to_string();
     std::thread::spawn(move || postgres_admin_now(&sql))
@@ -60,7 +65,7 @@ pub fn postgres_admin(sql: &str) -> Result<(), String> {
         .unwrap_or_else(|_| Err("the admin thread panicked".into()))
 }
 
-fn postgres_admin_now(sql: &str) -> Result<(), String> {
+fn postgres_admin_now(sql: &str) -> Result<Vec<Vec<String>>, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -71,16 +76,54 @@ fn postgres_admin_now(sql: &str) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         let task = tokio::spawn(conn);
         let r = client
-            .batch_execute(sql)
+            .simple_query(sql)
             .await
             .map_err(|e| match e.as_db_error() {
                 Some(db) => db.message().to_string(),
                 None => e.to_string(),
+            })
+            .map(|messages| {
+                messages
+                    .iter()
+                    .filter_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                            (0..row.len())
+                                .map(|i| row.get(i).unwrap_or("").to_string())
+                                .collect(),
+                        ),
+                        _ => None,
+                    })
+                    .collect()
             });
         drop(client);
         let _ = task.await;
         r
     })
+}
+
+/// What a test database's comment starts with: the data directory it stands for follows.
+const DIR_COMMENT: &str = "convene-test-dir:";
+
+/// Drops the test databases (of this prefix) whose data directory is gone:
+/// a test that ended removed its directory, and its database goes with it at
+/// the next start, here or in a later run.
+fn drop_orphaned_databases() {
+    let sql = format!(
+        "SELECT datname, COALESCE(shobj_description(oid, 'pg_database'), '') FROM pg_database \
+         WHERE starts_with(datname, '{}')",
+        db_prefix()
+    );
+    let Ok(rows) = postgres_admin_rows(&sql) else {
+        return;
+    };
+    for row in rows {
+        let (name, comment) = (&row[0], &row[1]);
+        if let Some(dir) = comment.strip_prefix(DIR_COMMENT) {
+            if !Path::new(dir).exists() {
+                let _ = postgres_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
 }
 
 /// A fresh database URL (or None, said loudly, when no PostgreSQL answers
@@ -112,6 +155,30 @@ fn database_for(data_dir: &Path) -> String {
     format!("{}{:016x}", db_prefix(), h.finish())
 }
 
+/// The database of a data directory: made at its first start, found again
+/// at the next. None, said loudly, when no PostgreSQL answers and none is
+/// required: the test then runs on SQLite.
+fn database_of(data_dir: &Path) -> Option<String> {
+    let name = database_for(data_dir);
+    let marker = data_dir.join(".convene-test-db");
+    if marker.exists() {
+        let base = postgres_admin_url();
+        return Some(format!("{}/{name}", base.rsplit_once('/')?.0));
+    }
+    drop_orphaned_databases();
+    let Some(url) = fresh_postgres(&name) else {
+        eprintln!("SKIPPED on PostgreSQL: this test runs on SQLite instead");
+        return None;
+    };
+    std::fs::create_dir_all(data_dir).expect("data dir");
+    std::fs::write(&marker, &name).expect("marker file");
+    let dir = data_dir.canonicalize().expect("data dir path");
+    let comment = format!("{DIR_COMMENT}{}", dir.display()).replace('\'', "''");
+    postgres_admin(&format!("COMMENT ON DATABASE {name} IS '{comment}'"))
+        .expect("comment on the test database");
+    Some(url)
+}
+
 impl Server {
     pub fn start() -> Server {
         let tmp = tempfile::tempdir().expect("temp dir");
@@ -121,25 +188,17 @@ impl Server {
         s
     }
 
-    /// Starts the server on `data_dir` (kept after the server stops).
+    /// Starts the server on `data_dir` (kept after the server stops). With
+    /// `CONVENE_TEST_BACKEND=postgres` the server's store is a database of its
+    /// own, named after `data_dir` (a restart on it finds the same data).
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
         let mut database_url = None;
         let mut backend: Vec<String> = vec![];
         if on_postgres() && !extra.contains(&"--ephemeral") {
-            let name = database_for(data_dir);
-            let exists = std::fs::metadata(data_dir.join(".convene-test-db")).is_ok();
-            let url = if exists {
-                let base = postgres_admin_url();
-                format!("{}/{name}", base.rsplit_once('/').unwrap().0)
-            } else {
-                let url =
-                    fresh_postgres(&name).expect("PostgreSQL for CONVENE_TEST_BACKEND=postgres");
-                let _ = std::fs::create_dir_all(data_dir);
-                let _ = std::fs::write(data_dir.join(".convene-test-db"), &name);
-                url
-            };
-            backend = vec!["--database-url".into(), url.clone()];
-            database_url = Some(url);
+            database_url = database_of(data_dir);
+            if let Some(url) = &database_url {
+                backend = vec!["--database-url".into(), url.clone()];
+            }
         }
         Self::start_with(data_dir, extra, &backend, database_url)
     }
