@@ -193,13 +193,23 @@ impl Node {
     }
 }
 
-/// How long the node counts on its own after the shared buckets failed to
-/// answer, before it asks the database again.
+/// How long the node counts on its own after the shared buckets failed,
+/// before it asks the database again.
 const BUCKETS_BACKOFF_MS: i64 = 1_000;
 
-/// The request-rate buckets in the database.
+/// A connection with the take statement prepared on it.
+#[derive(Clone)]
+struct Taker {
+    client: Arc<tokio_postgres::Client>,
+    statement: tokio_postgres::Statement,
+}
+
+/// The request-rate buckets in the database, on one connection of their own:
+/// takes from concurrent requests are pipelined on it, so a burst neither
+/// waits for pooled connections nor opens new ones.
 pub struct DbBuckets {
     store: Arc<PgStore>,
+    client: tokio::sync::Mutex<Option<Taker>>,
     /// Until when (ms) the shared buckets are skipped: set when they failed,
     /// so that during an outage a request does not first wait for the
     /// buckets and then for the store (it answers 503 within the store's
@@ -211,14 +221,55 @@ impl DbBuckets {
     pub fn new(store: Arc<PgStore>) -> Arc<Self> {
         Arc::new(DbBuckets {
             store,
+            client: tokio::sync::Mutex::new(None),
             skip_until_ms: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
-    /// The bucket's wait: a quarter of the store's deadline, at most 250 ms
-    /// (a take is one statement on an indexed row).
+    /// How long a take may wait: a quarter of the store's deadline, at most
+    /// 250 ms (a take is one statement on one indexed row). A slow answer
+    /// counts this request on the node; only a failed connection makes the
+    /// node skip the shared buckets for a while.
     fn deadline(&self) -> Duration {
         (self.store.options().timeout / 4).min(Duration::from_millis(250))
+    }
+
+    /// Opens the buckets' connection now, so that the first requests do not
+    /// wait for it (a failure is only logged: the next take tries again).
+    pub async fn warm(&self) {
+        if let Err(e) = self.taker().await {
+            tracing::warn!(error = %e, "shared throttle: no connection yet");
+        }
+    }
+
+    /// The buckets' connection and statement, made when there are none (or
+    /// the connection closed).
+    async fn taker(&self) -> Result<Taker, String> {
+        let mut slot = self.client.lock().await;
+        if let Some(t) = slot.as_ref().filter(|t| !t.client.is_closed()) {
+            return Ok(t.clone());
+        }
+        let client = self.store.dedicated().await.map_err(|e| e.to_string())?;
+        let statement = client.prepare(TAKE).await.map_err(|e| describe(&e))?;
+        let taker = Taker {
+            client: Arc::new(client),
+            statement,
+        };
+        *slot = Some(taker.clone());
+        Ok(taker)
+    }
+
+    async fn take_now(&self, account: &str, operation: &str, rate: Rate) -> Result<bool, String> {
+        let t = self.taker().await?;
+        let rows = t
+            .client
+            .query(
+                &t.statement,
+                &[&account, &operation, &rate.burst, &rate.per_second],
+            )
+            .await
+            .map_err(|e| describe(&e))?;
+        Ok(!rows.is_empty())
     }
 }
 
@@ -247,27 +298,20 @@ impl SharedBuckets for DbBuckets {
             if crate::now_ms() < self.skip_until_ms.load(Ordering::Relaxed) {
                 return None;
             }
-            let attempt = async {
-                let client = self.store.pool().get().await.map_err(|e| pool_error(e).to_string())?;
-                let st = client
-                    .prepare_cached(TAKE)
-                    .await
-                    .map_err(|e| describe(&e))?;
-                let rows = client
-                    .query(&st, &[&account, &operation, &rate.burst, &rate.per_second])
-                    .await
-                    .map_err(|e| describe(&e))?;
-                Ok::<bool, String>(!rows.is_empty())
-            };
-            let failed = match tokio::time::timeout(self.deadline(), attempt).await {
-                Ok(Ok(allowed)) => return Some(allowed),
-                Ok(Err(e)) => e,
-                Err(_) => "no answer in time".to_string(),
-            };
-            tracing::debug!(error = %failed, "shared throttle unavailable; counting on this node");
-            self.skip_until_ms
-                .store(crate::now_ms() + BUCKETS_BACKOFF_MS, Ordering::Relaxed);
-            None
+            let attempt = self.take_now(account, operation, rate);
+            match tokio::time::timeout(self.deadline(), attempt).await {
+                Ok(Ok(allowed)) => Some(allowed),
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "shared throttle unavailable; counting on this node");
+                    self.skip_until_ms
+                        .store(crate::now_ms() + BUCKETS_BACKOFF_MS, Ordering::Relaxed);
+                    None
+                }
+                Err(_) => {
+                    tracing::debug!("shared throttle slow; this request counted on this node");
+                    None
+                }
+            }
         })
     }
 }

@@ -346,7 +346,9 @@ async fn join_cluster(
             &media.public_addr().to_string(),
         )
         .await?;
-        throttle.share(convene::cluster::DbBuckets::new(pg.clone()));
+        let buckets = convene::cluster::DbBuckets::new(pg.clone());
+        buckets.warm().await;
+        throttle.share(buckets);
     }
     #[cfg(not(feature = "postgres"))]
     let _ = (opened, service, public_url, media);
