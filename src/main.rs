@@ -366,6 +366,13 @@ async fn open_store(args: &ServeArgs, options: StoreOptions) -> Result<OpenedSto
     #[cfg(feature = "postgres")]
     if let Some(url) = &args.database_url {
         use convene::store::postgres::{redact, PgStore};
+        // The data directory still keeps this node's own files (its node id).
+        std::fs::create_dir_all(&args.data_dir).map_err(|e| {
+            format!(
+                "cannot create the data directory {}: {e}",
+                args.data_dir.display()
+            )
+        })?;
         let pg =
             Arc::new(PgStore::connect(url, options).await.map_err(|e| {
                 format!("cannot open the PostgreSQL store at {}: {e}", redact(url))
