@@ -82,7 +82,12 @@ impl Node {
     }
 
     async fn heartbeat(&self, http_addr: &str, media_addr: &str) -> Result<(), String> {
-        let client = self.store.pool().get().await.map_err(|e| pool_error(e).to_string())?;
+        let client = self
+            .store
+            .pool()
+            .get()
+            .await
+            .map_err(|e| pool_error(e).to_string())?;
         let now = crate::now_ms();
         client
             .execute(
@@ -105,7 +110,12 @@ impl Node {
 
     /// Nodes with a recent heartbeat.
     pub async fn live_nodes(&self) -> Result<Vec<(String, String)>, String> {
-        let client = self.store.pool().get().await.map_err(|e| pool_error(e).to_string())?;
+        let client = self
+            .store
+            .pool()
+            .get()
+            .await
+            .map_err(|e| pool_error(e).to_string())?;
         let rows = client
             .query(
                 "SELECT node_id, media_addr FROM nodes WHERE heartbeat_ms >= $1 ORDER BY started_at_ms",
@@ -132,7 +142,12 @@ impl Node {
                 }
             };
             let sent = async {
-                let client = self.store.pool().get().await.map_err(|e| pool_error(e).to_string())?;
+                let client = self
+                    .store
+                    .pool()
+                    .get()
+                    .await
+                    .map_err(|e| pool_error(e).to_string())?;
                 client
                     .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
                     .await

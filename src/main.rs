@@ -156,7 +156,15 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
             .map(|g| g.secret_access_key.clone()),
     };
     let throttle = join_cluster(&opened, &service, &public_url, &media, &args).await?;
-    let state = app_state(&args, service, base, credentials.keys, media, console_key, throttle);
+    let state = app_state(
+        &args,
+        service,
+        base,
+        credentials.keys,
+        media,
+        console_key,
+        throttle,
+    );
     let connection_limits = ConnectionLimits {
         max_connections: args.max_connections,
         header_timeout: Duration::from_millis(args.header_timeout_ms),

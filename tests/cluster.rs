@@ -572,7 +572,10 @@ async fn database_outage_answers_503_then_heals_without_a_restart() {
             }
         }
     }
-    eprintln!("recovered {:?} after the database returned", healed.elapsed());
+    eprintln!(
+        "recovered {:?} after the database returned",
+        healed.elapsed()
+    );
     assert_eq!(s.send("GET", "/ready", &[], b"").status, 200);
 }
 
