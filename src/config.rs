@@ -38,6 +38,50 @@ pub enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Copy a stopped SQLite deployment's data (meetings, attendees, tags,
+    /// transcription state, ended meetings, meeting events and their delivery
+    /// state, the page-token key) into an empty PostgreSQL database, in one
+    /// transaction.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// Where the data is now: `sqlite:DATA_DIR`, the --data-dir of a server
+    /// that is stopped.
+    #[arg(long, env = "CONVENE_MIGRATE_FROM", value_name = "sqlite:DATA_DIR")]
+    pub from: String,
+    /// Where it goes: an empty PostgreSQL database,
+    /// `postgres://USER[:PASSWORD]@HOST:PORT/DATABASE` (the same URL the nodes
+    /// will be given; its tables are created). Prefer CONVENE_DATABASE_URL when
+    /// the URL holds a password.
+    #[arg(long, env = "CONVENE_DATABASE_URL", hide_env_values = true)]
+    pub to: String,
+}
+
+impl MigrateArgs {
+    /// The SQLite data directory of `--from`.
+    pub fn source_dir(&self) -> Result<PathBuf, String> {
+        match self.from.strip_prefix("sqlite:") {
+            Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
+            _ => Err(format!(
+                "--from must be sqlite:DATA_DIR (the data directory of a stopped server), not {:?}",
+                self.from
+            )),
+        }
+    }
+
+    /// `--to`, checked to be a PostgreSQL URL.
+    pub fn target_url(&self) -> Result<&str, String> {
+        if self.to.starts_with("postgres://") || self.to.starts_with("postgresql://") {
+            Ok(&self.to)
+        } else {
+            Err(format!(
+                "--to must be a postgres:// URL, not {:?}",
+                mask_url_password(&self.to)
+            ))
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,7 +96,9 @@ pub enum ConfigCommand {
 impl Command {
     /// Takes the secrets the environment did not give from the file.
     pub fn fill_secrets(&mut self, f: &file::FileSettings) {
-        let (Command::Serve(args) | Command::Config(ConfigCommand::Check(args))) = self;
+        let (Command::Serve(args) | Command::Config(ConfigCommand::Check(args))) = self else {
+            return;
+        };
         if args.secret_access_key.is_none() {
             args.secret_access_key = f.secret("secret_access_key");
         }
@@ -76,6 +122,15 @@ pub struct ServeArgs {
     /// override it. See convene.example.toml.
     #[arg(long, env = "CONVENE_CONFIG")]
     pub config: Option<PathBuf>,
+
+    /// PostgreSQL to keep the data in instead of the embedded SQLite:
+    /// `postgres://USER[:PASSWORD]@HOST:PORT/DATABASE`. Several nodes given the
+    /// same URL (and the same credentials and --public-url) serve as one
+    /// service. Prefer CONVENE_DATABASE_URL or the configuration file when the
+    /// URL holds a password. Plain TCP (no TLS): keep the database on loopback
+    /// or a private network.
+    #[arg(long, env = "CONVENE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 
     /// Address and port to listen on (use port 0 to pick a free one).
     #[arg(long, env = "CONVENE_LISTEN", default_value = "127.0.0.1:8080")]
@@ -442,6 +497,33 @@ impl ServeArgs {
                 self.listen
             ));
         }
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err("--database-url must be a postgres:// URL".into());
+            }
+            if !cfg!(feature = "postgres") {
+                return Err(
+                    "this build has no PostgreSQL support (cargo feature `postgres`)".into(),
+                );
+            }
+            if self.ephemeral {
+                return Err(
+                    "--ephemeral keeps the data in a temporary directory and cannot be \
+                     combined with --database-url (the data lives in PostgreSQL)"
+                        .into(),
+                );
+            }
+            let pair = self.access_key_id.is_some() && self.secret_access_key.is_some();
+            if self.credentials_file.is_none() && !pair {
+                return Err(
+                    "with --database-url every node must accept the same keys: give \
+                     --credentials-file (the same file on every node) or \
+                     CONVENE_ACCESS_KEY_ID and CONVENE_SECRET_ACCESS_KEY; a generated key pair \
+                     would differ from node to node and is refused"
+                        .into(),
+                );
+            }
+        }
         if self.account_id.len() != 12 || !self.account_id.chars().all(|c| c.is_ascii_digit()) {
             return Err(format!(
                 "account id {:?} must be 12 digits",
@@ -449,6 +531,24 @@ impl ServeArgs {
             ));
         }
         self.events.check()
+    }
+}
+
+/// `url` with its password, if it has one, replaced by `********` (for
+/// `config check` and logs): `postgres://convene:s3cret@db/convene` becomes
+/// `postgres://convene:********@db/convene`.
+pub fn mask_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:********@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
     }
 }
 
@@ -520,7 +620,7 @@ mod tests {
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Serve(a) => a,
-            Command::Config(other) => panic!("not serve: {other:?}"),
+            other => panic!("not serve: {other:?}"),
         }
     }
 
@@ -565,6 +665,27 @@ mod tests {
         assert_eq!(a.media_listen(), "127.0.0.1:3478".parse().unwrap());
         let a = serve_args(&["--listen", "127.0.0.1:0", "--media-listen", "0.0.0.0:5000"]);
         assert_eq!(a.media_listen(), "0.0.0.0:5000".parse().unwrap());
+    }
+
+    #[test]
+    fn database_url_passwords_are_masked() {
+        assert_eq!(
+            mask_url_password("postgres://convene:s3cret@db:5432/convene"),
+            "postgres://convene:********@db:5432/convene"
+        );
+        assert_eq!(
+            mask_url_password("postgresql://u:p%40ss@h/db?sslmode=disable"),
+            "postgresql://u:********@h/db?sslmode=disable"
+        );
+        assert_eq!(
+            mask_url_password("postgres://db/convene"),
+            "postgres://db/convene"
+        );
+        assert_eq!(
+            mask_url_password("postgres://postgres@127.0.0.1/x"),
+            "postgres://postgres@127.0.0.1/x"
+        );
+        assert_eq!(mask_url_password("not a url"), "not a url");
     }
 
     #[test]

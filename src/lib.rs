@@ -7,6 +7,8 @@
 //! at the repository root tells the whole story.
 
 pub mod auth;
+#[cfg(feature = "postgres")]
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod events;

@@ -3,13 +3,13 @@ use std::sync::Arc;
 
 use convene::auth::throttle::{Rate, Throttle};
 use convene::auth::{credentials, Authenticator};
-use convene::config::{file, Command, ConfigCommand, ServeArgs};
+use convene::config::{file, Command, ConfigCommand, MigrateArgs, ServeArgs};
 use convene::domain::placement::PublicBase;
 use convene::media::{MediaConfig, MediaPlane};
 use convene::ops::{Limits, Service};
 use convene::ready;
 use convene::store::sqlite::SqliteStore;
-use convene::store::StoreOptions;
+use convene::store::{Store, StoreOptions};
 use convene::wire::controls::TestControls;
 use convene::wire::server::{serve, AppState, ConnectionLimits};
 use std::time::Duration;
@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check(args)) => {
             return config_check(&parsed, args);
         }
+        Command::Migrate(args) => return migrate(args),
     };
     convene::telemetry::init_logging(args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -47,6 +48,51 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `convene migrate`: SQLite's data into an empty PostgreSQL database.
+fn migrate(args: &MigrateArgs) -> ExitCode {
+    convene::telemetry::init_logging(convene::config::LogFormat::Text);
+    match migrate_now(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("convene migrate: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn migrate_now(args: &MigrateArgs) -> Result<(), String> {
+    let dir = args.source_dir()?;
+    let url = args.target_url()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let moved = runtime.block_on(convene::store::migrate::sqlite_to_postgres(&dir, url))?;
+    let total: u64 = moved.rows.iter().map(|(_, n)| n).sum();
+    for (table, n) in &moved.rows {
+        println!("{table}: {n} rows");
+    }
+    println!(
+        "copied {total} rows from {} to {}",
+        dir.display(),
+        convene::config::mask_url_password(url)
+    );
+    if let Some(path) = &moved.generated_credentials {
+        println!(
+            "this data directory holds a generated key pair ({}): give every node a copy with \
+             --credentials-file, since a generated pair is refused with --database-url",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "postgres"))]
+fn migrate_now(_args: &MigrateArgs) -> Result<(), String> {
+    Err("this build has no PostgreSQL support (cargo feature `postgres`)".into())
 }
 
 /// `convene config check`: the effective configuration on stdout, or what is wrong on stderr.
@@ -91,7 +137,7 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
     // guard drops (on return, after a signal too).
     let _ephemeral = ephemeral_data_dir(&mut args)?;
     let credentials = load_credentials(&args)?;
-    let (service, console_key) = start_service(&args)?;
+    let (service, console_key, opened) = start_service(&args).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -109,7 +155,16 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
             .as_ref()
             .map(|g| g.secret_access_key.clone()),
     };
-    let state = app_state(&args, service, base, credentials.keys, media, console_key);
+    let throttle = join_cluster(&opened, &service, &public_url, &media, &args).await?;
+    let state = app_state(
+        &args,
+        service,
+        base,
+        credentials.keys,
+        media,
+        console_key,
+        throttle,
+    );
     let connection_limits = ConnectionLimits {
         max_connections: args.max_connections,
         header_timeout: Duration::from_millis(args.header_timeout_ms),
@@ -158,20 +213,17 @@ fn load_credentials(args: &ServeArgs) -> Result<credentials::Credentials, String
 }
 
 /// Opens the store and starts the service with its event delivery and the
-/// meeting lifecycle; returns it with the console's session key.
-fn start_service(args: &ServeArgs) -> Result<(Service, Vec<u8>), String> {
+/// meeting lifecycle; returns it with the console's session key and the store.
+async fn start_service(args: &ServeArgs) -> Result<(Service, Vec<u8>, OpenedStore), String> {
     let store_options = StoreOptions {
         timeout: std::time::Duration::from_millis(args.store_timeout_ms),
     };
-    let store = SqliteStore::open_with(&args.data_dir, store_options).map_err(|e| e.to_string())?;
-    tracing::info!(path = %store.path().display(), "store open");
-    let console_key =
-        convene::wire::console::session_key(&convene::store::Store::token_key(&store));
-    let store: Arc<dyn convene::store::Store> = Arc::new(store);
+    let opened = open_store(args, store_options).await?;
+    let console_key = convene::wire::console::session_key(&opened.store.token_key());
     let (outbox, delivery) =
-        convene::events::runtime::build(&args.events, &args.data_dir, store.clone())?;
+        convene::events::runtime::build(&args.events, &args.data_dir, opened.store.clone())?;
     let service = Service::new(
-        store,
+        opened.store.clone(),
         Limits {
             default_page_size: args.default_page_size,
             max_meetings: args.meetings_limit(),
@@ -182,7 +234,7 @@ fn start_service(args: &ServeArgs) -> Result<(Service, Vec<u8>), String> {
     .with_outbox(outbox);
     delivery.spawn();
     convene::ops::lifecycle::spawn(service.clone(), Duration::from_secs(2));
-    Ok((service, console_key))
+    Ok((service, console_key, opened))
 }
 
 /// Everything a request needs, from the flags and the parts started above.
@@ -193,8 +245,8 @@ fn app_state(
     keys: std::collections::HashMap<String, convene::auth::sigv4::KeyInfo>,
     media: Arc<MediaPlane>,
     console_key: Vec<u8>,
+    throttle: Throttle,
 ) -> Arc<AppState> {
-    let (rate, burst) = log_limits(args);
     let controls = args.test_controls.then(|| {
         tracing::warn!(
             token_required = args.test_controls_token.is_some(),
@@ -210,10 +262,7 @@ fn app_state(
         service,
         base,
         auth: Authenticator::new(keys),
-        throttle: Throttle::new(Rate {
-            per_second: rate,
-            burst,
-        }),
+        throttle,
         max_body_bytes: args.max_body_bytes,
         body_timeout: Duration::from_millis(args.body_timeout_ms),
         media: Some(media),
@@ -279,6 +328,76 @@ fn log_limits(args: &ServeArgs) -> (f64, f64) {
         "limits"
     );
     (rate, burst)
+}
+
+/// The request throttle; on PostgreSQL this node also joins the cluster
+/// (registry, events between nodes) and its buckets are shared in the database.
+#[allow(clippy::unused_async)]
+async fn join_cluster(
+    opened: &OpenedStore,
+    service: &Service,
+    public_url: &str,
+    media: &MediaPlane,
+    args: &ServeArgs,
+) -> Result<Throttle, String> {
+    let (rate, burst) = log_limits(args);
+    let throttle = Throttle::new(Rate {
+        per_second: rate,
+        burst,
+    });
+    #[cfg(feature = "postgres")]
+    if let Some(pg) = &opened.postgres {
+        convene::cluster::Node::join(
+            pg.clone(),
+            service.events(),
+            public_url,
+            &media.public_addr().to_string(),
+        )
+        .await?;
+        let buckets = convene::cluster::DbBuckets::new(pg.clone());
+        buckets.warm().await;
+        throttle.share(buckets);
+    }
+    #[cfg(not(feature = "postgres"))]
+    let _ = (opened, service, public_url, media);
+    Ok(throttle)
+}
+
+struct OpenedStore {
+    store: Arc<dyn Store>,
+    #[cfg(feature = "postgres")]
+    postgres: Option<Arc<convene::store::postgres::PgStore>>,
+}
+
+/// PostgreSQL when --database-url is given, else SQLite in --data-dir.
+async fn open_store(args: &ServeArgs, options: StoreOptions) -> Result<OpenedStore, String> {
+    #[cfg(feature = "postgres")]
+    if let Some(url) = &args.database_url {
+        use convene::store::postgres::{redact, PgStore};
+        // The data directory still keeps this node's own files (its node id).
+        std::fs::create_dir_all(&args.data_dir).map_err(|e| {
+            format!(
+                "cannot create the data directory {}: {e}",
+                args.data_dir.display()
+            )
+        })?;
+        let pg =
+            Arc::new(PgStore::connect(url, options).await.map_err(|e| {
+                format!("cannot open the PostgreSQL store at {}: {e}", redact(url))
+            })?);
+        tracing::info!(database = %redact(url), "store open (PostgreSQL)");
+        return Ok(OpenedStore {
+            store: pg.clone(),
+            postgres: Some(pg),
+        });
+    }
+    let store = SqliteStore::open_with(&args.data_dir, options).map_err(|e| e.to_string())?;
+    tracing::info!(path = %store.path().display(), "store open");
+    Ok(OpenedStore {
+        store: Arc::new(store),
+        #[cfg(feature = "postgres")]
+        postgres: None,
+    })
 }
 
 async fn announce(

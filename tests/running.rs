@@ -151,6 +151,41 @@ fn file_then_environment_then_flags() {
 }
 
 #[test]
+fn config_check_masks_the_database_password_and_refuses_what_a_cluster_cannot_use() {
+    let keys = [
+        ("CONVENE_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("CONVENE_SECRET_ACCESS_KEY", "secret-value"),
+    ];
+    let url = "postgres://convene:hunter2-pw@db.internal:5432/convene";
+    let o = convene(
+        &["config", "check"],
+        &[keys[0], keys[1], ("CONVENE_DATABASE_URL", url)],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(!out.contains("hunter2-pw"), "{out}");
+    assert_eq!(
+        setting(&out, "database_url"),
+        "database_url = \"postgres://convene:********@db.internal:5432/convene\"  \
+         # environment CONVENE_DATABASE_URL"
+    );
+    let o = convene(&["config", "check", "--database-url", url], &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("a generated key pair"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("hunter2-pw"));
+    let o = convene(
+        &["config", "check", "--ephemeral", "--database-url", url],
+        &keys,
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--ephemeral"), "{}", stderr(&o));
+}
+
+#[test]
 fn bad_configurations_are_refused_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let check = |text: &str| {

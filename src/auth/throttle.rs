@@ -23,6 +23,20 @@ const MAX_BUCKETS: usize = 100_000;
 pub struct Throttle {
     rate: Rate,
     buckets: Mutex<HashMap<(String, &'static str), Bucket>>,
+    shared: std::sync::OnceLock<std::sync::Arc<dyn SharedBuckets>>,
+}
+
+/// Buckets kept outside this process (in the database several nodes share),
+/// so that an account gets its rate once across the nodes, not once per node.
+pub trait SharedBuckets: Send + Sync {
+    /// Takes one token: `Some(allowed)`, or `None` when the shared buckets
+    /// cannot be reached (the node then counts on its own).
+    fn take<'a>(
+        &'a self,
+        account: &'a str,
+        operation: &'static str,
+        rate: Rate,
+    ) -> crate::store::BoxFuture<'a, Option<bool>>;
 }
 
 impl Throttle {
@@ -30,7 +44,27 @@ impl Throttle {
         Throttle {
             rate,
             buckets: Mutex::new(HashMap::new()),
+            shared: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Counts in `shared` buckets from now on (set once, at start).
+    pub fn share(&self, shared: std::sync::Arc<dyn SharedBuckets>) {
+        let _ = self.shared.set(shared);
+    }
+
+    /// Takes one token, from the shared buckets when there are some (and
+    /// they answer), else from this node's own.
+    pub async fn check(&self, account: &str, operation: &'static str) -> bool {
+        if self.rate.per_second <= 0.0 {
+            return true;
+        }
+        if let Some(shared) = self.shared.get() {
+            if let Some(allowed) = shared.take(account, operation, self.rate).await {
+                return allowed;
+            }
+        }
+        self.allow(account, operation)
     }
 
     pub fn rate(&self) -> Rate {

@@ -214,48 +214,70 @@ impl Parsed {
                 vs.map(|v| v.to_string_lossy().into_owned())
                     .collect::<Vec<_>>()
             });
-            let source = match matches.value_source(id) {
-                Some(ValueSource::CommandLine) => format!("flag --{long}"),
-                Some(ValueSource::EnvVariable) => format!("environment {env}"),
-                Some(ValueSource::DefaultValue) => {
-                    if self
-                        .file
-                        .as_ref()
-                        .is_some_and(|f| f.values.contains_key(&key))
-                    {
-                        "file".to_string()
-                    } else {
-                        "default".to_string()
-                    }
-                }
-                _ => "default".to_string(),
-            };
+            let source = self.source_of(matches, id, long, &env, &key);
             match raw {
                 Some(values) if !values.is_empty() => {
-                    let v = values.join(",");
+                    let mut v = values.join(",");
+                    if key == "database_url" {
+                        v = super::mask_url_password(&v);
+                    }
                     out.push_str(&format!("{key} = {}  # {source}\n", toml_scalar(&v)));
                 }
                 _ => out.push_str(&format!("# {key} is not set\n")),
             }
         }
-        for (key, set) in secrets {
-            let env = SECRET_KEYS
-                .iter()
-                .find(|(k, _)| k == key)
-                .map_or("", |(_, e)| *e);
-            if *set {
-                let source = if std::env::var_os(env).is_some() {
-                    format!("environment {env}")
-                } else {
-                    "file".to_string()
-                };
-                out.push_str(&format!("{key} = \"********\"  # {source}\n"));
-            } else {
-                out.push_str(&format!("# {key} is not set (secret: {env} or the file)\n"));
-            }
-        }
+        out.push_str(&secret_lines(secrets));
         out
     }
+
+    /// Where an argument's value came from: a flag, the environment, the file or the default.
+    fn source_of(
+        &self,
+        matches: &ArgMatches,
+        id: &str,
+        long: &str,
+        env: &str,
+        key: &str,
+    ) -> String {
+        match matches.value_source(id) {
+            Some(ValueSource::CommandLine) => format!("flag --{long}"),
+            Some(ValueSource::EnvVariable) => format!("environment {env}"),
+            Some(ValueSource::DefaultValue) => {
+                if self
+                    .file
+                    .as_ref()
+                    .is_some_and(|f| f.values.contains_key(key))
+                {
+                    "file".to_string()
+                } else {
+                    "default".to_string()
+                }
+            }
+            _ => "default".to_string(),
+        }
+    }
+}
+
+/// The secrets' lines: masked when set, with where they came from.
+fn secret_lines(secrets: &[(&str, bool)]) -> String {
+    let mut out = String::new();
+    for (key, set) in secrets {
+        let env = SECRET_KEYS
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or("", |(_, e)| *e);
+        if *set {
+            let source = if std::env::var_os(env).is_some() {
+                format!("environment {env}")
+            } else {
+                "file".to_string()
+            };
+            out.push_str(&format!("{key} = \"********\"  # {source}\n"));
+        } else {
+            out.push_str(&format!("# {key} is not set (secret: {env} or the file)\n"));
+        }
+    }
+    out
 }
 
 /// A value as TOML: numbers and booleans bare, everything else a quoted string.

@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 use crate::domain::types::Capabilities;
 
 /// Which attendees of a meeting a change applies to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AttendeeSet {
     /// Exactly these attendees.
     Only(Vec<String>),
@@ -31,7 +31,7 @@ impl AttendeeSet {
 }
 
 /// A committed change that live connections must follow.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DomainEvent {
     /// The meeting was deleted (ended), with all its attendees.
     MeetingDeleted { meeting_id: String },
@@ -52,6 +52,9 @@ pub enum DomainEvent {
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<DomainEvent>,
+    /// Where published events also go to reach other nodes (set once, when
+    /// the node is part of a cluster).
+    relay: std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<DomainEvent>>>,
 }
 
 impl Default for EventBus {
@@ -63,7 +66,23 @@ impl Default for EventBus {
 impl EventBus {
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(1024);
-        EventBus { tx }
+        EventBus {
+            tx,
+            relay: std::sync::Arc::default(),
+        }
+    }
+
+    /// Sends every event published from now on to `relay` as well.
+    pub fn relay_to(&self, relay: tokio::sync::mpsc::UnboundedSender<DomainEvent>) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// Hands an event that another node published to this node's subscribers
+    /// (not relayed again).
+    pub fn deliver_remote(&self, event: DomainEvent) {
+        tracing::debug!(?event, "domain event from another node");
+        metrics::counter!("convene_events_received_remote_total").increment(1);
+        let _ = self.tx.send(event);
     }
 
     /// Announces a committed change. Nobody listening is fine.
@@ -75,6 +94,9 @@ impl EventBus {
             DomainEvent::CapabilitiesChanged { .. } => "CapabilitiesChanged",
         };
         metrics::counter!("convene_events_published_total", "event" => kind).increment(1);
+        if let Some(relay) = self.relay.get() {
+            let _ = relay.send(event.clone());
+        }
         if let Ok(receivers) = self.tx.send(event) {
             metrics::counter!("convene_events_delivered_total").increment(receivers as u64);
         }

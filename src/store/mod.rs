@@ -28,6 +28,10 @@
 
 #[cfg(test)]
 pub mod conformance;
+#[cfg(feature = "postgres")]
+pub mod migrate;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 
 use std::future::Future;

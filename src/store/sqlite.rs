@@ -80,6 +80,9 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// The database file inside the data directory.
+pub const DATABASE_FILE: &str = "convene.sqlite3";
+
 pub struct SqliteStore {
     path: PathBuf,
     writer: writer::Writer,
@@ -166,7 +169,7 @@ impl SqliteStore {
                 dir.display()
             ))
         })?;
-        let path = dir.join("convene.sqlite3");
+        let path = dir.join(DATABASE_FILE);
         let mut conn = open_connection(&path, &options)?;
         migrate(&mut conn)?;
         let token_key = load_token_key(&conn)?;

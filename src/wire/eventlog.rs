@@ -54,14 +54,14 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 /// The signed caller of a body-less request, within its rate limit.
-fn caller_of(
+async fn caller_of(
     state: &AppState,
     uri: &Uri,
     headers: &HeaderMap,
     operation: &'static str,
 ) -> Result<Caller, WireError> {
     let caller = super::server::authenticate(state, "GET", uri, headers, b"")?;
-    super::server::throttle(state, &caller, operation)?;
+    super::server::throttle(state, &caller, operation).await?;
     Ok(caller)
 }
 
@@ -148,7 +148,7 @@ async fn list_meeting(
     let (started, request_id) = (Instant::now(), uuid::Uuid::new_v4().to_string());
     let mut account = None;
     let result = async {
-        let caller = caller_of(&state, &uri, &headers, OPERATION)?;
+        let caller = caller_of(&state, &uri, &headers, OPERATION).await?;
         account = Some(caller.account_id.to_string());
         let (after, limit) = paging(&Query::parse(uri.query()))?;
         let id = MeetingId::parse("MeetingId", &meeting_id)?;
@@ -183,7 +183,7 @@ async fn list_account(
     let (started, request_id) = (Instant::now(), uuid::Uuid::new_v4().to_string());
     let mut account = None;
     let result = async {
-        let caller = caller_of(&state, &uri, &headers, OPERATION)?;
+        let caller = caller_of(&state, &uri, &headers, OPERATION).await?;
         account = Some(caller.account_id.to_string());
         let (after, limit) = paging(&Query::parse(uri.query()))?;
         let page = state.service.account_events(&caller, after, limit).await?;
@@ -242,7 +242,7 @@ async fn stream(
     let (started, request_id) = (Instant::now(), uuid::Uuid::new_v4().to_string());
     let mut account = None;
     let result = async {
-        let caller = caller_of(&state, &uri, &headers, OPERATION)?;
+        let caller = caller_of(&state, &uri, &headers, OPERATION).await?;
         account = Some(caller.account_id.to_string());
         let query = Query::parse(uri.query());
         let (cursor, backlog) = start(&state, &caller, &headers, &query).await?;

@@ -393,7 +393,7 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
         let caller = authenticate(&state, &method, &parts.uri, &parts.headers, &bytes)?;
         seen.account_id = Some(caller.account_id.to_string());
         let endpoint = endpoint?;
-        admit(&state, &caller, &endpoint)?;
+        admit(&state, &caller, &endpoint).await?;
         run_operation(&state, caller, query, bytes, endpoint).await
     }
     .await;
@@ -467,7 +467,7 @@ pub(super) fn authenticate(
 
 /// A test-control fault rule, then the rate limit: either may answer before
 /// the operation runs, so neither changes anything.
-fn admit(state: &AppState, caller: &Caller, endpoint: &Endpoint) -> Result<(), WireError> {
+async fn admit(state: &AppState, caller: &Caller, endpoint: &Endpoint) -> Result<(), WireError> {
     if let Some(c) = &state.controls {
         let call = Call {
             region: &caller.region,
@@ -480,17 +480,21 @@ fn admit(state: &AppState, caller: &Caller, endpoint: &Endpoint) -> Result<(), W
             return Err(WireError::Modeled(fault.error));
         }
     }
-    throttle(state, caller, endpoint.name())
+    throttle(state, caller, endpoint.name()).await
 }
 
 /// The account's request-rate limit for `operation` (the event log routes use
 /// it too). Every operation lists ThrottlingException.
-pub(super) fn throttle(
+pub(super) async fn throttle(
     state: &AppState,
     caller: &Caller,
     operation: &'static str,
 ) -> Result<(), WireError> {
-    if state.throttle.allow(caller.account_id.as_str(), operation) {
+    if state
+        .throttle
+        .check(caller.account_id.as_str(), operation)
+        .await
+    {
         Ok(())
     } else {
         Err(ThrottlingException::new(format!("Rate exceeded for {operation}")).into())

@@ -21,7 +21,162 @@ pub struct Server {
     child: Option<Child>,
     pub addr: String,
     pub data_dir: PathBuf,
+    /// The PostgreSQL database of this server, when the suite runs on PostgreSQL.
+    pub database_url: Option<String>,
     tmp_dir: Option<tempfile::TempDir>,
+}
+
+/// The backend integration tests run on: `CONVENE_TEST_BACKEND=postgres`
+/// runs them on PostgreSQL (the server at `CONVENE_TEST_POSTGRES`, default
+/// `postgres://postgres@127.0.0.1:5432/postgres`), one fresh database per
+/// data directory; anything else (or unset) on the embedded SQLite.
+pub fn on_postgres() -> bool {
+    std::env::var("CONVENE_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("CONVENE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// How test databases' names begin: `CONVENE_TEST_DB_PREFIX`, default
+/// `convene_test_` (lets runs sharing one server tell their databases apart).
+pub fn db_prefix() -> String {
+    std::env::var("CONVENE_TEST_DB_PREFIX").unwrap_or_else(|_| "convene_test_".into())
+}
+
+/// True when a missing PostgreSQL must fail the test rather than skip it.
+pub fn postgres_required() -> bool {
+    std::env::var("CONVENE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+        || std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Runs one admin statement on the PostgreSQL server; Err when none answers.
+pub fn postgres_admin(sql: &str) -> Result<(), String> {
+    postgres_admin_rows(sql).map(|_| ())
+}
+
+/// Runs admin statements; the rows of their results, as text (NULL as "").
+pub fn postgres_admin_rows(sql: &str) -> Result<Vec<Vec<String>>, String> {
+    // On a thread of its own: callers may be inside a runtime already.
+    let sql = sql.to_string();
+    std::thread::spawn(move || postgres_admin_now(&sql))
+        .join()
+        .unwrap_or_else(|_| Err("the admin thread panicked".into()))
+}
+
+fn postgres_admin_now(sql: &str) -> Result<Vec<Vec<String>>, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&postgres_admin_url(), tokio_postgres::NoTls)
+            .await
+            .map_err(|e| e.to_string())?;
+        let task = tokio::spawn(conn);
+        let r = client
+            .simple_query(sql)
+            .await
+            .map_err(|e| match e.as_db_error() {
+                Some(db) => db.message().to_string(),
+                None => e.to_string(),
+            })
+            .map(|messages| {
+                messages
+                    .iter()
+                    .filter_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                            (0..row.len())
+                                .map(|i| row.get(i).unwrap_or("").to_string())
+                                .collect(),
+                        ),
+                        _ => None,
+                    })
+                    .collect()
+            });
+        drop(client);
+        let _ = task.await;
+        r
+    })
+}
+
+/// What a test database's comment starts with: the data directory it stands for follows.
+const DIR_COMMENT: &str = "convene-test-dir:";
+
+/// Drops the test databases (of this prefix) whose data directory is gone:
+/// a test that ended removed its directory, and its database goes with it at
+/// the next start, here or in a later run.
+fn drop_orphaned_databases() {
+    let sql = format!(
+        "SELECT datname, COALESCE(shobj_description(oid, 'pg_database'), '') FROM pg_database \
+         WHERE starts_with(datname, '{}')",
+        db_prefix()
+    );
+    let Ok(rows) = postgres_admin_rows(&sql) else {
+        return;
+    };
+    for row in rows {
+        let (name, comment) = (&row[0], &row[1]);
+        if let Some(dir) = comment.strip_prefix(DIR_COMMENT) {
+            if !Path::new(dir).exists() {
+                let _ = postgres_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// A fresh database URL (or None, said loudly, when no PostgreSQL answers
+/// and it is not required).
+pub fn fresh_postgres(name: &str) -> Option<String> {
+    if let Err(e) = postgres_admin("SELECT 1") {
+        let msg = format!("no PostgreSQL at {} ({e})", postgres_admin_url());
+        assert!(
+            !postgres_required(),
+            "{msg}; CONVENE_REQUIRE_POSTGRES=1 or CI=true: failing"
+        );
+        eprintln!("SKIPPED: {msg}");
+        return None;
+    }
+    postgres_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .expect("drop old test database");
+    postgres_admin(&format!("CREATE DATABASE {name}")).expect("create test database");
+    let base = postgres_admin_url();
+    let (base, _) = base.rsplit_once('/').expect("URL ends with /DATABASE");
+    Some(format!("{base}/{name}"))
+}
+
+/// The database a data directory stands for on PostgreSQL (so that a restart
+/// on the same directory finds the same data).
+fn database_for(data_dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut h);
+    format!("{}{:016x}", db_prefix(), h.finish())
+}
+
+/// The database of a data directory: made at its first start, found again
+/// at the next. None, said loudly, when no PostgreSQL answers and none is
+/// required: the test then runs on SQLite.
+fn database_of(data_dir: &Path) -> Option<String> {
+    let name = database_for(data_dir);
+    let marker = data_dir.join(".convene-test-db");
+    if marker.exists() {
+        let base = postgres_admin_url();
+        return Some(format!("{}/{name}", base.rsplit_once('/')?.0));
+    }
+    drop_orphaned_databases();
+    let Some(url) = fresh_postgres(&name) else {
+        eprintln!("SKIPPED on PostgreSQL: this test runs on SQLite instead");
+        return None;
+    };
+    std::fs::create_dir_all(data_dir).expect("data dir");
+    std::fs::write(&marker, &name).expect("marker file");
+    let dir = data_dir.canonicalize().expect("data dir path");
+    let comment = format!("{DIR_COMMENT}{}", dir.display()).replace('\'', "''");
+    postgres_admin(&format!("COMMENT ON DATABASE {name} IS '{comment}'"))
+        .expect("comment on the test database");
+    Some(url)
 }
 
 impl Server {
@@ -33,12 +188,34 @@ impl Server {
         s
     }
 
-    /// Starts the server on `data_dir` (kept after the server stops).
+    /// Starts the server on `data_dir` (kept after the server stops). With
+    /// `CONVENE_TEST_BACKEND=postgres` the server's store is a database of its
+    /// own, named after `data_dir` (a restart on it finds the same data).
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut database_url = None;
+        let mut backend: Vec<String> = vec![];
+        if on_postgres() && !extra.contains(&"--ephemeral") {
+            database_url = database_of(data_dir);
+            if let Some(url) = &database_url {
+                backend = vec!["--database-url".into(), url.clone()];
+            }
+        }
+        Self::start_with(data_dir, extra, &backend, database_url)
+    }
+
+    /// Starts the server with these arguments besides the test's own.
+    pub fn start_with(
+        data_dir: &Path,
+        extra: &[&str],
+        backend: &[String],
+        database_url: Option<String>,
+    ) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_convene"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
+            .args(backend)
+            .env_remove("CONVENE_DATABASE_URL")
             .env(
                 "CONVENE_LOG",
                 std::env::var("CONVENE_TEST_LOG").unwrap_or_else(|_| "info".into()),
@@ -81,6 +258,7 @@ impl Server {
             child: Some(child),
             addr,
             data_dir: data_dir.to_path_buf(),
+            database_url,
             tmp_dir: None,
         }
     }
@@ -91,6 +269,7 @@ impl Server {
             child: None,
             addr: addr.to_string(),
             data_dir: PathBuf::new(),
+            database_url: None,
             tmp_dir: None,
         }
     }
@@ -304,6 +483,12 @@ fn sign_parts(
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill_hard();
+        // A server that owns its data directory owns its database too.
+        if let (Some(_), Some(url)) = (&self.tmp_dir, &self.database_url) {
+            if let Some((_, name)) = url.rsplit_once('/') {
+                let _ = postgres_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
     }
 }
 

@@ -1,0 +1,332 @@
+//! Several nodes on one PostgreSQL database behaving as one service.
+//!
+//! - Domain events travel between nodes by `NOTIFY convene_events` (each
+//!   payload names the node it came from, so a node skips its own); every
+//!   node `LISTEN`s on a connection of its own and hands the others' events to
+//!   its in-process bus, where the media plane follows them (a DeleteAttendee
+//!   on one node closes the attendee's socket on another).
+//! - Nodes register in `nodes` with their media and HTTP addresses and send a
+//!   heartbeat every second; a node silent for [`NODE_TTL_MS`] is forgotten.
+//! - Request-rate buckets live in `throttle_buckets`: one row per (account,
+//!   operation), refilled and taken in a single statement on the database's
+//!   clock, so an account gets its configured rate once across all nodes
+//!   whichever node its requests land on (a load balancer that pins a
+//!   keep-alive connection to one node does not change that). When the
+//!   database cannot be reached the node counts in its own buckets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_postgres::AsyncMessage;
+
+use crate::auth::throttle::{Rate, SharedBuckets};
+use crate::events::{DomainEvent, EventBus};
+use crate::store::postgres::{describe, pool_error, PgStore};
+use crate::store::BoxFuture;
+
+/// The channel domain events travel on.
+pub const CHANNEL: &str = "convene_events";
+/// A node whose last heartbeat is older than this is taken as gone.
+pub const NODE_TTL_MS: i64 = 5_000;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Envelope {
+    origin: String,
+    event: DomainEvent,
+}
+
+/// This node's part in the cluster.
+pub struct Node {
+    pub id: String,
+    store: Arc<PgStore>,
+}
+
+impl Node {
+    /// Joins the cluster: registers the node, starts its heartbeat and the
+    /// event relay in both directions.
+    pub async fn join(
+        store: Arc<PgStore>,
+        bus: &EventBus,
+        http_addr: &str,
+        media_addr: &str,
+    ) -> Result<Arc<Node>, String> {
+        let node = Arc::new(Node {
+            id: uuid::Uuid::new_v4().to_string(),
+            store,
+        });
+        node.heartbeat(http_addr, media_addr)
+            .await
+            .map_err(|e| format!("cannot register this node in the database: {e}"))?;
+        {
+            let node = node.clone();
+            let (http, media) = (http_addr.to_string(), media_addr.to_string());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = node.heartbeat(&http, &media).await {
+                        tracing::warn!(error = %e, "node heartbeat failed");
+                    }
+                }
+            });
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        bus.relay_to(tx);
+        tokio::spawn(node.clone().publish_loop(rx));
+        let ready = Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(node.clone().listen_loop(bus.clone(), ready.clone()));
+        // Wait (briefly) for the first LISTEN so events sent right after start arrive.
+        let _ = tokio::time::timeout(Duration::from_secs(5), ready.notified()).await;
+        tracing::info!(node = %node.id, "joined the cluster (PostgreSQL)");
+        Ok(node)
+    }
+
+    async fn heartbeat(&self, http_addr: &str, media_addr: &str) -> Result<(), String> {
+        let client = self
+            .store
+            .pool()
+            .get()
+            .await
+            .map_err(|e| pool_error(e).to_string())?;
+        let now = crate::now_ms();
+        client
+            .execute(
+                "INSERT INTO nodes (node_id, media_addr, http_addr, started_at_ms, heartbeat_ms) \
+                 VALUES ($1, $2, $3, $4, $4) \
+                 ON CONFLICT (node_id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms",
+                &[&self.id, &media_addr, &http_addr, &now],
+            )
+            .await
+            .map_err(|e| describe(&e))?;
+        client
+            .execute(
+                "DELETE FROM nodes WHERE heartbeat_ms < $1",
+                &[&(now - 12 * NODE_TTL_MS)],
+            )
+            .await
+            .map_err(|e| describe(&e))?;
+        Ok(())
+    }
+
+    /// Nodes with a recent heartbeat.
+    pub async fn live_nodes(&self) -> Result<Vec<(String, String)>, String> {
+        let client = self
+            .store
+            .pool()
+            .get()
+            .await
+            .map_err(|e| pool_error(e).to_string())?;
+        let rows = client
+            .query(
+                "SELECT node_id, media_addr FROM nodes WHERE heartbeat_ms >= $1 ORDER BY started_at_ms",
+                &[&(crate::now_ms() - NODE_TTL_MS)],
+            )
+            .await
+            .map_err(|e| describe(&e))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn publish_loop(
+        self: Arc<Self>,
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<DomainEvent>,
+    ) {
+        while let Some(event) = rx.recv().await {
+            let payload = match serde_json::to_string(&Envelope {
+                origin: self.id.clone(),
+                event,
+            }) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot encode a domain event");
+                    continue;
+                }
+            };
+            let sent = async {
+                let client = self
+                    .store
+                    .pool()
+                    .get()
+                    .await
+                    .map_err(|e| pool_error(e).to_string())?;
+                client
+                    .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
+                    .await
+                    .map_err(|e| describe(&e))
+            };
+            if let Err(e) = sent.await {
+                // Other nodes miss this event; their sockets are still checked
+                // against the store when clients reconnect.
+                tracing::warn!(error = %e, "cannot send a domain event to the other nodes");
+            }
+        }
+    }
+
+    async fn listen_loop(self: Arc<Self>, bus: EventBus, ready: Arc<tokio::sync::Notify>) {
+        loop {
+            if let Err(e) = self.listen_once(&bus, &ready).await {
+                tracing::warn!(error = %e, "event listener lost the database; reconnecting");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn listen_once(&self, bus: &EventBus, ready: &tokio::sync::Notify) -> Result<(), String> {
+        let (client, mut connection) = self.store.connect_raw().await.map_err(|e| e.to_string())?;
+        let (ntx, mut nrx) = tokio::sync::mpsc::unbounded_channel();
+        let pump = tokio::spawn(async move {
+            loop {
+                match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                    Some(Ok(AsyncMessage::Notification(n))) => {
+                        if ntx.send(n.payload().to_string()).is_err() {
+                            break;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "listener connection failed");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+        });
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await
+            .map_err(|e| describe(&e))?;
+        ready.notify_waiters();
+        ready.notify_one();
+        while let Some(payload) = nrx.recv().await {
+            match serde_json::from_str::<Envelope>(&payload) {
+                Ok(env) if env.origin != self.id => bus.deliver_remote(env.event),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "unreadable domain event from another node"),
+            }
+        }
+        pump.abort();
+        Err("the listening connection closed".into())
+    }
+}
+
+/// How long the node counts on its own after the shared buckets failed,
+/// before it asks the database again.
+const BUCKETS_BACKOFF_MS: i64 = 1_000;
+
+/// A connection with the take statement prepared on it.
+#[derive(Clone)]
+struct Taker {
+    client: Arc<tokio_postgres::Client>,
+    statement: tokio_postgres::Statement,
+}
+
+/// The request-rate buckets in the database, on one connection of their own:
+/// takes from concurrent requests are pipelined on it, so a burst neither
+/// waits for pooled connections nor opens new ones.
+pub struct DbBuckets {
+    store: Arc<PgStore>,
+    client: tokio::sync::Mutex<Option<Taker>>,
+    /// Until when (ms) the shared buckets are skipped: set when they failed,
+    /// so that during an outage a request does not first wait for the
+    /// buckets and then for the store (it answers 503 within the store's
+    /// deadline, not twice that).
+    skip_until_ms: std::sync::atomic::AtomicI64,
+}
+
+impl DbBuckets {
+    pub fn new(store: Arc<PgStore>) -> Arc<Self> {
+        Arc::new(DbBuckets {
+            store,
+            client: tokio::sync::Mutex::new(None),
+            skip_until_ms: std::sync::atomic::AtomicI64::new(0),
+        })
+    }
+
+    /// How long a take may wait: a quarter of the store's deadline, at most
+    /// 250 ms (a take is one statement on one indexed row). A slow answer
+    /// counts this request on the node; only a failed connection makes the
+    /// node skip the shared buckets for a while.
+    fn deadline(&self) -> Duration {
+        (self.store.options().timeout / 4).min(Duration::from_millis(250))
+    }
+
+    /// Opens the buckets' connection now, so that the first requests do not
+    /// wait for it (a failure is only logged: the next take tries again).
+    pub async fn warm(&self) {
+        if let Err(e) = self.taker().await {
+            tracing::warn!(error = %e, "shared throttle: no connection yet");
+        }
+    }
+
+    /// The buckets' connection and statement, made when there are none (or
+    /// the connection closed).
+    async fn taker(&self) -> Result<Taker, String> {
+        let mut slot = self.client.lock().await;
+        if let Some(t) = slot.as_ref().filter(|t| !t.client.is_closed()) {
+            return Ok(t.clone());
+        }
+        let client = self.store.dedicated().await.map_err(|e| e.to_string())?;
+        let statement = client.prepare(TAKE).await.map_err(|e| describe(&e))?;
+        let taker = Taker {
+            client: Arc::new(client),
+            statement,
+        };
+        *slot = Some(taker.clone());
+        Ok(taker)
+    }
+
+    async fn take_now(&self, account: &str, operation: &str, rate: Rate) -> Result<bool, String> {
+        let t = self.taker().await?;
+        let rows = t
+            .client
+            .query(
+                &t.statement,
+                &[&account, &operation, &rate.burst, &rate.per_second],
+            )
+            .await
+            .map_err(|e| describe(&e))?;
+        Ok(!rows.is_empty())
+    }
+}
+
+/// Refills the bucket by the time passed since its last use (on the
+/// database's clock), then takes a token if one is there; no row comes back
+/// when none is.
+const TAKE: &str = "\
+WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint AS us)
+INSERT INTO throttle_buckets AS b (account_id, operation, tokens, updated_us)
+SELECT $1::text, $2::text, $3::float8 - 1, now.us FROM now
+ON CONFLICT (account_id, operation) DO UPDATE
+   SET tokens = LEAST($3::float8, b.tokens + (excluded.updated_us - b.updated_us) * $4::float8 / 1e6) - 1,
+       updated_us = excluded.updated_us
+ WHERE LEAST($3::float8, b.tokens + (excluded.updated_us - b.updated_us) * $4::float8 / 1e6) >= 1
+RETURNING tokens";
+
+impl SharedBuckets for DbBuckets {
+    fn take<'a>(
+        &'a self,
+        account: &'a str,
+        operation: &'static str,
+        rate: Rate,
+    ) -> BoxFuture<'a, Option<bool>> {
+        Box::pin(async move {
+            use std::sync::atomic::Ordering;
+            if crate::now_ms() < self.skip_until_ms.load(Ordering::Relaxed) {
+                return None;
+            }
+            let attempt = self.take_now(account, operation, rate);
+            match tokio::time::timeout(self.deadline(), attempt).await {
+                Ok(Ok(allowed)) => Some(allowed),
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "shared throttle unavailable; counting on this node");
+                    self.skip_until_ms
+                        .store(crate::now_ms() + BUCKETS_BACKOFF_MS, Ordering::Relaxed);
+                    None
+                }
+                Err(_) => {
+                    tracing::debug!("shared throttle slow; this request counted on this node");
+                    None
+                }
+            }
+        })
+    }
+}
