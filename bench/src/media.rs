@@ -1061,8 +1061,10 @@ fn pin_self(cpu: &str) {
 
 /// `convene-bench media [audio|video] [options]` (`rest` excludes the command).
 pub fn command(rest: &[String]) -> Result<(), String> {
-    let args = Args::try_parse_from(std::iter::once("convene-bench media".to_string()).chain(rest.iter().cloned()))
-        .map_err(|e| e.to_string())?;
+    let args = Args::try_parse_from(
+        std::iter::once("convene-bench media".to_string()).chain(rest.iter().cloned()),
+    )
+    .map_err(|e| e.to_string())?;
     measure_all(args).map_err(|e| e.to_string())
 }
 
