@@ -122,6 +122,32 @@ struct LambdaStub {
     fail_first: Mutex<u32>,
 }
 
+impl LambdaStub {
+    /// Serves the Invoke route on a free port, failing the first `fail_first`
+    /// calls; answers the stub and its URL.
+    async fn start(fail_first: u32) -> (Arc<LambdaStub>, String) {
+        let stub = Arc::new(LambdaStub::default());
+        *stub.fail_first.lock().unwrap() = fail_first;
+        let app = axum::Router::new()
+            .route("/2015-03-31/functions/{name}/invocations", post(invoke))
+            .with_state(stub.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (stub, url)
+    }
+
+    /// The payloads received, in arrival order.
+    fn envelopes(&self) -> Vec<Value> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, _, v)| v.clone())
+            .collect()
+    }
+}
+
 /// `POST /2015-03-31/functions/{FunctionName}/invocations`, as Lambda's API has it.
 async fn invoke(
     State(stub): State<Arc<LambdaStub>>,
@@ -157,14 +183,7 @@ async fn invoke(
 #[tokio::test]
 async fn lambda_invoke_gets_every_event_in_order() {
     fake_aws_env();
-    let stub = Arc::new(LambdaStub::default());
-    *stub.fail_first.lock().unwrap() = 2;
-    let app = axum::Router::new()
-        .route("/2015-03-31/functions/{name}/invocations", post(invoke))
-        .with_state(stub.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (stub, url) = LambdaStub::start(2).await;
 
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_in(
@@ -326,57 +345,103 @@ async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
     (url, arn)
 }
 
+/// What the moto tests deliver to: a queue named by `SqsQueueArn`, a bus whose
+/// rule (on `source: aws.chime` and the detail type) routes to a second
+/// queue, and a topic with a third queue subscribed (raw delivery).
+struct MotoTargets {
+    sqs: aws_sdk_sqs::Client,
+    bus: String,
+    topic: String,
+    direct_url: String,
+    direct_arn: String,
+    rule_url: String,
+    sub_url: String,
+}
+
+impl MotoTargets {
+    /// Makes them on moto, named with `prefix` and a fresh token.
+    async fn make(moto: &Moto, prefix: &str) -> MotoTargets {
+        let conf = sdk(&moto.url).await;
+        let sqs = aws_sdk_sqs::Client::new(&conf);
+        let sns = aws_sdk_sns::Client::new(&conf);
+        let eb = aws_sdk_eventbridge::Client::new(&conf);
+        let tag = new_token();
+        let (direct_url, direct_arn) = queue(&sqs, &format!("{prefix}direct-{tag}")).await;
+        let (rule_url, rule_arn) = queue(&sqs, &format!("{prefix}rule-{tag}")).await;
+        let (sub_url, sub_arn) = queue(&sqs, &format!("{prefix}sub-{tag}")).await;
+        let bus = format!("{prefix}bus-{tag}");
+        eb.create_event_bus().name(&bus).send().await.unwrap();
+        eb.put_rule()
+            .event_bus_name(&bus)
+            .name("chime")
+            .event_pattern(
+                r#"{"source":["aws.chime"],"detail-type":["Chime Meeting State Change"]}"#,
+            )
+            .send()
+            .await
+            .unwrap();
+        eb.put_targets()
+            .event_bus_name(&bus)
+            .rule("chime")
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("q")
+                    .arn(&rule_arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let topic = sns
+            .create_topic()
+            .name(format!("{prefix}topic-{tag}"))
+            .send()
+            .await
+            .unwrap()
+            .topic_arn
+            .unwrap();
+        sns.subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(&sub_arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .unwrap();
+        MotoTargets {
+            sqs,
+            bus,
+            topic,
+            direct_url,
+            direct_arn,
+            rule_url,
+            sub_url,
+        }
+    }
+
+    /// A meeting's notification targets: the direct queue and the topic.
+    fn notifications(&self) -> aws_sdk_chimesdkmeetings::types::NotificationsConfiguration {
+        aws_sdk_chimesdkmeetings::types::NotificationsConfiguration::builder()
+            .sqs_queue_arn(&self.direct_arn)
+            .sns_topic_arn(&self.topic)
+            .build()
+    }
+}
+
 #[tokio::test]
 async fn eventbridge_sqs_and_sns_on_moto() {
     fake_aws_env();
     let Some(moto) = moto().await else { return };
-    let conf = sdk(&moto.url).await;
-    let sqs = aws_sdk_sqs::Client::new(&conf);
-    let sns = aws_sdk_sns::Client::new(&conf);
-    let eb = aws_sdk_eventbridge::Client::new(&conf);
-    let tag = new_token();
-    let (direct_url, direct_arn) = queue(&sqs, &format!("direct-{tag}")).await;
-    let (rule_url, rule_arn) = queue(&sqs, &format!("rule-{tag}")).await;
-    let (sub_url, sub_arn) = queue(&sqs, &format!("sub-{tag}")).await;
-    let bus = format!("bus-{tag}");
-    eb.create_event_bus().name(&bus).send().await.unwrap();
-    eb.put_rule()
-        .event_bus_name(&bus)
-        .name("chime")
-        .event_pattern(r#"{"source":["aws.chime"],"detail-type":["Chime Meeting State Change"]}"#)
-        .send()
-        .await
-        .unwrap();
-    eb.put_targets()
-        .event_bus_name(&bus)
-        .rule("chime")
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("q")
-                .arn(&rule_arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let topic = sns
-        .create_topic()
-        .name(format!("topic-{tag}"))
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&sub_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .unwrap();
-
+    let t = MotoTargets::make(&moto, "").await;
+    let MotoTargets {
+        sqs,
+        bus,
+        direct_url,
+        rule_url,
+        sub_url,
+        ..
+    } = &t;
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_in(
         dir.path(),
@@ -384,24 +449,20 @@ async fn eventbridge_sqs_and_sns_on_moto() {
             "--events-aws-endpoint-url",
             &moto.url,
             "--events-eventbridge-bus",
-            &bus,
+            bus,
         ],
     );
     let c = s.client_in("us-east-1");
     let mut meetings = Vec::new();
     for i in 0..3 {
-        let n = aws_sdk_chimesdkmeetings::types::NotificationsConfiguration::builder()
-            .sqs_queue_arn(&direct_arn)
-            .sns_topic_arn(&topic)
-            .build();
-        meetings.push(meeting_story(&c, &format!("moto-{i}"), n).await);
+        meetings.push(meeting_story(&c, &format!("moto-{i}"), t.notifications()).await);
     }
     let want = meetings.len() * STORY.len();
     let (mut direct, mut ruled, mut subbed) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..600 {
-        drain(&sqs, &direct_url, &mut direct).await;
-        drain(&sqs, &rule_url, &mut ruled).await;
-        drain(&sqs, &sub_url, &mut subbed).await;
+        drain(sqs, direct_url, &mut direct).await;
+        drain(sqs, rule_url, &mut ruled).await;
+        drain(sqs, sub_url, &mut subbed).await;
         if direct.len() >= want && ruled.len() >= want && subbed.len() >= want {
             break;
         }
@@ -512,7 +573,11 @@ fn check_burst(sink: &str, envelopes: &[Value], expected: &HashMap<String, Vec<S
     let want: usize = expected.values().map(Vec::len).sum();
     assert_eq!(total, want, "{sink}: distinct events");
     for (mid, want) in expected {
-        assert_eq!(got.get(mid), Some(want), "{sink}: meeting {mid}'s events, in order");
+        assert_eq!(
+            got.get(mid),
+            Some(want),
+            "{sink}: meeting {mid}'s events, in order"
+        );
     }
 }
 
@@ -533,7 +598,11 @@ async fn drain_until(sqs: aws_sdk_sqs::Client, url: String, want: usize) -> Vec<
         let msgs = out.messages();
         if msgs.is_empty() {
             idle += 1;
-            assert!(idle < 6_000, "{url}: only {} messages for {want} events", got.len());
+            assert!(
+                idle < 6_000,
+                "{url}: only {} messages for {want} events",
+                got.len()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         }
@@ -573,56 +642,24 @@ fn moto_burst_per_meeting() -> usize {
 async fn a_burst_across_100_meetings_reaches_eventbridge_sqs_and_sns_complete_and_in_order() {
     fake_aws_env();
     let Some(moto) = moto().await else { return };
-    let conf = sdk(&moto.url).await;
-    let sqs = aws_sdk_sqs::Client::new(&conf);
-    let sns = aws_sdk_sns::Client::new(&conf);
-    let eb = aws_sdk_eventbridge::Client::new(&conf);
-    let tag = new_token();
-    let (direct_url, direct_arn) = queue(&sqs, &format!("bdirect-{tag}")).await;
-    let (rule_url, rule_arn) = queue(&sqs, &format!("brule-{tag}")).await;
-    let (sub_url, sub_arn) = queue(&sqs, &format!("bsub-{tag}")).await;
-    let bus = format!("bbus-{tag}");
-    eb.create_event_bus().name(&bus).send().await.unwrap();
-    eb.put_rule()
-        .event_bus_name(&bus)
-        .name("chime")
-        .event_pattern(r#"{"source":["aws.chime"]}"#)
-        .send()
-        .await
-        .unwrap();
-    eb.put_targets()
-        .event_bus_name(&bus)
-        .rule("chime")
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("q")
-                .arn(&rule_arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let topic = sns
-        .create_topic()
-        .name(format!("btopic-{tag}"))
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&sub_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .unwrap();
+    let t = MotoTargets::make(&moto, "b").await;
+    let MotoTargets {
+        sqs,
+        bus,
+        direct_url,
+        rule_url,
+        sub_url,
+        ..
+    } = &t;
     // Readers run during the burst, as a consumer would, so no queue grows long.
     let per_meeting = moto_burst_per_meeting();
-    let readers = [direct_url, rule_url, sub_url]
-        .map(|url| tokio::spawn(drain_until(sqs.clone(), url, 100 * (per_meeting + 1))));
+    let readers = [direct_url, rule_url, sub_url].map(|url| {
+        tokio::spawn(drain_until(
+            sqs.clone(),
+            url.clone(),
+            100 * (per_meeting + 1),
+        ))
+    });
 
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_in(
@@ -633,13 +670,10 @@ async fn a_burst_across_100_meetings_reaches_eventbridge_sqs_and_sns_complete_an
             "--events-aws-endpoint-url",
             &moto.url,
             "--events-eventbridge-bus",
-            &bus,
+            bus,
         ],
     );
-    let n = aws_sdk_chimesdkmeetings::types::NotificationsConfiguration::builder()
-        .sqs_queue_arn(&direct_arn)
-        .sns_topic_arn(&topic)
-        .build();
+    let n = t.notifications();
     let started = std::time::Instant::now();
     let expected = burst(&s.client_in("us-east-1"), &n, 100, per_meeting).await;
     let made = started.elapsed();
@@ -661,15 +695,8 @@ async fn a_burst_across_100_meetings_reaches_eventbridge_sqs_and_sns_complete_an
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_10000_changes_reaches_lambda_complete_and_in_order() {
     fake_aws_env();
-    let stub = Arc::new(LambdaStub::default());
     // A short outage at the start: the retries must keep each meeting's order.
-    *stub.fail_first.lock().unwrap() = 20;
-    let app = axum::Router::new()
-        .route("/2015-03-31/functions/{name}/invocations", post(invoke))
-        .with_state(stub.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (stub, url) = LambdaStub::start(20).await;
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_in(
         dir.path(),
@@ -689,27 +716,12 @@ async fn a_burst_of_10000_changes_reaches_lambda_complete_and_in_order() {
         .build();
     let expected = burst(&s.client_in("us-east-1"), &n, 100, 99).await;
     wait_for("10,000 invocations", 300, || {
-        labels(
-            &stub
-                .calls
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|(_, _, v)| v.clone())
-                .collect::<Vec<_>>(),
-        )
-        .values()
-        .map(Vec::len)
-        .sum::<usize>()
+        labels(&stub.envelopes())
+            .values()
+            .map(Vec::len)
+            .sum::<usize>()
             >= 10_000
     })
     .await;
-    let calls: Vec<Value> = stub
-        .calls
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, _, v)| v.clone())
-        .collect();
-    check_burst("Lambda", &calls, &expected);
+    check_burst("Lambda", &stub.envelopes(), &expected);
 }
