@@ -67,17 +67,7 @@ async fn meeting_story(
         .unwrap()
         .meeting_id
         .unwrap();
-    let aid = c
-        .create_attendee()
-        .meeting_id(&mid)
-        .external_user_id(format!("{ext}-user"))
-        .send()
-        .await
-        .unwrap()
-        .attendee
-        .unwrap()
-        .attendee_id
-        .unwrap();
+    let aid = common::add_attendee(c, &mid, &format!("{ext}-user")).await;
     c.delete_attendee()
         .meeting_id(&mid)
         .attendee_id(&aid)
@@ -490,85 +480,18 @@ async fn eventbridge_sqs_and_sns_on_moto() {
 
 // ---- a burst across 100 meetings, through every AWS sink -----------------
 
-/// Starts `meetings` meetings with these notification targets, each given
-/// `per_meeting` attendees (a few meetings at a time, as clients would);
-/// answers each meeting's expected labels in order: "MeetingStarted", then
-/// the attendees' external user ids.
+/// 100 meetings with these notification targets, each started and given
+/// `per_meeting` attendees; each meeting's expected events in order.
 async fn burst(
     c: &aws_sdk_chimesdkmeetings::Client,
     n: &aws_sdk_chimesdkmeetings::types::NotificationsConfiguration,
-    meetings: usize,
     per_meeting: usize,
 ) -> HashMap<String, Vec<String>> {
-    let mut tasks = Vec::new();
-    for m in 0..meetings {
-        let (c, n) = (c.clone(), n.clone());
-        tasks.push(tokio::spawn(async move {
-            let mid = c
-                .create_meeting()
-                .client_request_token(new_token())
-                .media_region("us-east-1")
-                .external_meeting_id(format!("burst-{m}"))
-                .notifications_configuration(n)
-                .send()
-                .await
-                .unwrap()
-                .meeting
-                .unwrap()
-                .meeting_id
-                .unwrap();
-            let mut expected = vec!["MeetingStarted".to_string()];
-            for i in 0..per_meeting {
-                let user = format!("user-{i}");
-                c.create_attendee()
-                    .meeting_id(&mid)
-                    .external_user_id(&user)
-                    .send()
-                    .await
-                    .unwrap();
-                expected.push(user);
-            }
-            (mid, expected)
-        }));
-    }
-    let mut out = HashMap::new();
-    for t in tasks {
-        let (mid, e) = t.await.unwrap();
-        out.insert(mid, e);
-    }
-    out
-}
-
-/// Each meeting's events as labels, in arrival order, counting only the first
-/// arrival of each event id (delivery is at least once).
-fn labels(envelopes: &[Value]) -> HashMap<String, Vec<String>> {
-    let mut seen = std::collections::HashSet::new();
-    let mut per: HashMap<String, Vec<String>> = HashMap::new();
-    for e in envelopes {
-        // EventBridge gives each event its own `id`; the detail names the change.
-        let d = &e["detail"];
-        let key = format!(
-            "{}/{}/{}",
-            d["meetingId"],
-            d["eventType"],
-            d["externalUserId"].as_str().unwrap_or("")
-        );
-        if !seen.insert(key) {
-            continue;
-        }
-        let label = match d["externalUserId"].as_str() {
-            Some(u) => u.to_string(),
-            None => kind(e).trim_start_matches("chime:").to_string(),
-        };
-        per.entry(d["meetingId"].as_str().unwrap().to_string())
-            .or_default()
-            .push(label);
-    }
-    per
+    common::meetings_with_attendees(c, "us-east-1", "burst-", Some(n), 100, per_meeting).await
 }
 
 fn check_burst(sink: &str, envelopes: &[Value], expected: &HashMap<String, Vec<String>>) {
-    let got = labels(envelopes);
+    let got = common::event_labels(envelopes);
     let total: usize = got.values().map(Vec::len).sum();
     let want: usize = expected.values().map(Vec::len).sum();
     assert_eq!(total, want, "{sink}: distinct events");
@@ -587,7 +510,12 @@ fn check_burst(sink: &str, envelopes: &[Value], expected: &HashMap<String, Vec<S
 async fn drain_until(sqs: aws_sdk_sqs::Client, url: String, want: usize) -> Vec<Value> {
     let mut got = Vec::new();
     let mut idle = 0;
-    while labels(&got).values().map(Vec::len).sum::<usize>() < want {
+    while common::event_labels(&got)
+        .values()
+        .map(Vec::len)
+        .sum::<usize>()
+        < want
+    {
         let out = sqs
             .receive_message()
             .queue_url(&url)
@@ -675,7 +603,7 @@ async fn a_burst_across_100_meetings_reaches_eventbridge_sqs_and_sns_complete_an
     );
     let n = t.notifications();
     let started = std::time::Instant::now();
-    let expected = burst(&s.client_in("us-east-1"), &n, 100, per_meeting).await;
+    let expected = burst(&s.client_in("us-east-1"), &n, per_meeting).await;
     let made = started.elapsed();
     let [direct, ruled, subbed] = readers;
     let (direct, ruled, subbed) = (
@@ -714,9 +642,9 @@ async fn a_burst_of_10000_changes_reaches_lambda_complete_and_in_order() {
     let n = aws_sdk_chimesdkmeetings::types::NotificationsConfiguration::builder()
         .lambda_function_arn("arn:aws:lambda:us-east-1:111122223333:function:burst")
         .build();
-    let expected = burst(&s.client_in("us-east-1"), &n, 100, 99).await;
+    let expected = burst(&s.client_in("us-east-1"), &n, 99).await;
     wait_for("10,000 invocations", 300, || {
-        labels(&stub.envelopes())
+        common::event_labels(&stub.envelopes())
             .values()
             .map(Vec::len)
             .sum::<usize>()

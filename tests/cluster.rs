@@ -206,31 +206,10 @@ async fn paging_on_one_node_while_another_inserts_skips_and_repeats_nothing() {
     let (a, _da) = node(&db.url, &[]);
     let (b, _db) = node(&db.url, &[]);
     let (ca, cb) = (a.client(), b.client());
-    let meeting = ca
-        .create_meeting()
-        .client_request_token(new_token())
-        .media_region("us-east-1")
-        .external_meeting_id("paging")
-        .send()
-        .await
-        .unwrap()
-        .meeting
-        .unwrap()
-        .meeting_id
-        .unwrap();
+    let meeting = common::create_meeting_in(&ca, "us-east-1", "paging").await;
     let mut before = HashSet::new();
     for i in 0..30 {
-        let id = ca
-            .create_attendee()
-            .meeting_id(&meeting)
-            .external_user_id(format!("before-{i}"))
-            .send()
-            .await
-            .unwrap()
-            .attendee
-            .unwrap()
-            .attendee_id
-            .unwrap();
+        let id = common::add_attendee(&ca, &meeting, &format!("before-{i}")).await;
         before.insert(id);
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -286,18 +265,7 @@ async fn page_tokens_signed_on_one_node_are_accepted_by_another() {
     let (a, _da) = node(&db.url, &[]);
     let (b, _db) = node(&db.url, &[]);
     let (ca, cb) = (a.client(), b.client());
-    let meeting = ca
-        .create_meeting()
-        .client_request_token(new_token())
-        .media_region("us-east-1")
-        .external_meeting_id("tokens")
-        .send()
-        .await
-        .unwrap()
-        .meeting
-        .unwrap()
-        .meeting_id
-        .unwrap();
+    let meeting = common::create_meeting_in(&ca, "us-east-1", "tokens").await;
     for i in 0..3 {
         ca.create_attendee()
             .meeting_id(&meeting)

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_chimesdkmeetings as chime;
-use common::{new_token, presign, sign, RawResponse, Server, Signing};
+use common::{add_attendee, presign, sign, RawResponse, Server, Signing};
 use serde_json::Value;
 
 const ACCOUNT_A: &str = "111122223333";
@@ -51,30 +51,7 @@ fn get(s: &Server, key: &str, secret: &str, target: &str) -> RawResponse {
 }
 
 async fn create_meeting(c: &chime::Client) -> String {
-    c.create_meeting()
-        .client_request_token(new_token())
-        .media_region("us-east-1")
-        .external_meeting_id("eventlog")
-        .send()
-        .await
-        .unwrap()
-        .meeting
-        .unwrap()
-        .meeting_id
-        .unwrap()
-}
-
-async fn add_attendee(c: &chime::Client, meeting: &str, user: &str) -> String {
-    c.create_attendee()
-        .meeting_id(meeting)
-        .external_user_id(user)
-        .send()
-        .await
-        .unwrap()
-        .attendee
-        .unwrap()
-        .attendee_id
-        .unwrap()
+    common::create_meeting_in(c, "us-east-1", "eventlog").await
 }
 
 fn kinds(events: &[Value]) -> Vec<String> {

@@ -144,17 +144,7 @@ fn kind(v: &Value) -> String {
 }
 
 async fn create_meeting(c: &aws_sdk_chimesdkmeetings::Client, ext: &str) -> String {
-    c.create_meeting()
-        .client_request_token(new_token())
-        .media_region("eu-west-1")
-        .external_meeting_id(ext)
-        .send()
-        .await
-        .unwrap()
-        .meeting
-        .unwrap()
-        .meeting_id
-        .unwrap()
+    common::create_meeting_in(c, "eu-west-1", ext).await
 }
 
 #[tokio::test]
@@ -273,45 +263,12 @@ async fn make_changes(
     meetings: usize,
     per_meeting: usize,
 ) -> HashMap<String, Vec<String>> {
-    let mut tasks = Vec::new();
-    for m in 0..meetings {
-        let c = c.clone();
-        tasks.push(tokio::spawn(async move {
-            let mid = create_meeting(&c, &format!("m{m}")).await;
-            let mut expected = vec!["MeetingStarted".to_string()];
-            for i in 0..per_meeting {
-                c.create_attendee()
-                    .meeting_id(&mid)
-                    .external_user_id(format!("user-{i}"))
-                    .send()
-                    .await
-                    .unwrap();
-                expected.push(format!("user-{i}"));
-            }
-            (mid, expected)
-        }));
-    }
-    let mut out = HashMap::new();
-    for t in tasks {
-        let (mid, e) = t.await.unwrap();
-        out.insert(mid, e);
-    }
-    out
+    common::meetings_with_attendees(c, "eu-west-1", "m", None, meetings, per_meeting).await
 }
 
 /// Every expected event arrived, each meeting's in order (first arrivals).
 fn check_per_meeting_order(got: &[Value], expected: &HashMap<String, Vec<String>>) {
-    let mut per: HashMap<String, Vec<String>> = HashMap::new();
-    for e in got {
-        let d = &e["detail"];
-        let label = match d["externalUserId"].as_str() {
-            Some(u) => u.to_string(),
-            None => kind(e).trim_start_matches("chime:").to_string(),
-        };
-        per.entry(d["meetingId"].as_str().unwrap().to_string())
-            .or_default()
-            .push(label);
-    }
+    let per = common::event_labels(got);
     for (mid, want) in expected {
         assert_eq!(per.get(mid), Some(want), "meeting {mid}'s events, in order");
     }

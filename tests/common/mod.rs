@@ -2,6 +2,7 @@
 //! builds official AWS SDK clients pointed at it.
 #![allow(dead_code)]
 
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -554,4 +555,107 @@ where
 
 pub fn new_token() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+// ---- making meetings and attendees through the SDK --------------------------
+
+/// Creates a meeting in `region` with this external id; answers its id.
+pub async fn create_meeting_in(c: &chime::Client, region: &str, ext: &str) -> String {
+    c.create_meeting()
+        .client_request_token(new_token())
+        .media_region(region)
+        .external_meeting_id(ext)
+        .send()
+        .await
+        .unwrap()
+        .meeting
+        .unwrap()
+        .meeting_id
+        .unwrap()
+}
+
+/// Adds an attendee with this external user id; answers its id.
+pub async fn add_attendee(c: &chime::Client, meeting: &str, user: &str) -> String {
+    c.create_attendee()
+        .meeting_id(meeting)
+        .external_user_id(user)
+        .send()
+        .await
+        .unwrap()
+        .attendee
+        .unwrap()
+        .attendee_id
+        .unwrap()
+}
+
+/// Starts `meetings` meetings at once (external ids `{ext}{n}`, with these
+/// notification targets if any), each then given `per_meeting` attendees
+/// (`user-0`, `user-1`, … one after another). Answers each meeting's events
+/// as [`event_labels`] names them, in the order they were made.
+pub async fn meetings_with_attendees(
+    c: &chime::Client,
+    region: &str,
+    ext: &str,
+    notifications: Option<&chime::types::NotificationsConfiguration>,
+    meetings: usize,
+    per_meeting: usize,
+) -> HashMap<String, Vec<String>> {
+    let mut tasks = Vec::new();
+    for m in 0..meetings {
+        let (c, region, n) = (c.clone(), region.to_string(), notifications.cloned());
+        let ext = format!("{ext}{m}");
+        tasks.push(tokio::spawn(async move {
+            let mid = c
+                .create_meeting()
+                .client_request_token(new_token())
+                .media_region(region)
+                .external_meeting_id(ext)
+                .set_notifications_configuration(n)
+                .send()
+                .await
+                .unwrap()
+                .meeting
+                .unwrap()
+                .meeting_id
+                .unwrap();
+            let mut expected = vec!["MeetingStarted".to_string()];
+            for i in 0..per_meeting {
+                let user = format!("user-{i}");
+                add_attendee(&c, &mid, &user).await;
+                expected.push(user);
+            }
+            (mid, expected)
+        }));
+    }
+    let mut out = HashMap::new();
+    for t in tasks {
+        let (mid, e) = t.await.unwrap();
+        out.insert(mid, e);
+    }
+    out
+}
+
+/// Each meeting's events, in order of first arrival: an attendee's event by
+/// its external user id, any other by its type without `chime:`. An event
+/// that arrives again (delivery is at least once) counts once; it is known by
+/// its meeting, type and user, since EventBridge gives each copy a new `id`.
+pub fn event_labels(envelopes: &[serde_json::Value]) -> HashMap<String, Vec<String>> {
+    let mut seen = HashSet::new();
+    let mut per: HashMap<String, Vec<String>> = HashMap::new();
+    for e in envelopes {
+        let d = &e["detail"];
+        let user = d["externalUserId"].as_str();
+        let kind = d["eventType"].as_str().unwrap_or_default();
+        if !seen.insert(format!("{}/{kind}/{}", d["meetingId"], user.unwrap_or(""))) {
+            continue;
+        }
+        let label = user.map_or_else(
+            || kind.trim_start_matches("chime:").to_string(),
+            str::to_string,
+        );
+        per.entry(d["meetingId"].as_str().unwrap().to_string())
+            .or_default()
+            .push(label);
+    }
+    per
 }
