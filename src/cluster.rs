@@ -81,13 +81,17 @@ impl Node {
         Ok(node)
     }
 
-    async fn heartbeat(&self, http_addr: &str, media_addr: &str) -> Result<(), String> {
-        let client = self
-            .store
+    /// A pooled connection, or why there is none.
+    async fn client(&self) -> Result<deadpool_postgres::Object, String> {
+        self.store
             .pool()
             .get()
             .await
-            .map_err(|e| pool_error(e).to_string())?;
+            .map_err(|e| pool_error(e).to_string())
+    }
+
+    async fn heartbeat(&self, http_addr: &str, media_addr: &str) -> Result<(), String> {
+        let client = self.client().await?;
         let now = crate::now_ms();
         client
             .execute(
@@ -110,12 +114,7 @@ impl Node {
 
     /// Nodes with a recent heartbeat.
     pub async fn live_nodes(&self) -> Result<Vec<(String, String)>, String> {
-        let client = self
-            .store
-            .pool()
-            .get()
-            .await
-            .map_err(|e| pool_error(e).to_string())?;
+        let client = self.client().await?;
         let rows = client
             .query(
                 "SELECT node_id, media_addr FROM nodes WHERE heartbeat_ms >= $1 ORDER BY started_at_ms",
@@ -142,12 +141,7 @@ impl Node {
                 }
             };
             let sent = async {
-                let client = self
-                    .store
-                    .pool()
-                    .get()
-                    .await
-                    .map_err(|e| pool_error(e).to_string())?;
+                let client = self.client().await?;
                 client
                     .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
                     .await
