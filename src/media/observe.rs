@@ -66,8 +66,8 @@ impl MediaPlane {
         self.rtc.alive()
     }
 
-    /// Sends every signaling connection a close frame ([`CLOSE_GOING_AWAY`]) and
-    /// waits up to `wait` for them to go.
+    /// Sends every signaling connection a close frame ([`CLOSE_GOING_AWAY`]),
+    /// those relayed to another node too, and waits up to `wait` for them to go.
     pub async fn close_all(&self, wait: Duration) -> usize {
         let count = {
             let mut hub = self.hub();
@@ -81,8 +81,10 @@ impl MediaPlane {
             }
             n
         };
+        let count = count + self.relays.close_all();
         let deadline = Instant::now() + wait;
-        while !self.hub().conns.is_empty() && Instant::now() < deadline {
+        while (!self.hub().conns.is_empty() || self.relays.open() > 0) && Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         count
