@@ -28,6 +28,7 @@ use tokio_postgres::AsyncMessage;
 use crate::auth::throttle::{Rate, SharedBuckets};
 use crate::events::{DomainEvent, EventBus};
 use crate::media::relay::{Host, Hosting};
+use crate::media::MediaPlane;
 use crate::store::postgres::{describe, pool_error, PgStore};
 use crate::store::BoxFuture;
 
@@ -126,6 +127,50 @@ impl Node {
             .await
             .map_err(|e| describe(&e))?;
         Ok(())
+    }
+
+    /// Watches that the meetings this node serves are still its own: one
+    /// that another node took over (this node's heartbeat lapsed, a network
+    /// partition) has its connections here closed with 4503, so that its
+    /// clients reconnect and are relayed to the new host instead of staying
+    /// split across two nodes.
+    pub fn watch_hosting(self: &Arc<Self>, plane: Arc<MediaPlane>) {
+        let node = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                // The connections first: each took its meeting before it was
+                // registered, so the rows read next include its claim.
+                let here = plane.meetings_here();
+                if here.is_empty() {
+                    continue;
+                }
+                match node.hosted_here().await {
+                    Ok(ours) => {
+                        for m in here.difference(&ours) {
+                            let n = plane.send_away(m);
+                            tracing::warn!(meeting_id = %m, connections = n, "another node hosts this meeting now; its connections here are sent to reconnect");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot check which meetings this node hosts");
+                    }
+                }
+            }
+        });
+    }
+
+    async fn hosted_here(&self) -> Result<std::collections::HashSet<String>, String> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT meeting_id FROM meeting_hosts WHERE node_id = $1",
+                &[&self.id],
+            )
+            .await
+            .map_err(|e| describe(&e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// Who hosts the meeting's media; this node takes the meeting when no

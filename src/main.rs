@@ -341,7 +341,7 @@ async fn join_cluster(
     opened: &OpenedStore,
     service: &Service,
     node_url: &str,
-    media: &MediaPlane,
+    media: &Arc<MediaPlane>,
     args: &ServeArgs,
 ) -> Result<(Throttle, Option<Arc<dyn Hosting>>), String> {
     let (rate, burst) = log_limits(args);
@@ -359,6 +359,7 @@ async fn join_cluster(
         )
         .await?;
         tracing::info!(node = %node.id, %node_url, "other nodes relay signaling to this node here");
+        node.watch_hosting(media.clone());
         let buckets = convene::cluster::DbBuckets::new(pg.clone());
         buckets.warm().await;
         throttle.share(buckets);

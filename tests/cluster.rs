@@ -938,3 +938,90 @@ async fn marked_relayed(url: &str, token: &str) -> u16 {
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     media_client::closed(&mut ws).await.0
 }
+
+/// Runs one statement on the test's own database; the rows as text.
+async fn on_db(url: &str, sql: &str) -> Vec<Vec<String>> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .simple_query(sql)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| r.get(i).unwrap_or("").to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A node that finds one of its meetings hosted by another node (as after
+/// its heartbeat lapsed) closes that meeting's connections with 4503, and the
+/// client that reconnects to it is relayed to the new host: the meeting is
+/// never left split across two nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_whose_meeting_was_taken_over_sends_its_clients_to_the_new_host() {
+    let Some(db) = Db::new("mediamove") else {
+        return;
+    };
+    let (a, _da) = node(&db.url, &[]);
+    let (b, _db) = node(&db.url, &[]);
+    let (ca, cb) = (a.client(), b.client());
+    let media_b = media_addr_of(&cb).await;
+    let m = ca
+        .create_meeting()
+        .client_request_token(new_token())
+        .media_region("us-east-1")
+        .external_meeting_id("mediamove")
+        .send()
+        .await
+        .unwrap()
+        .meeting
+        .unwrap();
+    let meeting_id = m.meeting_id.unwrap();
+    let on_a = m.media_placement.unwrap().signaling_url.unwrap();
+    let alice = ca
+        .create_attendee()
+        .meeting_id(&meeting_id)
+        .external_user_id("alice")
+        .send()
+        .await
+        .unwrap()
+        .attendee
+        .unwrap()
+        .join_token
+        .unwrap();
+    let (mut wa, _pa, _) = peer_with_answer(&on_a, &alice).await;
+    let host = on_db(
+        &db.url,
+        &format!("SELECT node_id FROM meeting_hosts WHERE meeting_id = '{meeting_id}'"),
+    )
+    .await;
+    let host_a = host[0][0].clone();
+    // Node B takes the meeting behind node A's back.
+    let moved = on_db(
+        &db.url,
+        &format!(
+            "UPDATE meeting_hosts SET node_id = (SELECT node_id FROM nodes WHERE node_id <> '{host_a}') \
+             WHERE meeting_id = '{meeting_id}' RETURNING node_id"
+        ),
+    )
+    .await;
+    assert_eq!(moved.len(), 1);
+    let started = Instant::now();
+    let (code, _) = media_client::closed(&mut wa).await;
+    eprintln!(
+        "node A sent its client away {:?} after the move",
+        started.elapsed()
+    );
+    assert_eq!(code, 4503);
+    // Back through node A, Alice is relayed to node B's media.
+    let (_wa, _pa, answer) = peer_with_answer(&on_a, &alice).await;
+    assert!(candidate_is(&answer, &media_b), "node B's media:\n{answer}");
+}
