@@ -12,7 +12,8 @@
 //! - Each meeting's media is hosted by one node at a time (`meeting_hosts`):
 //!   a signaling connection for a meeting takes it when no live node holds
 //!   it, and is relayed to the holder otherwise (see `media::relay`). The
-//!   rows of nodes that are gone are removed with them.
+//!   rows of nodes that are gone are removed with them, and a node that
+//!   finds one of its meetings taken over sends its clients there.
 //! - Request-rate buckets live in `throttle_buckets`: one row per (account,
 //!   operation), refilled and taken in a single statement on the database's
 //!   clock, so an account gets its configured rate once across all nodes
