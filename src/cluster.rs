@@ -5,8 +5,15 @@
 //!   node `LISTEN`s on a connection of its own and hands the others' events to
 //!   its in-process bus, where the media plane follows them (a DeleteAttendee
 //!   on one node closes the attendee's socket on another).
-//! - Nodes register in `nodes` with their media and HTTP addresses and send a
-//!   heartbeat every second; a node silent for [`NODE_TTL_MS`] is forgotten.
+//! - Nodes register in `nodes` with their media address and their own URL
+//!   (`--node-url`, where the others relay signaling to them) and send a
+//!   heartbeat every second; a node silent for [`NODE_TTL_MS`] counts as
+//!   gone (its row is removed after twelve times that).
+//! - Each meeting's media is hosted by one node at a time (`meeting_hosts`):
+//!   a signaling connection for a meeting takes it when no live node holds
+//!   it, and is relayed to the holder otherwise (see `media::relay`). The
+//!   rows of nodes that are gone are removed with them, and a node that
+//!   finds one of its meetings taken over sends its clients there.
 //! - Request-rate buckets live in `throttle_buckets`: one row per (account,
 //!   operation), refilled and taken in a single statement on the database's
 //!   clock, so an account gets its configured rate once across all nodes
@@ -21,6 +28,8 @@ use tokio_postgres::AsyncMessage;
 
 use crate::auth::throttle::{Rate, SharedBuckets};
 use crate::events::{DomainEvent, EventBus};
+use crate::media::relay::{Host, Hosting};
+use crate::media::MediaPlane;
 use crate::store::postgres::{describe, pool_error, PgStore};
 use crate::store::BoxFuture;
 
@@ -42,24 +51,25 @@ pub struct Node {
 }
 
 impl Node {
-    /// Joins the cluster: registers the node, starts its heartbeat and the
-    /// event relay in both directions.
+    /// Joins the cluster: registers the node (`node_url`: where the other
+    /// nodes reach it), starts its heartbeat and the event relay in both
+    /// directions.
     pub async fn join(
         store: Arc<PgStore>,
         bus: &EventBus,
-        http_addr: &str,
+        node_url: &str,
         media_addr: &str,
     ) -> Result<Arc<Node>, String> {
         let node = Arc::new(Node {
             id: uuid::Uuid::new_v4().to_string(),
             store,
         });
-        node.heartbeat(http_addr, media_addr)
+        node.heartbeat(node_url, media_addr)
             .await
             .map_err(|e| format!("cannot register this node in the database: {e}"))?;
         {
             let node = node.clone();
-            let (http, media) = (http_addr.to_string(), media_addr.to_string());
+            let (http, media) = (node_url.to_string(), media_addr.to_string());
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(1));
                 loop {
@@ -109,7 +119,84 @@ impl Node {
             )
             .await
             .map_err(|e| describe(&e))?;
+        client
+            .execute(
+                "DELETE FROM meeting_hosts h \
+                 WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.node_id = h.node_id)",
+                &[],
+            )
+            .await
+            .map_err(|e| describe(&e))?;
         Ok(())
+    }
+
+    /// Watches that the meetings this node serves are still its own: one
+    /// that another node took over (this node's heartbeat lapsed, a network
+    /// partition) has its connections here closed with 4503, so that its
+    /// clients reconnect and are relayed to the new host instead of staying
+    /// split across two nodes.
+    pub fn watch_hosting(self: &Arc<Self>, plane: Arc<MediaPlane>) {
+        let node = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                // The connections first: each took its meeting before it was
+                // registered, so the rows read next include its claim.
+                let here = plane.meetings_here();
+                if here.is_empty() {
+                    continue;
+                }
+                match node.hosted_here().await {
+                    Ok(ours) => {
+                        for m in here.difference(&ours) {
+                            let n = plane.send_away(m);
+                            tracing::warn!(meeting_id = %m, connections = n, "another node hosts this meeting now; its connections here are sent to reconnect");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot check which meetings this node hosts");
+                    }
+                }
+            }
+        });
+    }
+
+    async fn hosted_here(&self) -> Result<std::collections::HashSet<String>, String> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT meeting_id FROM meeting_hosts WHERE node_id = $1",
+                &[&self.id],
+            )
+            .await
+            .map_err(|e| describe(&e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Who hosts the meeting's media; this node takes the meeting when no
+    /// live node holds it (none yet, or its holder's heartbeat is older than
+    /// [`NODE_TTL_MS`]), in one statement, so two nodes never both take it.
+    pub async fn media_host(&self, meeting_id: &str) -> Result<Host, String> {
+        let client = self.client().await?;
+        // A statement sees the rows committed before it began: a node that
+        // took the meeting meanwhile shows in the next one.
+        for _ in 0..3 {
+            let now = crate::now_ms();
+            let rows = client
+                .query(CLAIM, &[&meeting_id, &self.id, &now, &(now - NODE_TTL_MS)])
+                .await
+                .map_err(|e| describe(&e))?;
+            if let Some(row) = rows.first() {
+                let node_id: String = row.get(0);
+                let url: Option<String> = row.get(1);
+                return Ok(match url {
+                    Some(url) if node_id != self.id => Host::There { node_id, url },
+                    _ => Host::Here,
+                });
+            }
+        }
+        Err("the meeting's host changed three times in a row".into())
     }
 
     /// Nodes with a recent heartbeat.
@@ -199,6 +286,34 @@ impl Node {
         }
         pump.abort();
         Err("the listening connection closed".into())
+    }
+}
+
+/// Takes the meeting for node $2 unless a live node (heartbeat at or after
+/// $4) holds it; returns the taker, or else the holder with its URL.
+const CLAIM: &str = "\
+WITH claim AS (
+  INSERT INTO meeting_hosts AS h (meeting_id, node_id, since_ms) VALUES ($1, $2, $3)
+  ON CONFLICT (meeting_id) DO UPDATE SET node_id = excluded.node_id, since_ms = excluded.since_ms
+   WHERE h.node_id <> excluded.node_id
+     AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.node_id = h.node_id AND n.heartbeat_ms >= $4)
+  RETURNING node_id)
+SELECT node_id, NULL::text FROM claim
+UNION ALL
+SELECT h.node_id, n.http_addr FROM meeting_hosts h JOIN nodes n ON n.node_id = h.node_id
+ WHERE h.meeting_id = $1 AND NOT EXISTS (SELECT 1 FROM claim)";
+
+impl Hosting for Node {
+    fn host<'a>(&'a self, meeting_id: &'a str) -> BoxFuture<'a, Result<Host, String>> {
+        Box::pin(self.media_host(meeting_id))
+    }
+
+    fn node_id(&self) -> &str {
+        &self.id
+    }
+
+    fn takeover_wait(&self) -> Duration {
+        Duration::from_millis(NODE_TTL_MS as u64 + 3_000)
     }
 }
 

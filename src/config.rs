@@ -145,6 +145,14 @@ pub struct ServeArgs {
     #[arg(long, env = "CONVENE_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// With --database-url: the URL at which the other nodes reach this one
+    /// directly, not through the load balancer (`http://host:port`). A
+    /// signaling connection that lands on a node not hosting its meeting is
+    /// relayed there [default: http://<listen address>; 127.0.0.1 when
+    /// listening on 0.0.0.0, which only suits nodes on one machine].
+    #[arg(long, env = "CONVENE_NODE_URL")]
+    pub node_url: Option<String>,
+
     /// TOML file of accounts and their access keys ([[credentials]] entries with
     /// account_id, access_key_id, secret_access_key). Without it, the key pair in
     /// CONVENE_ACCESS_KEY_ID / CONVENE_SECRET_ACCESS_KEY is used, and without those a
@@ -480,7 +488,24 @@ impl ServeArgs {
         }
     }
 
+    /// The URL other nodes reach this node at, given the address actually bound.
+    pub fn node_url(&self, bound: SocketAddr) -> String {
+        match &self.node_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None if bound.ip().is_unspecified() => format!("http://127.0.0.1:{}", bound.port()),
+            None => format!("http://{bound}"),
+        }
+    }
+
     pub fn check(&self) -> Result<(), String> {
+        if let Some(u) = &self.node_url {
+            let rest = u.strip_prefix("http://").unwrap_or_default();
+            if rest.is_empty() || rest.trim_end_matches('/').contains(['/', '?', '#', '@']) {
+                return Err(format!(
+                    "--node-url {u:?} must be http://host:port (the node itself, no path)"
+                ));
+            }
+        }
         if self.rate_limit.is_some_and(|r| !(0.0..=1e9).contains(&r)) {
             return Err("--rate-limit must be between 0 (unlimited) and 1e9".into());
         }

@@ -5,6 +5,7 @@ use convene::auth::throttle::{Rate, Throttle};
 use convene::auth::{credentials, Authenticator};
 use convene::config::{file, Command, ConfigCommand, MigrateArgs, ServeArgs};
 use convene::domain::placement::PublicBase;
+use convene::media::relay::Hosting;
 use convene::media::{MediaConfig, MediaPlane};
 use convene::ops::{Limits, Service};
 use convene::ready;
@@ -155,7 +156,8 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
             .as_ref()
             .map(|g| g.secret_access_key.clone()),
     };
-    let throttle = join_cluster(&opened, &service, &public_url, &media, &args).await?;
+    let node_url = args.node_url(local);
+    let cluster = join_cluster(&opened, &service, &node_url, &media, &args).await?;
     let state = app_state(
         &args,
         service,
@@ -163,7 +165,7 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
         credentials.keys,
         media,
         console_key,
-        throttle,
+        cluster,
     );
     let connection_limits = ConnectionLimits {
         max_connections: args.max_connections,
@@ -245,7 +247,7 @@ fn app_state(
     keys: std::collections::HashMap<String, convene::auth::sigv4::KeyInfo>,
     media: Arc<MediaPlane>,
     console_key: Vec<u8>,
-    throttle: Throttle,
+    (throttle, hosting): (Throttle, Option<Arc<dyn Hosting>>),
 ) -> Arc<AppState> {
     let controls = args.test_controls.then(|| {
         tracing::warn!(
@@ -266,6 +268,7 @@ fn app_state(
         max_body_bytes: args.max_body_bytes,
         body_timeout: Duration::from_millis(args.body_timeout_ms),
         media: Some(media),
+        hosting,
         metrics_token: args.metrics_token.clone(),
         console_key,
         shutting_down: std::sync::atomic::AtomicBool::default(),
@@ -331,15 +334,16 @@ fn log_limits(args: &ServeArgs) -> (f64, f64) {
 }
 
 /// The request throttle; on PostgreSQL this node also joins the cluster
-/// (registry, events between nodes) and its buckets are shared in the database.
+/// (registry, events between nodes, who hosts each meeting's media) and its
+/// buckets are shared in the database.
 #[allow(clippy::unused_async)]
 async fn join_cluster(
     opened: &OpenedStore,
     service: &Service,
-    public_url: &str,
-    media: &MediaPlane,
+    node_url: &str,
+    media: &Arc<MediaPlane>,
     args: &ServeArgs,
-) -> Result<Throttle, String> {
+) -> Result<(Throttle, Option<Arc<dyn Hosting>>), String> {
     let (rate, burst) = log_limits(args);
     let throttle = Throttle::new(Rate {
         per_second: rate,
@@ -347,20 +351,24 @@ async fn join_cluster(
     });
     #[cfg(feature = "postgres")]
     if let Some(pg) = &opened.postgres {
-        convene::cluster::Node::join(
+        let node = convene::cluster::Node::join(
             pg.clone(),
             service.events(),
-            public_url,
+            node_url,
             &media.public_addr().to_string(),
         )
         .await?;
+        tracing::info!(node = %node.id, %node_url, "other nodes relay signaling to this node here");
+        node.watch_hosting(media.clone());
         let buckets = convene::cluster::DbBuckets::new(pg.clone());
         buckets.warm().await;
         throttle.share(buckets);
+        let hosting: Arc<dyn Hosting> = node;
+        return Ok((throttle, Some(hosting)));
     }
     #[cfg(not(feature = "postgres"))]
-    let _ = (opened, service, public_url, media);
-    Ok(throttle)
+    let _ = (opened, service, node_url, media);
+    Ok((throttle, None))
 }
 
 struct OpenedStore {

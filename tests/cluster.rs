@@ -1,7 +1,8 @@
 //! Several real `convene` nodes on one PostgreSQL database: racing requests
 //! on two nodes keep every invariant, events and throttling cross nodes, an
-//! outage of the database answers 503 and heals by itself, and the flags a
-//! cluster cannot use are refused.
+//! outage of the database answers 503 and heals by itself, the flags a
+//! cluster cannot use are refused, and a meeting's media stays on one node
+//! (signaling relayed there) and moves when that node dies.
 //!
 //! Each test makes its own database on the PostgreSQL at
 //! `CONVENE_TEST_POSTGRES` (default postgres://postgres@127.0.0.1:5432/postgres)
@@ -9,6 +10,8 @@
 //! pass, except under CONVENE_REQUIRE_POSTGRES=1 or CI=true, where they fail.
 
 mod common;
+#[path = "common/media.rs"]
+mod media_client;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -745,4 +748,280 @@ async fn two_nodes_deliver_every_event_in_order_and_survive_a_kill() {
     }
     let dupes = h.got.lock().unwrap().len() - total;
     eprintln!("two-node delivery: {total} events, {dupes} sent again after the kill");
+}
+
+// ---- a meeting's media on one node, signaling on any ------------------------
+
+/// The media address a node puts in MediaPlacement.AudioHostUrl and in its
+/// ICE candidates, learnt from a meeting created through it.
+async fn media_addr_of(c: &chime::Client) -> String {
+    c.create_meeting()
+        .client_request_token(new_token())
+        .media_region("us-east-1")
+        .external_meeting_id("probe")
+        .send()
+        .await
+        .unwrap()
+        .meeting
+        .unwrap()
+        .media_placement
+        .unwrap()
+        .audio_host_url
+        .unwrap()
+}
+
+/// True when the SDP answer's host candidate is `addr` (`ip:port`).
+fn candidate_is(answer: &str, addr: &str) -> bool {
+    let (ip, port) = addr.rsplit_once(':').unwrap();
+    let want = format!(" {ip} {port} typ host");
+    answer
+        .lines()
+        .any(|l| l.starts_with("a=candidate:") && l.contains(&want))
+}
+
+/// Joins and subscribes like `media_peer`, and returns the SDP answer too.
+async fn peer_with_answer(
+    url: &str,
+    token: &str,
+) -> (media_client::Ws, media_client::Peer, String) {
+    let (mut ws, _) = media_client::connect(url, token).await;
+    media_client::join(&mut ws).await;
+    let mut peer = media_client::Peer::new();
+    let (offer, pending) = peer.offer();
+    let answer = media_client::subscribe(&mut ws, &offer).await;
+    peer.accept(pending, &answer);
+    (ws, peer, answer)
+}
+
+/// Runs `from` sending a tone to `to` for 3 s; how many of its packets arrived.
+async fn heard(
+    from: &mut media_client::Peer,
+    to: &mut media_client::Peer,
+    t: &mut u64,
+) -> (usize, usize) {
+    to.received.clear();
+    let sent = media_client::exchange(from, to, Duration::from_secs(3), t).await;
+    let got = to
+        .received
+        .iter()
+        .filter(|r| sent.iter().any(|s| s.as_slice() == &r[..]))
+        .count();
+    (got, sent.len())
+}
+
+/// Two nodes, one meeting, Alice's signaling on node A and Bob's on node B:
+/// both are hosted by one node (Bob's connection is relayed; his ICE
+/// candidate names node A's media address) and hear each other. After node A
+/// is killed (SIGKILL), the relay closes Bob's socket with 4503 (the SDK
+/// reconnects on it), both reconnect to node B, which takes the meeting over
+/// once A's heartbeat expires, and they hear each other again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_meeting_is_hosted_by_one_node_and_taken_over_when_it_dies() {
+    let Some(db) = Db::new("mediahost") else {
+        return;
+    };
+    let (mut a, _da) = node(&db.url, &[]);
+    let (b, _db) = node(&db.url, &[]);
+    let (ca, cb) = (a.client(), b.client());
+    let (media_a, media_b) = (media_addr_of(&ca).await, media_addr_of(&cb).await);
+    assert_ne!(media_a, media_b);
+    let m = ca
+        .create_meeting()
+        .client_request_token(new_token())
+        .media_region("us-east-1")
+        .external_meeting_id("mediahost")
+        .send()
+        .await
+        .unwrap()
+        .meeting
+        .unwrap();
+    let meeting_id = m.meeting_id.unwrap();
+    let on_a = m.media_placement.unwrap().signaling_url.unwrap();
+    let on_b = on_a.replace(&a.addr, &b.addr);
+    assert_ne!(on_a, on_b);
+    let alice = ca
+        .create_attendee()
+        .meeting_id(&meeting_id)
+        .external_user_id("alice")
+        .send()
+        .await
+        .unwrap()
+        .attendee
+        .unwrap()
+        .join_token
+        .unwrap();
+    let bob = cb
+        .create_attendee()
+        .meeting_id(&meeting_id)
+        .external_user_id("bob")
+        .send()
+        .await
+        .unwrap()
+        .attendee
+        .unwrap()
+        .join_token
+        .unwrap();
+
+    // Alice arrives first, on node A, which takes the meeting.
+    let (wa, mut pa, answer) = peer_with_answer(&on_a, &alice).await;
+    assert!(candidate_is(&answer, &media_a), "node A's media:\n{answer}");
+    // Bob's signaling lands on node B and is relayed to node A.
+    let started = Instant::now();
+    let (mut wb, mut pb, answer) = peer_with_answer(&on_b, &bob).await;
+    eprintln!(
+        "relayed JOIN + SUBSCRIBE through node B took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        candidate_is(&answer, &media_a),
+        "Bob, on node B, is told node A's media address {media_a}:\n{answer}"
+    );
+    assert!(!candidate_is(&answer, &media_b));
+    let mut t = 0u64;
+    let (got, sent) = heard(&mut pa, &mut pb, &mut t).await;
+    assert!(pa.connected && pb.connected, "both reach node A's media");
+    assert!(got > sent / 2, "Bob heard {got} of Alice's {sent} packets");
+    let (got, sent) = heard(&mut pb, &mut pa, &mut t).await;
+    assert!(got > sent / 2, "Alice heard {got} of Bob's {sent} packets");
+
+    // A connection marked as relayed is not served by a node that does not
+    // host the meeting (the relay header makes no second host), and a bad
+    // token is refused on node B as on one node (it takes no meeting).
+    assert_eq!(marked_relayed(&on_b, &bob).await, 4503);
+    let (mut bad, _) = media_client::connect(&on_b, "not-a-token").await;
+    assert_eq!(media_client::closed(&mut bad).await.0, 4403);
+
+    a.kill_hard();
+    let killed = Instant::now();
+    let (code, _) = media_client::closed(&mut wb).await;
+    eprintln!(
+        "node B closed Bob's relay {:?} after the kill",
+        killed.elapsed()
+    );
+    assert_eq!(code, 4503, "the SDK reconnects on 45xx");
+    drop(wa);
+
+    // Both come back to node B (Alice's load balancer has only B left).
+    let (_wa, mut pa, answer_a) = peer_with_answer(&on_b, &alice).await;
+    eprintln!(
+        "node B took the meeting over {:?} after the kill",
+        killed.elapsed()
+    );
+    let (_wb, mut pb, answer_b) = peer_with_answer(&on_b, &bob).await;
+    assert!(
+        candidate_is(&answer_a, &media_b),
+        "node B's media:\n{answer_a}"
+    );
+    assert!(
+        candidate_is(&answer_b, &media_b),
+        "node B's media:\n{answer_b}"
+    );
+    let (got, sent) = heard(&mut pa, &mut pb, &mut t).await;
+    assert!(pa.connected && pb.connected, "both reach node B's media");
+    assert!(got > sent / 2, "Bob heard {got} of Alice's {sent} packets");
+    let (got, sent) = heard(&mut pb, &mut pa, &mut t).await;
+    assert!(got > sent / 2, "Alice heard {got} of Bob's {sent} packets");
+}
+
+/// Opens a signaling socket as if relayed by another node; its close code.
+async fn marked_relayed(url: &str, token: &str) -> u16 {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("{url}?X-Chime-Control-Protocol-Version=3")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        format!("_aws_wt_session, {token}").parse().unwrap(),
+    );
+    req.headers_mut()
+        .insert("x-convene-relayed-by", "someone".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    media_client::closed(&mut ws).await.0
+}
+
+/// Runs one statement on the test's own database; the rows as text.
+async fn on_db(url: &str, sql: &str) -> Vec<Vec<String>> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .simple_query(sql)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| r.get(i).unwrap_or("").to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A node that finds one of its meetings hosted by another node (as after
+/// its heartbeat lapsed) closes that meeting's connections with 4503, and the
+/// client that reconnects to it is relayed to the new host: the meeting is
+/// never left split across two nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_whose_meeting_was_taken_over_sends_its_clients_to_the_new_host() {
+    let Some(db) = Db::new("mediamove") else {
+        return;
+    };
+    let (a, _da) = node(&db.url, &[]);
+    let (b, _db) = node(&db.url, &[]);
+    let (ca, cb) = (a.client(), b.client());
+    let media_b = media_addr_of(&cb).await;
+    let m = ca
+        .create_meeting()
+        .client_request_token(new_token())
+        .media_region("us-east-1")
+        .external_meeting_id("mediamove")
+        .send()
+        .await
+        .unwrap()
+        .meeting
+        .unwrap();
+    let meeting_id = m.meeting_id.unwrap();
+    let on_a = m.media_placement.unwrap().signaling_url.unwrap();
+    let alice = ca
+        .create_attendee()
+        .meeting_id(&meeting_id)
+        .external_user_id("alice")
+        .send()
+        .await
+        .unwrap()
+        .attendee
+        .unwrap()
+        .join_token
+        .unwrap();
+    let (mut wa, _pa, _) = peer_with_answer(&on_a, &alice).await;
+    let host = on_db(
+        &db.url,
+        &format!("SELECT node_id FROM meeting_hosts WHERE meeting_id = '{meeting_id}'"),
+    )
+    .await;
+    let host_a = host[0][0].clone();
+    // Node B takes the meeting behind node A's back.
+    let moved = on_db(
+        &db.url,
+        &format!(
+            "UPDATE meeting_hosts SET node_id = (SELECT node_id FROM nodes WHERE node_id <> '{host_a}') \
+             WHERE meeting_id = '{meeting_id}' RETURNING node_id"
+        ),
+    )
+    .await;
+    assert_eq!(moved.len(), 1);
+    let started = Instant::now();
+    let (code, _) = media_client::closed(&mut wa).await;
+    eprintln!(
+        "node A sent its client away {:?} after the move",
+        started.elapsed()
+    );
+    assert_eq!(code, 4503);
+    // Back through node A, Alice is relayed to node B's media.
+    let (_wa, _pa, answer) = peer_with_answer(&on_a, &alice).await;
+    assert!(candidate_is(&answer, &media_b), "node B's media:\n{answer}");
 }

@@ -15,6 +15,7 @@ pub mod mixer;
 pub mod observe;
 pub mod opus;
 pub mod protocol;
+pub mod relay;
 pub mod rtc;
 pub mod signaling;
 pub mod video;
@@ -155,6 +156,8 @@ pub struct MediaPlane {
     service: Service,
     rtc: RtcHandle,
     hub: Mutex<Hub>,
+    /// Signaling connections relayed from here to the node hosting their meeting.
+    relays: relay::Relays,
 }
 
 fn roster_entry(j: &Joined, attendee_id: &str) -> SdkAudioStreamIdInfo {
@@ -252,6 +255,7 @@ impl MediaPlane {
                 next_video_stream: 0,
                 next_group: 0,
             }),
+            relays: relay::Relays::default(),
         });
         tokio::spawn(plane.clone().follow(events));
         tokio::spawn(plane.clone().report_volumes());

@@ -66,8 +66,37 @@ impl MediaPlane {
         self.rtc.alive()
     }
 
-    /// Sends every signaling connection a close frame ([`CLOSE_GOING_AWAY`]) and
-    /// waits up to `wait` for them to go.
+    /// The meetings with open signaling connections on this node.
+    pub fn meetings_here(&self) -> std::collections::HashSet<String> {
+        self.hub()
+            .conns
+            .values()
+            .filter(|c| !c.closing)
+            .map(|c| c.meeting_id.clone())
+            .collect()
+    }
+
+    /// Closes every connection of the meeting with [`CLOSE_GOING_AWAY`], so
+    /// that its clients reconnect (in a cluster: to the node that hosts it
+    /// now); returns how many.
+    pub fn send_away(&self, meeting_id: &str) -> usize {
+        let mut hub = self.hub();
+        let mut n = 0;
+        for c in hub.conns.values_mut() {
+            if c.meeting_id == meeting_id && !c.closing {
+                n += 1;
+                c.push(Outbound::Close(
+                    CLOSE_GOING_AWAY,
+                    "meeting moved to another node",
+                ));
+                c.closing = true;
+            }
+        }
+        n
+    }
+
+    /// Sends every signaling connection a close frame ([`CLOSE_GOING_AWAY`]),
+    /// those relayed to another node too, and waits up to `wait` for them to go.
     pub async fn close_all(&self, wait: Duration) -> usize {
         let count = {
             let mut hub = self.hub();
@@ -81,8 +110,10 @@ impl MediaPlane {
             }
             n
         };
+        let count = count + self.relays.close_all();
         let deadline = Instant::now() + wait;
-        while !self.hub().conns.is_empty() && Instant::now() < deadline {
+        while (!self.hub().conns.is_empty() || self.relays.open() > 0) && Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         count

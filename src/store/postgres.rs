@@ -56,6 +56,10 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0002_cluster.sql"),
     ),
     (3, include_str!("../../migrations/postgres/0003_events.sql")),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_meeting_hosts.sql"),
+    ),
 ];
 
 /// The advisory lock every write transaction holds (an arbitrary constant: "convene1").

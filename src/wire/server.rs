@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Extension, Path, Request, State};
+use axum::extract::{Extension, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -29,6 +29,7 @@ use crate::auth::throttle::Throttle;
 use crate::auth::Authenticator;
 use crate::domain::placement::PublicBase;
 use crate::domain::types::Caller;
+use crate::media::relay::{self, Hosting, Routed};
 use crate::media::{signaling, MediaPlane};
 use crate::model::{ServiceFailureException, ThrottlingException};
 use crate::ops::Service;
@@ -44,6 +45,9 @@ pub struct AppState {
     pub body_timeout: Duration,
     /// The media plane behind the signaling route, when there is one.
     pub media: Option<Arc<MediaPlane>>,
+    /// In a cluster: who hosts each meeting's media (connections for a
+    /// meeting hosted elsewhere are relayed there). None on one node.
+    pub hosting: Option<Arc<dyn Hosting>>,
     /// The test controls under `/_convene/`, only with `--test-controls`.
     pub controls: Option<Arc<TestControls>>,
     /// The bearer token GET /metrics requires, if any.
@@ -212,9 +216,12 @@ async fn drain(
 /// The signaling WebSocket of a meeting (`MediaPlacement.SignalingUrl`). Its
 /// credential is the attendee's JoinToken, not SigV4: the token travels as the
 /// second WebSocket subprotocol, after `_aws_wt_session`, which is echoed.
+/// In a cluster a connection for a meeting another node hosts is relayed
+/// there (`media::relay`).
 async fn control(
     State(state): State<Arc<AppState>>,
     Path(meeting_id): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     slot: Option<Extension<ConnectionSlot>>,
     ws: WebSocketUpgrade,
@@ -230,12 +237,25 @@ async fn control(
         .get(header::SEC_WEBSOCKET_PROTOCOL)
         .and_then(|v| v.to_str().ok())
         .and_then(signaling::token_from_protocols);
+    let relayed = headers.contains_key(relay::RELAY_HEADER);
+    let hosting = state.hosting.clone();
     ws.protocols([signaling::SUBPROTOCOL])
         .max_message_size(signaling::MAX_MESSAGE_BYTES)
         .max_frame_size(signaling::MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            signaling::serve(plane, socket, meeting_id, token).await;
+            match hosting {
+                None => signaling::serve(plane, socket, meeting_id, token).await,
+                Some(hosting) => {
+                    let routed = Routed {
+                        meeting_id,
+                        token,
+                        query,
+                        relayed,
+                    };
+                    relay::route(hosting, plane, socket, routed).await;
+                }
+            }
         })
         .into_response()
 }
