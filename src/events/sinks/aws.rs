@@ -311,7 +311,7 @@ impl Sink for EventBridgeSink {
     }
 }
 
-/// SQS `SendMessage` to the meeting's queue.
+/// SQS `SendMessageBatch` to the meeting's queue.
 pub struct SqsSink {
     shared: Arc<AwsShared>,
 }
@@ -429,7 +429,7 @@ impl Sink for SqsSink {
     }
 }
 
-/// SNS `Publish` to the meeting's topic.
+/// SNS `PublishBatch` to the meeting's topic.
 pub struct SnsSink {
     shared: Arc<AwsShared>,
 }
