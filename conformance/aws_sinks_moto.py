@@ -149,12 +149,12 @@ def main():
         meetings = make_changes(endpoint, queues["direct"][1], topic)
         want = len(meetings) * len(STORY)
         # SQS: the envelope is the body.
-        check("SQS SendMessage", read_all(sqs, queues["direct"][0], want), meetings)
+        check("SQS SendMessageBatch", read_all(sqs, queues["direct"][0], want), meetings)
         # EventBridge: moto's own envelope around our detail, routed by the rule.
         check("EventBridge rule -> SQS", read_all(sqs, queues["rule"][0], want), meetings)
         # SNS -> SQS: SNS's notification; the envelope is its Message.
         notes = read_all(sqs, queues["sub"][0], want)
-        check("SNS Publish -> SQS", [json.loads(n["Message"]) for n in notes], meetings)
+        check("SNS PublishBatch -> SQS", [json.loads(n["Message"]) for n in notes], meetings)
     finally:
         if server:
             server.terminate()

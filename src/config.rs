@@ -309,7 +309,8 @@ pub struct EventsArgs {
     #[arg(skip = std::env::var("CONVENE_EVENTS_WEBHOOK_SECRET").ok().filter(|t| !t.is_empty()))]
     pub webhook_secret: Option<String>,
 
-    /// Milliseconds a sink may take to acknowledge one event.
+    /// Milliseconds a sink may take to acknowledge one call (one event, or a
+    /// batch of up to 10 for EventBridge, SQS and SNS).
     #[arg(
         long = "events-send-timeout-ms",
         env = "CONVENE_EVENTS_SEND_TIMEOUT_MS",

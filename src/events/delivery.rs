@@ -8,18 +8,25 @@
 //! expired. The lease names this node and an expiry, so when several nodes
 //! share one database each stream is delivered by one node at a time
 //! (PostgreSQL claims with `SELECT … FOR UPDATE SKIP LOCKED`; SQLite has one
-//! writer). While it holds the lease the node sends the stream's events one
-//! after another, each only once the sink acknowledged the one before, and
-//! moves the cursor forward in the database every few events (renewing the
-//! lease). Every write is fenced by the lease: a node that lost its lease
+//! writer). While it holds the lease the node sends the stream's events in
+//! order, in batches as large as the sink takes in one call (up to 10 for
+//! EventBridge, SQS and SNS; one for webhooks and Lambda), each batch only
+//! once the sink acknowledged the one before, and moves the cursor forward in
+//! the database every few batches (renewing the lease). Every write is fenced by the lease: a node that lost its lease
 //! stops. A node that dies leaves its leases to expire; the events past the
 //! cursor are sent again by whoever takes the stream next, with the same id
 //! (receivers deduplicate on it). At-least-once, never lost, never reordered.
 //!
-//! A failed send ends the round: the stream's tries counter goes up, its next
+//! A sink answers how many events of a batch, from the first, were
+//! acknowledged; the cursor moves past those only. The first event that was
+//! not is a failed send, and so is a batch call that failed as a whole. A
+//! failed send ends the round: the stream's tries counter goes up, its next
 //! try is set with exponential backoff and full jitter, and the lease is
-//! released. After `max_attempts` tries the event is written to the
-//! dead-letter table and the stream moves on to the next event.
+//! released. The next round starts at the failed event and sends everything
+//! after it again, including events of the failed batch the sink may have
+//! taken (same ids), so each meeting's events go out in order once more from
+//! there. After `max_attempts` tries the event is written to the dead-letter
+//! table and the stream moves on to the next event.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -247,9 +254,12 @@ impl Delivery {
                 let _ = self.save(&key, release(cursor.delivered, 0, None, 0)).await;
                 return;
             }
-            for ev in events {
-                if !self.send_one(&*sink, &key, &ev, &mut cursor).await {
-                    return;
+            let mut rest = &events[..];
+            while !rest.is_empty() {
+                let n = sink.max_batch().clamp(1, rest.len());
+                match self.send_batch(&*sink, &key, &rest[..n], &mut cursor).await {
+                    Some(done) => rest = &rest[done..],
+                    None => return,
                 }
             }
             // Save the cursor and renew the lease; stop if it was lost.
@@ -266,30 +276,56 @@ impl Delivery {
         }
     }
 
-    /// Sends one event and moves the cursor past it when it was acknowledged
-    /// (or dead-lettered). False ends the round: the send failed and its
-    /// retry is scheduled, or the dead letter could not be written.
-    async fn send_one(
+    /// Sends the stream's next events in one batch and moves the cursor past
+    /// those acknowledged, from the first (and past a dead-lettered one).
+    /// Answers how many of them are behind the cursor now; `None` ends the
+    /// round: a send failed and its retry is scheduled, or the dead letter
+    /// could not be written. The events after a refused one are sent again in
+    /// a later batch, after it, even if the sink took them (same ids).
+    async fn send_batch(
         &self,
         sink: &dyn Sink,
         key: &StreamKey,
-        ev: &StoredEvent,
+        batch: &[StoredEvent],
         cursor: &mut Cursor,
-    ) -> bool {
+    ) -> Option<usize> {
         let started = std::time::Instant::now();
-        let outcome = sink.deliver(&key.target, ev).await;
+        let acked = sink.deliver_batch(&key.target, batch).await;
         metrics::histogram!("convene_event_delivery_seconds", "sink" => key.sink.clone())
             .record(started.elapsed().as_secs_f64());
-        let error = match outcome {
-            Ok(()) => {
-                metrics::counter!("convene_events_sent_total", "sink" => key.sink.clone())
-                    .increment(1);
-                cursor.delivered = ev.seq;
-                cursor.attempts = 0;
-                return true;
-            }
-            Err(error) => error,
+        let count = acked.count.min(batch.len());
+        if count > 0 {
+            metrics::counter!("convene_events_sent_total", "sink" => key.sink.clone())
+                .increment(count as u64);
+            cursor.delivered = batch[count - 1].seq;
+            cursor.attempts = 0;
+        }
+        let error = match acked.error {
+            None if count > 0 => return Some(count),
+            None => "the sink sent none of the events".to_string(),
+            Some(error) => error,
         };
+        // A refusal with every event acknowledged says nothing about the next.
+        let Some(ev) = batch.get(count) else {
+            return Some(count);
+        };
+        if self.failed(key, ev, error, cursor).await {
+            Some(count + 1)
+        } else {
+            None
+        }
+    }
+
+    /// The sink refused `ev`, the stream's next event: count the try, and
+    /// either dead-letter it (true: the stream moves on) or schedule the retry
+    /// and release the lease (false).
+    async fn failed(
+        &self,
+        key: &StreamKey,
+        ev: &StoredEvent,
+        error: String,
+        cursor: &mut Cursor,
+    ) -> bool {
         cursor.attempts += 1;
         let attempts = cursor.attempts;
         metrics::counter!("convene_event_send_failures_total", "sink" => key.sink.clone())
@@ -376,7 +412,152 @@ fn release(delivered: i64, attempts: u32, error: Option<String>, next: i64) -> S
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::events::sinks::Acked;
+    use crate::store::{NewEvent, StreamKey};
+
+    /// A sink that takes batches of up to four events and refuses one event
+    /// (by id) its first `refusals` times, while still taking the entries
+    /// around it, as the AWS batch APIs do. It records each call's ids.
+    struct Flaky {
+        refuse: String,
+        refusals: Mutex<u32>,
+        calls: Mutex<Vec<Vec<String>>>,
+    }
+
+    impl Sink for Flaky {
+        fn kind(&self) -> &'static str {
+            "sqs"
+        }
+
+        fn deliver<'a>(
+            &'a self,
+            _target: &'a str,
+            _event: &'a StoredEvent,
+        ) -> store::BoxFuture<'a, Result<(), String>> {
+            Box::pin(async { Err("this sink only takes batches".to_string()) })
+        }
+
+        fn max_batch(&self) -> usize {
+            4
+        }
+
+        fn deliver_batch<'a>(
+            &'a self,
+            _target: &'a str,
+            events: &'a [StoredEvent],
+        ) -> store::BoxFuture<'a, Acked> {
+            Box::pin(async move {
+                let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+                self.calls.lock().unwrap().push(ids.clone());
+                let mut refusals = self.refusals.lock().unwrap();
+                match ids.iter().position(|id| *id == self.refuse) {
+                    Some(i) if *refusals > 0 => {
+                        *refusals -= 1;
+                        Acked::failed(i, format!("{} refused", self.refuse))
+                    }
+                    _ => Acked::all(events.len()),
+                }
+            })
+        }
+    }
+
+    /// Ten events of meeting `m` on one stream of `sink`, delivered until the
+    /// sink was called `calls` times; the calls' ids and the dead letters.
+    async fn deliver_ten(
+        sink: Arc<Flaky>,
+        max_attempts: u32,
+        calls: usize,
+    ) -> (Vec<Vec<String>>, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(store::sqlite::SqliteStore::open(dir.path()).unwrap());
+        let key = StreamKey {
+            sink: "sqs".into(),
+            target: "arn:aws:sqs:us-east-1:111122223333:q".into(),
+            meeting_id: "m".into(),
+        };
+        for i in 1..=10 {
+            let (key, ev) = (
+                key.clone(),
+                NewEvent {
+                    id: format!("e{i}"),
+                    account_id: "a".into(),
+                    meeting_id: "m".into(),
+                    event_type: "chime:AttendeeAdded".into(),
+                    created_at_ms: crate::now_ms(),
+                    body: "{}".into(),
+                },
+            );
+            store::write::<_, StoreError, _>(&*store, move |tx| {
+                let (key, ev) = (key.clone(), ev.clone());
+                Box::pin(async move { tx.append_event(&ev, &[key]).await })
+            })
+            .await
+            .unwrap();
+        }
+        let cfg = DeliveryConfig {
+            max_attempts,
+            retry_base: Duration::from_millis(10),
+            retry_max: Duration::from_millis(20),
+            poll: Duration::from_millis(10),
+            ..DeliveryConfig::default()
+        };
+        let task = Delivery::new(store.clone(), Outbox::default(), vec![sink.clone()], cfg).spawn();
+        for _ in 0..500 {
+            if sink.calls.lock().unwrap().len() >= calls {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Time for a call too many, if delivery were to make one.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        task.abort();
+        let dead = store::read::<_, StoreError, _>(&*store, |tx| {
+            Box::pin(async move { tx.dead_letters("m").await })
+        })
+        .await
+        .unwrap();
+        let calls = sink.calls.lock().unwrap().clone();
+        (calls, dead.into_iter().map(|d| d.event_id).collect())
+    }
+
+    fn ids(range: std::ops::RangeInclusive<u32>) -> Vec<String> {
+        range.map(|i| format!("e{i}")).collect()
+    }
+
+    #[tokio::test]
+    async fn a_refused_entry_and_those_after_it_are_sent_again_in_order() {
+        let sink = Arc::new(Flaky {
+            refuse: "e3".into(),
+            refusals: Mutex::new(2),
+            calls: Mutex::default(),
+        });
+        let (calls, dead) = deliver_ten(sink, 25, 4).await;
+        assert_eq!(
+            calls,
+            [ids(1..=4), ids(3..=6), ids(3..=6), ids(7..=10)],
+            "e1 and e2 acknowledged; e3 refused twice, then e3.. again from it"
+        );
+        assert!(dead.is_empty(), "{dead:?}");
+    }
+
+    #[tokio::test]
+    async fn an_entry_refused_to_the_last_try_is_dead_lettered_and_the_batch_goes_on() {
+        let sink = Arc::new(Flaky {
+            refuse: "e3".into(),
+            refusals: Mutex::new(u32::MAX),
+            calls: Mutex::default(),
+        });
+        let (calls, dead) = deliver_ten(sink, 2, 4).await;
+        assert_eq!(
+            calls,
+            [ids(1..=4), ids(3..=6), ids(4..=7), ids(8..=10)],
+            "e3 dead-lettered at its second try; the stream goes on from e4"
+        );
+        assert_eq!(dead, ["e3"]);
+    }
 
     #[test]
     fn backoff_grows_with_jitter_and_caps() {

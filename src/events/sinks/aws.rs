@@ -6,16 +6,21 @@
 //!   `Source` and `DetailType` are the envelope's (the source can be changed
 //!   for a real bus, where `aws.` sources are reserved); `Detail` is the
 //!   envelope's `detail`. EventBridge gives the event its own id, time and account.
-//! - SQS `SendMessage` to a meeting's `SqsQueueArn`: the queue URL comes from
-//!   `GetQueueUrl` with the queue name and owner account of the ARN (kept
+//! - SQS `SendMessageBatch` to a meeting's `SqsQueueArn`: the queue URL comes
+//!   from `GetQueueUrl` with the queue name and owner account of the ARN (kept
 //!   once found). The body is the envelope.
-//! - SNS `Publish` to a meeting's `SnsTopicArn`, the envelope as the message.
+//! - SNS `PublishBatch` to a meeting's `SnsTopicArn`, the envelope as the message.
 //! - Lambda `Invoke` with `InvocationType=Event` (asynchronous) to a
-//!   meeting's `LambdaFunctionArn`, the envelope as the payload.
+//!   meeting's `LambdaFunctionArn`, the envelope as the payload, one event a call.
+//!
+//! EventBridge, SQS and SNS take up to 10 of a stream's next events in one
+//! call, and fewer when their sizes add up to more than 256 KiB. Each of these
+//! APIs answers per entry; the sink reports how many entries, from the first,
+//! were taken, and delivery sends the rest again from the first refused one.
 //!
 //! SQS, SNS and Lambda calls go to the ARN's region. FIFO queues and topics
 //! (`.fifo`) get the meeting id as message group and the event id as
-//! deduplication id, so that they keep the per-meeting order too.
+//! deduplication id on every entry, so that they keep the per-meeting order too.
 //!
 //! Endpoint and credentials: one endpoint for every service when
 //! `--events-aws-endpoint-url` is set (moto, LocalStack), otherwise the SDK's
@@ -34,7 +39,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::super::outbox;
-use super::Sink;
+use super::{fitting, Acked, Sink};
 use crate::store::{BoxFuture, StoredEvent};
 
 /// The region used where no meeting or ARN names one (never for sending).
@@ -197,9 +202,12 @@ impl EventBridgeSink {
         })
     }
 
-    async fn send(&self, event: &StoredEvent) -> Result<(), String> {
+    /// The entry of one event, and its size as EventBridge counts it.
+    fn entry(
+        &self,
+        event: &StoredEvent,
+    ) -> Result<(aws_sdk_eventbridge::types::PutEventsRequestEntry, usize), String> {
         let env = envelope(event)?;
-        let region = env["region"].as_str().unwrap_or(FALLBACK_REGION);
         let detail = env
             .get("detail")
             .cloned()
@@ -216,6 +224,10 @@ impl EventBridgeSink {
         let detail_type = env["detail-type"]
             .as_str()
             .unwrap_or(super::super::envelope::DETAIL_TYPE);
+        let size = self.source.len()
+            + detail_type.len()
+            + detail.len()
+            + resources.iter().map(String::len).sum::<usize>();
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
             .source(&self.source)
@@ -223,27 +235,53 @@ impl EventBridgeSink {
             .detail(detail)
             .set_resources(Some(resources))
             .build();
-        let client = client_for!(self.shared, eventbridge, aws_sdk_eventbridge, region);
-        let out = client
-            .put_events()
-            .entries(entry)
-            .send()
-            .await
-            .map_err(|e| sdk_error("EventBridge PutEvents", &e))?;
-        if out.failed_entry_count() > 0 {
-            let why = out.entries().first().map_or_else(
-                || "no reason given".to_string(),
-                |e| {
-                    format!(
-                        "{}: {}",
-                        e.error_code().unwrap_or("?"),
-                        e.error_message().unwrap_or("")
-                    )
-                },
-            );
-            return Err(format!("EventBridge PutEvents refused the event: {why}"));
+        Ok((entry, size))
+    }
+
+    /// One `PutEvents` of as many of the events as fit it, in the region of
+    /// their meeting (a batch is one stream's, so one meeting's).
+    async fn send(&self, events: &[StoredEvent]) -> Acked {
+        let Some(first) = events.first() else {
+            return Acked::all(0);
+        };
+        let region = match envelope(first) {
+            Ok(env) => env["region"]
+                .as_str()
+                .unwrap_or(FALLBACK_REGION)
+                .to_string(),
+            Err(e) => return Acked::failed(0, e),
+        };
+        let mut entries = Vec::new();
+        let mut sizes = Vec::new();
+        for (i, ev) in events.iter().take(EVENTBRIDGE_MAX_ENTRIES).enumerate() {
+            match self.entry(ev) {
+                Ok((entry, size)) => {
+                    entries.push(entry);
+                    sizes.push(size);
+                }
+                // Send the ones before it; this one is refused next time.
+                Err(e) if i == 0 => return Acked::failed(0, e),
+                Err(_) => break,
+            }
         }
-        Ok(())
+        let n = fitting(sizes, EVENTBRIDGE_MAX_ENTRIES, EVENTBRIDGE_MAX_BYTES);
+        entries.truncate(n);
+        let client = client_for!(self.shared, eventbridge, aws_sdk_eventbridge, region);
+        let out = match client.put_events().set_entries(Some(entries)).send().await {
+            Ok(out) => out,
+            Err(e) => return Acked::failed(0, sdk_error("EventBridge PutEvents", &e)),
+        };
+        // The answer's entries are in the order of the request's.
+        let answers = out.entries();
+        acked_prefix(n, |i| match answers.get(i) {
+            Some(a) if a.error_code().is_none() && a.event_id().is_some() => None,
+            Some(a) => Some(format!(
+                "EventBridge PutEvents refused the event: {}: {}",
+                a.error_code().unwrap_or("?"),
+                a.error_message().unwrap_or("")
+            )),
+            None => Some("EventBridge PutEvents answered no entry for the event".into()),
+        })
     }
 }
 
@@ -257,11 +295,23 @@ impl Sink for EventBridgeSink {
         _target: &'a str,
         event: &'a StoredEvent,
     ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(self.send(event))
+        Box::pin(async move { one(self.send(std::slice::from_ref(event)).await) })
+    }
+
+    fn max_batch(&self) -> usize {
+        EVENTBRIDGE_MAX_ENTRIES
+    }
+
+    fn deliver_batch<'a>(
+        &'a self,
+        _target: &'a str,
+        events: &'a [StoredEvent],
+    ) -> BoxFuture<'a, Acked> {
+        Box::pin(self.send(events))
     }
 }
 
-/// SQS `SendMessage` to the meeting's queue.
+/// SQS `SendMessageBatch` to the meeting's queue.
 pub struct SqsSink {
     shared: Arc<AwsShared>,
 }
@@ -297,23 +347,59 @@ impl SqsSink {
         Ok(url)
     }
 
-    async fn send(&self, target: &str, event: &StoredEvent) -> Result<(), String> {
-        let arn = Arn::parse(target, "sqs")?;
+    /// One `SendMessageBatch` of as many of the events as fit it; entry `i`
+    /// has the id `i`.
+    async fn send(&self, target: &str, events: &[StoredEvent]) -> Acked {
+        let arn = match Arn::parse(target, "sqs") {
+            Ok(arn) => arn,
+            Err(e) => return Acked::failed(0, e),
+        };
         let client = client_for!(self.shared, sqs, aws_sdk_sqs, arn.region);
-        let url = self.queue_url(&client, &arn, target).await?;
-        let mut req = client
-            .send_message()
-            .queue_url(url)
-            .message_body(&event.body);
-        if is_fifo(arn.resource) {
-            req = req
-                .message_group_id(&event.meeting_id)
-                .message_deduplication_id(&event.id);
+        let url = match self.queue_url(&client, &arn, target).await {
+            Ok(url) => url,
+            Err(e) => return Acked::failed(0, e),
+        };
+        let n = fitting(
+            events.iter().map(|e| e.body.len()),
+            SQS_MAX_ENTRIES,
+            SQS_MAX_BYTES,
+        );
+        let fifo = is_fifo(arn.resource);
+        let mut req = client.send_message_batch().queue_url(url);
+        for (i, ev) in events[..n].iter().enumerate() {
+            let mut entry = aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(&ev.body);
+            if fifo {
+                entry = entry
+                    .message_group_id(&ev.meeting_id)
+                    .message_deduplication_id(&ev.id);
+            }
+            match entry.build() {
+                Ok(entry) => req = req.entries(entry),
+                Err(e) => return Acked::failed(0, format!("SQS SendMessageBatch entry: {e}")),
+            }
         }
-        req.send()
-            .await
-            .map_err(|e| sdk_error("SQS SendMessage", &e))?;
-        Ok(())
+        let out = match req.send().await {
+            Ok(out) => out,
+            Err(e) => return Acked::failed(0, sdk_error("SQS SendMessageBatch", &e)),
+        };
+        acked_prefix(n, |i| {
+            let id = i.to_string();
+            if out.successful().iter().any(|s| s.id() == id) {
+                return None;
+            }
+            Some(out.failed().iter().find(|f| f.id() == id).map_or_else(
+                || "SQS SendMessageBatch answered nothing for the event".to_string(),
+                |f| {
+                    format!(
+                        "SQS SendMessageBatch refused the event: {}: {}",
+                        f.code(),
+                        f.message().unwrap_or("")
+                    )
+                },
+            ))
+        })
     }
 }
 
@@ -327,11 +413,23 @@ impl Sink for SqsSink {
         target: &'a str,
         event: &'a StoredEvent,
     ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(self.send(target, event))
+        Box::pin(async move { one(self.send(target, std::slice::from_ref(event)).await) })
+    }
+
+    fn max_batch(&self) -> usize {
+        SQS_MAX_ENTRIES
+    }
+
+    fn deliver_batch<'a>(
+        &'a self,
+        target: &'a str,
+        events: &'a [StoredEvent],
+    ) -> BoxFuture<'a, Acked> {
+        Box::pin(self.send(target, events))
     }
 }
 
-/// SNS `Publish` to the meeting's topic.
+/// SNS `PublishBatch` to the meeting's topic.
 pub struct SnsSink {
     shared: Arc<AwsShared>,
 }
@@ -341,17 +439,55 @@ impl SnsSink {
         SnsSink { shared }
     }
 
-    async fn send(&self, target: &str, event: &StoredEvent) -> Result<(), String> {
-        let arn = Arn::parse(target, "sns")?;
+    /// One `PublishBatch` of as many of the events as fit it; entry `i` has
+    /// the id `i`.
+    async fn send(&self, target: &str, events: &[StoredEvent]) -> Acked {
+        let arn = match Arn::parse(target, "sns") {
+            Ok(arn) => arn,
+            Err(e) => return Acked::failed(0, e),
+        };
         let client = client_for!(self.shared, sns, aws_sdk_sns, arn.region);
-        let mut req = client.publish().topic_arn(target).message(&event.body);
-        if is_fifo(arn.resource) {
-            req = req
-                .message_group_id(&event.meeting_id)
-                .message_deduplication_id(&event.id);
+        let n = fitting(
+            events.iter().map(|e| e.body.len()),
+            SNS_MAX_ENTRIES,
+            SNS_MAX_BYTES,
+        );
+        let fifo = is_fifo(arn.resource);
+        let mut req = client.publish_batch().topic_arn(target);
+        for (i, ev) in events[..n].iter().enumerate() {
+            let mut entry = aws_sdk_sns::types::PublishBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message(&ev.body);
+            if fifo {
+                entry = entry
+                    .message_group_id(&ev.meeting_id)
+                    .message_deduplication_id(&ev.id);
+            }
+            match entry.build() {
+                Ok(entry) => req = req.publish_batch_request_entries(entry),
+                Err(e) => return Acked::failed(0, format!("SNS PublishBatch entry: {e}")),
+            }
         }
-        req.send().await.map_err(|e| sdk_error("SNS Publish", &e))?;
-        Ok(())
+        let out = match req.send().await {
+            Ok(out) => out,
+            Err(e) => return Acked::failed(0, sdk_error("SNS PublishBatch", &e)),
+        };
+        acked_prefix(n, |i| {
+            let id = i.to_string();
+            if out.successful().iter().any(|s| s.id() == Some(id.as_str())) {
+                return None;
+            }
+            Some(out.failed().iter().find(|f| f.id() == id).map_or_else(
+                || "SNS PublishBatch answered nothing for the event".to_string(),
+                |f| {
+                    format!(
+                        "SNS PublishBatch refused the event: {}: {}",
+                        f.code(),
+                        f.message().unwrap_or("")
+                    )
+                },
+            ))
+        })
     }
 }
 
@@ -365,7 +501,19 @@ impl Sink for SnsSink {
         target: &'a str,
         event: &'a StoredEvent,
     ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(self.send(target, event))
+        Box::pin(async move { one(self.send(target, std::slice::from_ref(event)).await) })
+    }
+
+    fn max_batch(&self) -> usize {
+        SNS_MAX_ENTRIES
+    }
+
+    fn deliver_batch<'a>(
+        &'a self,
+        target: &'a str,
+        events: &'a [StoredEvent],
+    ) -> BoxFuture<'a, Acked> {
+        Box::pin(self.send(target, events))
     }
 }
 
@@ -408,6 +556,38 @@ impl Sink for LambdaSink {
         event: &'a StoredEvent,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(self.send(target, event))
+    }
+}
+
+/// The limits of one batch call, in entries and in bytes of all entries
+/// together (256 KiB each; a smaller batch is always accepted).
+const EVENTBRIDGE_MAX_ENTRIES: usize = 10;
+const EVENTBRIDGE_MAX_BYTES: usize = 256 * 1024;
+const SQS_MAX_ENTRIES: usize = 10;
+const SQS_MAX_BYTES: usize = 256 * 1024;
+const SNS_MAX_ENTRIES: usize = 10;
+const SNS_MAX_BYTES: usize = 256 * 1024;
+
+/// The acknowledged prefix of a batch of `sent` entries, from what the
+/// service said of each entry (`refused(i)`: why entry `i` was not taken).
+fn acked_prefix(sent: usize, refused: impl Fn(usize) -> Option<String>) -> Acked {
+    for i in 0..sent {
+        if let Some(why) = refused(i) {
+            return Acked::failed(i, why);
+        }
+    }
+    Acked::all(sent)
+}
+
+/// A batch of one, as a single send's result.
+fn one(acked: Acked) -> Result<(), String> {
+    match acked {
+        Acked {
+            count: 1,
+            error: None,
+        } => Ok(()),
+        Acked { error: Some(e), .. } => Err(e),
+        Acked { count, .. } => Err(format!("{count} events acknowledged of 1")),
     }
 }
 
