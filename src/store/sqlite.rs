@@ -459,6 +459,15 @@ impl SqliteTx<'_> {
         )
     }
 
+    /// True when the account has this meeting: its key looked up, no row decoded.
+    fn has_meeting(&self, account: &AccountId, meeting: &MeetingId) -> StoreResult<bool> {
+        self.count(
+            "SELECT COUNT(*) FROM meetings WHERE meeting_id = ?2 AND account_id = ?1",
+            params![account.as_str(), meeting.as_str()],
+        )
+        .map(|n| n > 0)
+    }
+
     fn by_token(&self, account: &AccountId, token: &str) -> StoreResult<Option<Meeting>> {
         self.query_meeting(
             "account_id = ?1 AND client_request_token = ?2",
@@ -537,7 +546,7 @@ impl SqliteTx<'_> {
         meeting: &MeetingId,
         now_ms: i64,
     ) -> StoreResult<Vec<MeetingId>> {
-        if self.get_meeting(account, meeting)?.is_none() {
+        if !self.has_meeting(account, meeting)? {
             return Ok(Vec::new());
         }
         let mut stmt = self
@@ -575,7 +584,7 @@ impl SqliteTx<'_> {
         a: &Attendee,
         limit: u32,
     ) -> StoreResult<CreatedAttendee> {
-        if self.get_meeting(account, &a.meeting_id)?.is_none() {
+        if !self.has_meeting(account, &a.meeting_id)? {
             return Ok(CreatedAttendee::MeetingNotFound);
         }
         let existing = |tx: &Self| {
