@@ -37,6 +37,8 @@ options of `api`:
   --callgrind N       count instructions instead: the server (and the floor) run
                       under valgrind's callgrind and each scenario sends exactly N
                       requests; the table gives server instructions per request
+  --callgrind-out DIR with --callgrind: keep each scenario's dump in DIR as
+                      <scenario>.callgrind (read it with callgrind_annotate)
   --markdown FILE     also write the table into FILE between its
                       <!-- convene-bench:api --> markers (with --callgrind:
                       <!-- convene-bench:instructions -->) (BENCHMARKS.md)

@@ -21,6 +21,8 @@ pub struct Options {
     /// Instruction counting: each scenario sends exactly this many requests
     /// to a server running under valgrind's callgrind.
     pub callgrind: Option<usize>,
+    /// Under callgrind: keep each scenario's dump here (for callgrind_annotate).
+    pub callgrind_out: Option<PathBuf>,
 }
 
 fn value<'a>(
@@ -52,6 +54,7 @@ impl Options {
             markdown: None,
             smoke: false,
             callgrind: None,
+            callgrind_out: None,
         };
         let mut args = raw.iter();
         while let Some(flag) = args.next() {
@@ -86,6 +89,9 @@ impl Options {
                     let n = v.parse().ok().filter(|n| *n > 0);
                     o.callgrind = Some(n.ok_or_else(|| format!("--callgrind: {v:?}"))?);
                 }
+                "--callgrind-out" => {
+                    o.callgrind_out = Some(PathBuf::from(value(&mut args, flag)?));
+                }
                 other => return Err(format!("unknown option {other:?}")),
             }
         }
@@ -104,6 +110,8 @@ impl Options {
 struct Drive {
     shape: Shape,
     callgrind: Option<(usize, PathBuf)>,
+    /// Where each scenario's callgrind dump is kept, if anywhere.
+    keep: Option<PathBuf>,
 }
 
 /// Runs one pool against a process and makes a report row of it.
@@ -135,7 +143,14 @@ async fn measure(
     let cpu = server::cpu_time(pid).saturating_sub(cpu_before);
     let instructions = match &drive.callgrind {
         Some((_, dir)) => {
-            Some(server::callgrind_instructions(pid, dir)? as f64 / out.done.max(1) as f64)
+            let (total, dump) = server::callgrind_instructions(pid, dir)?;
+            if let Some(keep) = &drive.keep {
+                let file = keep.join(format!("{}.callgrind", slug(name)));
+                std::fs::create_dir_all(keep)
+                    .and_then(|()| std::fs::copy(&dump, &file))
+                    .map_err(|e| format!("keeping {}: {e}", file.display()))?;
+            }
+            Some(total as f64 / out.done.max(1) as f64)
         }
         None => None,
     };
@@ -149,6 +164,19 @@ async fn measure(
     let mut row = Row::new(name, &out, cpu, shape);
     row.instructions = instructions;
     Ok(row)
+}
+
+/// A scenario's name as a file name: `ListAttendees (100 of 250)` → `listattendees-100-of-250`.
+fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_string()
 }
 
 pub fn api(o: &Options) -> Result<(), String> {
@@ -195,6 +223,7 @@ async fn api_scenarios(o: &Options, report: &mut Report) -> Result<(), String> {
                 Drive {
                     shape: o.shape,
                     callgrind,
+                    keep: o.callgrind_out.clone(),
                 },
                 wrapper,
             )
@@ -203,6 +232,7 @@ async fn api_scenarios(o: &Options, report: &mut Report) -> Result<(), String> {
             Drive {
                 shape: o.shape,
                 callgrind: None,
+                keep: None,
             },
             Vec::new(),
         ),

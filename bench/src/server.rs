@@ -203,8 +203,8 @@ pub fn callgrind_zero(pid: u32) -> Result<(), String> {
 }
 
 /// Under callgrind: the instructions `pid` executed since the last zeroing
-/// (dumps the counters and reads the dump's totals).
-pub fn callgrind_instructions(pid: u32, dir: &Path) -> Result<u64, String> {
+/// (dumps the counters and reads the dump's totals), and the dump's path.
+pub fn callgrind_instructions(pid: u32, dir: &Path) -> Result<(u64, PathBuf), String> {
     callgrind_control(&["-d", &pid.to_string()])?;
     let prefix = format!("callgrind.out.{pid}.");
     let newest = std::fs::read_dir(dir)
@@ -220,6 +220,7 @@ pub fn callgrind_instructions(pid: u32, dir: &Path) -> Result<u64, String> {
                 .or_else(|| l.strip_prefix("summary:"))
         })
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .map(|total| (total, newest.path()))
         .ok_or_else(|| format!("no totals in {}", newest.path().display()))
 }
 

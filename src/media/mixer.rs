@@ -418,6 +418,44 @@ mod tests {
         }
     }
 
+    /// No priming delay: the first frame of a sender that was silent until now
+    /// is in the mix of the very next tick, and so is each frame after it (a
+    /// buffer primed with a frame before mixing would answer silence at the
+    /// first tick and hear the sender 20 ms late from then on).
+    #[test]
+    fn a_new_senders_first_frame_is_mixed_at_the_next_tick() {
+        if !crate::media::opus::tests::need_libopus() {
+            return;
+        }
+        let mut mixer = Mixer::with_mixing(true);
+        // Three members, so 2 hears a mix; 3 says nothing, 1 starts talking.
+        let members = [
+            member(1, true, true),
+            member(2, true, true),
+            member(3, true, true),
+        ];
+        let mut talker = Encoder::new().unwrap();
+        let mut listener = Decoder::new().unwrap();
+        for tick in 0..3 {
+            let pkt = talker.encode(&tone(440.0, tick * FRAME_SAMPLES)).unwrap();
+            mixer.push(1, Arc::from(pkt));
+            let out = mixer.tick(&members);
+            let to2: Vec<&Outgoing> = out.iter().filter(|o| o.to == 2).collect();
+            assert_eq!(to2.len(), 1, "tick {tick}: one mixed packet for 2");
+            assert_ne!(
+                &to2[0].payload[..],
+                &SILENCE_FRAME[..],
+                "tick {tick}: 2 got silence, so 1's frame of this tick was held back"
+            );
+            let mut pcm = Vec::new();
+            listener.decode(&to2[0].payload, &mut pcm).unwrap();
+            // Two codec delays (~13 ms) leave part of the first frame's 20 ms
+            // audible at tick 0, and all of it after.
+            let e = energy_at(&pcm, 440.0);
+            assert!(e > 300.0, "tick {tick}: 2 does not hear 1 yet ({e})");
+        }
+    }
+
     #[test]
     fn three_members_each_hear_the_two_others() {
         if !crate::media::opus::tests::need_libopus() {

@@ -230,7 +230,7 @@ impl Service {
         attendee_id: AttendeeId,
     ) -> Result<Attendee, GetAttendeeError> {
         let caller = caller.clone();
-        store::read(self.store(), move |tx| {
+        store::lookup(self.store(), move |tx| {
             let (caller, meeting_id, attendee_id) =
                 (caller.clone(), meeting_id.clone(), attendee_id.clone());
             Box::pin(async move {
@@ -271,7 +271,7 @@ impl Service {
         let limit = max_results.unwrap_or(self.limits.default_page_size);
         let caller = caller.clone();
         let tokens = self.page_tokens.clone();
-        store::read(self.store(), move |tx| {
+        store::lookup(self.store(), move |tx| {
             let (caller, meeting_id, tokens) = (caller.clone(), meeting_id.clone(), tokens.clone());
             Box::pin(async move {
                 let mut attendees = tx

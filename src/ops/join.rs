@@ -137,7 +137,7 @@ impl Service {
         let attendee_id = attendee_id_of_token(join_token)
             .and_then(|id| AttendeeId::parse("AttendeeId", &id).ok());
         let token: Arc<str> = join_token.into();
-        let outcome = store::read(self.store(), move |tx| {
+        let outcome = store::lookup(self.store(), move |tx| {
             let (meeting_id, attendee_id, token) =
                 (meeting_id.clone(), attendee_id.clone(), token.clone());
             Box::pin(async move {

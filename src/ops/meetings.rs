@@ -242,7 +242,7 @@ impl Service {
         meeting_id: MeetingId,
     ) -> Result<Meeting, GetMeetingError> {
         let caller = caller.clone();
-        store::read(self.store(), move |tx| {
+        store::lookup(self.store(), move |tx| {
             let (caller, meeting_id) = (caller.clone(), meeting_id.clone());
             Box::pin(async move { meeting_of(tx, &caller, &meeting_id).await })
         })

@@ -135,7 +135,7 @@ impl Service {
         meeting_id_of_arn(&arn)?;
         let caller = caller.clone();
         let arn: Arc<str> = arn.into();
-        store::read(self.store(), move |tx| {
+        store::lookup(self.store(), move |tx| {
             let (caller, arn) = (caller.clone(), arn.clone());
             Box::pin(async move {
                 let meeting = tagged_meeting::<ListTagsForResourceError>(tx, &caller, &arn).await?;

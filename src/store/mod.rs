@@ -422,6 +422,10 @@ pub type Job = dyn for<'t> Fn(&'t mut dyn Tx) -> BoxFuture<'t, bool> + Send + Sy
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Read,
+    /// A read of a few rows found through an index (an API operation's
+    /// lookups, a page of a roster): short enough that a backend may run it
+    /// on the calling task instead of handing it to another thread.
+    Lookup,
     Write,
 }
 
@@ -484,6 +488,17 @@ where
     F: for<'t> Fn(&'t mut dyn Tx) -> BoxFuture<'t, Result<T, E>> + Send + Sync + 'static,
 {
     run(store, Mode::Write, f).await
+}
+
+/// Runs `f` in a read transaction that reads a few rows by key (see
+/// [`Mode::Lookup`]); scans and long reads use [`read`].
+pub async fn lookup<T, E, F>(store: &dyn Store, f: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: for<'t> Fn(&'t mut dyn Tx) -> BoxFuture<'t, Result<T, E>> + Send + Sync + 'static,
+{
+    run(store, Mode::Lookup, f).await
 }
 
 /// Runs `f` in a read transaction.

@@ -266,10 +266,10 @@ impl PgStore {
                 let tx = client
                     .build_transaction()
                     .isolation_level(match mode {
-                        Mode::Read => tokio_postgres::IsolationLevel::RepeatableRead,
+                        Mode::Read | Mode::Lookup => tokio_postgres::IsolationLevel::RepeatableRead,
                         Mode::Write => tokio_postgres::IsolationLevel::ReadCommitted,
                     })
-                    .read_only(mode == Mode::Read)
+                    .read_only(mode != Mode::Write)
                     .start()
                     .await
                     .map_err(backend)?;

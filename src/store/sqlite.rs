@@ -187,37 +187,42 @@ impl SqliteStore {
     }
 }
 
-/// Runs `job` in a transaction on `conn`, again when an attempt meets a
-/// conflict, until `deadline` for starting it.
-fn run_job(conn: &mut Connection, mode: Mode, deadline: Instant, job: &Job) -> StoreResult<()> {
-    let begin = match mode {
-        Mode::Read => "BEGIN DEFERRED",
-        Mode::Write => "BEGIN IMMEDIATE",
-    };
-    let runtime = tokio::runtime::Handle::current();
+/// Runs a transaction-control statement (`BEGIN`, `COMMIT`, `ROLLBACK`)
+/// from the connection's statement cache, parsed once per connection.
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Runs `job` in a read transaction on `conn`, again when an attempt meets a
+/// conflict, until `deadline` for starting it. The job's futures are ready at
+/// once (every [`SqliteTx`] method is), so awaiting it never parks: on a
+/// reader thread it is driven by `block_on`, for a lookup in place.
+async fn run_job(conn: &mut Connection, deadline: Instant, job: &Job) -> StoreResult<()> {
     let mut attempt = 0;
     loop {
         attempt += 1;
         let left = deadline.saturating_duration_since(Instant::now());
         conn.busy_timeout(left.max(Duration::from_millis(1)))
             .map_err(backend)?;
-        conn.execute_batch(begin).map_err(backend)?;
+        control(conn, "BEGIN DEFERRED").map_err(backend)?;
         let mut tx = SqliteTx {
             conn: &mut *conn,
             conflict: None,
         };
-        let commit = runtime.block_on(job(&mut tx));
+        let commit = job(&mut tx).await;
         let conflict = tx.conflict.take();
         if let Some(why) = conflict {
-            conn.execute_batch("ROLLBACK").map_err(backend)?;
+            control(conn, "ROLLBACK").map_err(backend)?;
             if attempt >= MAX_ATTEMPTS {
                 return Err(StoreError::Conflict(why));
             }
             continue;
         }
         let end = if commit { "COMMIT" } else { "ROLLBACK" };
-        if let Err(e) = conn.execute_batch(end) {
-            let _ = conn.execute_batch("ROLLBACK");
+        if let Err(e) = control(conn, end) {
+            if !conn.is_autocommit() {
+                let _ = control(conn, "ROLLBACK");
+            }
             return Err(backend(e));
         }
         return Ok(());
@@ -232,31 +237,57 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| StoreError::Backend(format!("storage task failed: {e}")))?
 }
 
+impl SqliteStore {
+    /// A reader from the pool, or a new one (opened on a blocking thread).
+    async fn reader(&self) -> StoreResult<Connection> {
+        let pooled = self
+            .readers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        if let Some(c) = pooled {
+            return Ok(c);
+        }
+        let (path, options) = (self.path.clone(), self.options);
+        blocking(move || open_connection(&path, &options)).await
+    }
+
+    /// Puts a reader back in the pool after a transaction that ended cleanly.
+    fn put_back(readers: &Mutex<Vec<Connection>>, conn: Connection) {
+        let mut idle = readers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+    }
+}
+
 impl Store for SqliteStore {
     fn run(&self, mode: Mode, job: Arc<Job>) -> BoxFuture<'_, StoreResult<()>> {
         let deadline = Instant::now() + self.options.timeout;
         Box::pin(async move {
             match mode {
                 Mode::Write => self.writer.run(writer::Work::Job(job)).await,
+                // A few rows by key from a WAL snapshot (readers never wait for
+                // the writer): on this task, with no hop to a blocking thread
+                // and back.
+                Mode::Lookup => {
+                    let mut conn = self.reader().await?;
+                    let result = run_job(&mut conn, deadline, &*job).await;
+                    if result.is_ok() {
+                        Self::put_back(&self.readers, conn);
+                    }
+                    result
+                }
                 Mode::Read => {
+                    let mut conn = self.reader().await?;
                     let readers = self.readers.clone();
-                    let path = self.path.clone();
-                    let options = self.options;
+                    let runtime = tokio::runtime::Handle::current();
                     blocking(move || {
-                        let pooled = readers
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .pop();
-                        let mut conn = match pooled {
-                            Some(c) => c,
-                            None => open_connection(&path, &options)?,
-                        };
-                        let result = run_job(&mut conn, mode, deadline, &*job);
-                        let mut idle = readers
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        if idle.len() < MAX_IDLE_READERS && result.is_ok() {
-                            idle.push(conn);
+                        let result = runtime.block_on(run_job(&mut conn, deadline, &*job));
+                        if result.is_ok() {
+                            Self::put_back(&readers, conn);
                         }
                         result
                     })
@@ -428,6 +459,15 @@ impl SqliteTx<'_> {
         )
     }
 
+    /// True when the account has this meeting: its key looked up, no row decoded.
+    fn has_meeting(&self, account: &AccountId, meeting: &MeetingId) -> StoreResult<bool> {
+        self.count(
+            "SELECT COUNT(*) FROM meetings WHERE meeting_id = ?2 AND account_id = ?1",
+            params![account.as_str(), meeting.as_str()],
+        )
+        .map(|n| n > 0)
+    }
+
     fn by_token(&self, account: &AccountId, token: &str) -> StoreResult<Option<Meeting>> {
         self.query_meeting(
             "account_id = ?1 AND client_request_token = ?2",
@@ -506,7 +546,7 @@ impl SqliteTx<'_> {
         meeting: &MeetingId,
         now_ms: i64,
     ) -> StoreResult<Vec<MeetingId>> {
-        if self.get_meeting(account, meeting)?.is_none() {
+        if !self.has_meeting(account, meeting)? {
             return Ok(Vec::new());
         }
         let mut stmt = self
@@ -544,7 +584,7 @@ impl SqliteTx<'_> {
         a: &Attendee,
         limit: u32,
     ) -> StoreResult<CreatedAttendee> {
-        if self.get_meeting(account, &a.meeting_id)?.is_none() {
+        if !self.has_meeting(account, &a.meeting_id)? {
             return Ok(CreatedAttendee::MeetingNotFound);
         }
         let existing = |tx: &Self| {

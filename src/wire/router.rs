@@ -73,6 +73,17 @@ impl Endpoint {
         }
     }
 
+    /// True for the operations that change nothing (they only read the store).
+    pub fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Endpoint::GetMeeting { .. }
+                | Endpoint::GetAttendee { .. }
+                | Endpoint::ListAttendees { .. }
+                | Endpoint::ListTagsForResource
+        )
+    }
+
     /// The MeetingId the request addresses, for operations that have one.
     pub fn meeting_id(&self) -> Option<&str> {
         match self {

@@ -192,9 +192,9 @@ fn commit_batch(conn: &mut Connection, mut batch: Vec<Request>, timeout: Duratio
             batch = ran.into_iter().map(|(r, _)| r).chain(rest).collect();
             continue;
         }
-        let committed = conn.execute_batch("COMMIT").map_err(backend);
+        let committed = statement(conn, "COMMIT");
         if committed.is_err() && !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = statement(conn, "ROLLBACK");
         }
         for (r, result) in ran {
             let result = match &committed {
@@ -217,9 +217,11 @@ fn begin(conn: &Connection, deadline: Instant) -> StoreResult<()> {
     let left = deadline.saturating_duration_since(Instant::now());
     conn.busy_timeout(left.max(Duration::from_millis(1)))
         .map_err(backend)?;
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(backend)
+    statement(conn, "BEGIN IMMEDIATE")
 }
 
+/// Runs a statement without parameters from the connection's statement
+/// cache (transaction control and savepoints are parsed once, not per batch).
 fn statement(conn: &Connection, sql: &str) -> StoreResult<()> {
     conn.prepare_cached(sql)
         .and_then(|mut s| s.execute([]))
