@@ -2,8 +2,10 @@
 //!
 //! - Lambda `Invoke` against a small local stub of Lambda's Invoke route
 //!   (moto runs functions only with a container engine);
-//! - EventBridge (a rule on `source: aws.chime` to an SQS queue), SQS and SNS
-//!   (subscribed by an SQS queue) against moto's server mode. moto comes from
+//! - EventBridge (a rule on `source: aws.chime` to an SQS queue; in the
+//!   burst, to a CloudWatch Logs group), SQS and SNS (subscribed by an SQS
+//!   queue; in the burst, by an HTTP endpoint of the test) against moto's
+//!   server mode. moto comes from
 //!   PyPI (`moto[server]`): the test uses the server at `CONVENE_MOTO_URL`, or
 //!   starts `moto_server` (from `CONVENE_MOTO_SERVER`, else the PATH). When
 //!   there is none it says so loudly, and fails under `CI=true`; `.ci/run`
@@ -567,11 +569,12 @@ async fn drain_until(sqs: aws_sdk_sqs::Client, url: String, want: usize) -> Vec<
 /// default: moto's SQS looks at every message of a queue for each message it
 /// takes in or hands out, so its cost per message grows with the backlog, and
 /// once the senders (32 streams at once, 10 events a call) get ahead of the
-/// readers the backlog feeds itself. Measured on the 2-core CI machine under
-/// load: 1,000 events per sink in 50 s, 2,000 in 160 s; 10,000 was still
-/// far from done after 9 minutes. The 10,000-event burst runs in full on the
-/// Lambda stub below and on the webhook sink (tests/events.rs), through the
-/// same delivery code.
+/// readers the backlog feeds itself. Only the SQS sink still goes through a
+/// queue here (SNS delivers over HTTP to the test, the rules to CloudWatch
+/// Logs), yet 10,000 was still not done after 3.5 minutes on the 2-core
+/// machine (and not after 6 with the rules still on queues). The
+/// 10,000-event burst runs in full on the Lambda stub below and on the
+/// webhook sink (tests/events.rs), through the same delivery code.
 fn moto_burst_per_meeting() -> usize {
     let events: usize = std::env::var("CONVENE_MOTO_BURST_EVENTS")
         .ok()
@@ -585,26 +588,179 @@ fn moto_burst_per_meeting() -> usize {
 const GROUPS: usize = 10;
 
 /// One group's targets on moto: a queue named by `SqsQueueArn`, a topic with
-/// a queue subscribed (raw delivery), and a rule on the shared bus that
-/// matches the group's meetings by external id prefix and routes to a third
-/// queue.
+/// an HTTP endpoint of the test subscribed ([`SnsReceiver`]), and a rule on
+/// the shared bus that matches the group's meetings by external id prefix and
+/// routes to a CloudWatch Logs group.
 struct BurstGroup {
     direct_url: String,
     direct_arn: String,
     topic: String,
-    sub_url: String,
-    rule_url: String,
+    log_group: String,
+}
+
+/// One CloudWatch Logs call to moto (JSON protocol; moto takes the service
+/// from the credential scope and checks no signature), as a plain HTTP/1.1
+/// request: the SDK's Logs crate is not a dependency for this alone.
+async fn moto_logs(moto_url: &str, action: &str, body: Value) -> Value {
+    let addr = moto_url.trim_start_matches("http://").to_string();
+    let action = action.to_string();
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read as _, Write as _};
+        let body = body.to_string();
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+             X-Amz-Target: Logs_20140328.{action}\r\nAuthorization: AWS4-HMAC-SHA256 \
+             Credential=testing/20261130/us-east-1/logs/aws4_request, SignedHeaders=host, \
+             Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let (head, rest) = out.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{action}: {out}");
+        serde_json::from_str(rest).unwrap_or(Value::Null)
+    })
+    .await
+    .unwrap()
+}
+
+/// Every event a rule put in this log group, in the order they came: moto
+/// writes each to a new stream and, not interleaved, lists the streams in the
+/// order it made them. Waits until `want` distinct events came, failing after
+/// 5 minutes without a new one.
+async fn log_events_until(moto_url: &str, group: &str, want: usize) -> Vec<Value> {
+    let (mut seen, mut last) = (0, std::time::Instant::now());
+    loop {
+        let mut got = Vec::new();
+        let mut token = None::<String>;
+        loop {
+            let mut req = serde_json::json!({"logGroupName": group});
+            if let Some(t) = &token {
+                req["nextToken"] = t.clone().into();
+            }
+            let out = moto_logs(moto_url, "FilterLogEvents", req).await;
+            for e in out["events"].as_array().unwrap() {
+                got.push(serde_json::from_str(e["message"].as_str().unwrap()).unwrap());
+            }
+            match out["nextToken"].as_str() {
+                Some(t) => token = Some(t.to_string()),
+                None => break,
+            }
+        }
+        if common::event_labels(&got)
+            .values()
+            .map(Vec::len)
+            .sum::<usize>()
+            >= want
+        {
+            return got;
+        }
+        if got.len() > seen {
+            (seen, last) = (got.len(), std::time::Instant::now());
+        }
+        assert!(
+            last.elapsed() < Duration::from_secs(300),
+            "{group}: only {} events for {want}, none new for 5 minutes",
+            got.len()
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// The HTTP endpoint the burst's topics deliver to: moto POSTs each
+/// notification (JSON, whose `Message` is what was published) to
+/// `/sns/{group}` as it publishes, before it answers the publisher, so the
+/// arrival order here is the publish order. moto confirms HTTP subscriptions
+/// at once (no `SubscriptionConfirmation` round trip). This keeps moto's SQS,
+/// whose cost per message grows with the queue, off the SNS path.
+#[derive(Default)]
+struct SnsReceiver {
+    /// (group in the path, topic ARN, the published envelope) in arrival order.
+    got: Mutex<Vec<(usize, String, Value)>>,
+    /// Bodies that were not a notification carrying a JSON message.
+    bad: Mutex<Vec<String>>,
+}
+
+impl SnsReceiver {
+    /// Serves `/sns/{group}` on a free port; answers the receiver and its URL.
+    async fn start() -> (Arc<SnsReceiver>, String) {
+        let r = Arc::new(SnsReceiver::default());
+        let app = axum::Router::new()
+            .route("/sns/{group}", post(sns_notification))
+            .with_state(r.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (r, url)
+    }
+
+    /// Waits until `want` distinct events came, failing on a malformed
+    /// notification or after 5 minutes without a new one; answers them all.
+    async fn wait(&self, want: usize) -> Vec<(usize, String, Value)> {
+        let (mut seen, mut last) = (0, std::time::Instant::now());
+        loop {
+            let bad = self.bad.lock().unwrap().clone();
+            assert!(bad.is_empty(), "malformed SNS notifications: {bad:?}");
+            let got = self.got.lock().unwrap().clone();
+            let envelopes: Vec<Value> = got.iter().map(|(_, _, v)| v.clone()).collect();
+            if common::event_labels(&envelopes)
+                .values()
+                .map(Vec::len)
+                .sum::<usize>()
+                >= want
+            {
+                return got;
+            }
+            if got.len() > seen {
+                (seen, last) = (got.len(), std::time::Instant::now());
+            }
+            assert!(
+                last.elapsed() < Duration::from_secs(300),
+                "SNS: only {} notifications for {want} events, none for 5 minutes",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// `POST /sns/{group}`: one SNS notification, as moto sends it over HTTP.
+async fn sns_notification(
+    State(r): State<Arc<SnsReceiver>>,
+    Path(group): Path<usize>,
+    body: String,
+) -> StatusCode {
+    let parsed = serde_json::from_str::<Value>(&body).ok().and_then(|n| {
+        if n["Type"] != "Notification" {
+            return None;
+        }
+        let envelope = serde_json::from_str(n["Message"].as_str()?).ok()?;
+        Some((n["TopicArn"].as_str()?.to_string(), envelope))
+    });
+    if let Some((topic, envelope)) = parsed {
+        r.got.lock().unwrap().push((group, topic, envelope));
+        StatusCode::OK
+    } else {
+        r.bad.lock().unwrap().push(body);
+        StatusCode::BAD_REQUEST
+    }
 }
 
 /// The burst's targets, one set per group. Why several: moto's SQS scans the
 /// whole queue for every message it takes in or hands out, so a long queue
 /// makes each call slower (it grows with the square of the backlog). With one
 /// queue per group and sink, and one reader per queue, no queue gets long.
+/// Only the SQS sink goes through a queue: the topics deliver over HTTP to
+/// `sns_url` (a [`SnsReceiver`]), and the rules to a log group per group
+/// (moto has no SNS target for rules, and its API destinations send no body).
 /// The rules pass each event on whole (`<aws.events.event.json>`) through an
-/// input transformer with one path: what reaches the queue is the same as
+/// input transformer with one path: what reaches the log group is the same as
 /// without one, and moto evaluates one JSONPath per event instead of the
 /// eight of its default target input (about 20 ms per event here).
-async fn burst_targets(moto: &Moto, bus: &str) -> Vec<BurstGroup> {
+async fn burst_targets(moto: &Moto, bus: &str, sns_url: &str) -> Vec<BurstGroup> {
     let conf = sdk(&moto.url).await;
     let sqs = aws_sdk_sqs::Client::new(&conf);
     let sns = aws_sdk_sns::Client::new(&conf);
@@ -614,8 +770,13 @@ async fn burst_targets(moto: &Moto, bus: &str) -> Vec<BurstGroup> {
     let mut groups = Vec::new();
     for g in 0..GROUPS {
         let (direct_url, direct_arn) = queue(&sqs, &format!("bd{g}-{tag}")).await;
-        let (rule_url, rule_arn) = queue(&sqs, &format!("br{g}-{tag}")).await;
-        let (sub_url, sub_arn) = queue(&sqs, &format!("bs{g}-{tag}")).await;
+        let log_group = format!("bl{g}-{tag}");
+        moto_logs(
+            &moto.url,
+            "CreateLogGroup",
+            serde_json::json!({"logGroupName": log_group}),
+        )
+        .await;
         let rule = format!("chime-{g}");
         eb.put_rule()
             .event_bus_name(bus)
@@ -636,8 +797,10 @@ async fn burst_targets(moto: &Moto, bus: &str) -> Vec<BurstGroup> {
             .rule(&rule)
             .targets(
                 aws_sdk_eventbridge::types::Target::builder()
-                    .id("q")
-                    .arn(&rule_arn)
+                    .id("logs")
+                    .arn(format!(
+                        "arn:aws:logs:us-east-1:123456789012:log-group:{log_group}"
+                    ))
                     .input_transformer(
                         aws_sdk_eventbridge::types::InputTransformer::builder()
                             .input_paths_map("meeting", "$.detail.meetingId")
@@ -661,9 +824,8 @@ async fn burst_targets(moto: &Moto, bus: &str) -> Vec<BurstGroup> {
             .unwrap();
         sns.subscribe()
             .topic_arn(&topic)
-            .protocol("sqs")
-            .endpoint(&sub_arn)
-            .attributes("RawMessageDelivery", "true")
+            .protocol("http")
+            .endpoint(format!("{sns_url}/sns/{g}"))
             .send()
             .await
             .unwrap();
@@ -671,8 +833,7 @@ async fn burst_targets(moto: &Moto, bus: &str) -> Vec<BurstGroup> {
             direct_url,
             direct_arn,
             topic,
-            sub_url,
-            rule_url,
+            log_group,
         });
     }
     groups
@@ -683,21 +844,16 @@ async fn a_burst_across_100_meetings_reaches_eventbridge_sqs_and_sns_complete_an
     fake_aws_env();
     let Some(moto) = moto().await else { return };
     let bus = format!("bbus-{}", new_token());
-    let groups = burst_targets(&moto, &bus).await;
+    let (sns_in, sns_url) = SnsReceiver::start().await;
+    let groups = burst_targets(&moto, &bus, &sns_url).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk(&moto.url).await);
     let per_meeting = moto_burst_per_meeting();
     let per_group = 100 / GROUPS * (per_meeting + 1);
     // Readers run during the burst, one per queue, as consumers would.
     let mut readers = Vec::new();
     for g in &groups {
-        for (sink, url) in [
-            ("SQS", &g.direct_url),
-            ("EventBridge rule to SQS", &g.rule_url),
-            ("SNS to SQS", &g.sub_url),
-        ] {
-            let task = tokio::spawn(drain_until(sqs.clone(), url.clone(), per_group));
-            readers.push((sink, task));
-        }
+        let task = tokio::spawn(drain_until(sqs.clone(), g.direct_url.clone(), per_group));
+        readers.push(("SQS", task));
     }
 
     let dir = tempfile::tempdir().unwrap();
@@ -746,6 +902,20 @@ async fn a_burst_across_100_meetings_reaches_eventbridge_sqs_and_sns_complete_an
         got.entry(sink).or_default().extend(task.await.unwrap());
     }
     let total: usize = expected.values().map(Vec::len).sum();
+    for g in &groups {
+        let ruled = log_events_until(&moto.url, &g.log_group, per_group).await;
+        got.entry("EventBridge rule to CloudWatch Logs")
+            .or_default()
+            .extend(ruled);
+    }
+    let notified = sns_in.wait(total).await;
+    for (g, topic, _) in &notified {
+        assert_eq!(topic, &groups[*g].topic, "SNS: the group's topic");
+    }
+    got.insert(
+        "SNS to HTTP",
+        notified.into_iter().map(|(_, _, v)| v).collect(),
+    );
     eprintln!(
         "aws burst: {total} changes across {} meetings made in {made:?}; all of them read back \
          from EventBridge, SQS and SNS after {:?}",
@@ -756,7 +926,7 @@ async fn a_burst_across_100_meetings_reaches_eventbridge_sqs_and_sns_complete_an
     for (sink, envelopes) in &got {
         check_burst(sink, envelopes, &expected);
     }
-    for e in &got["EventBridge rule to SQS"] {
+    for e in &got["EventBridge rule to CloudWatch Logs"] {
         assert_eq!(e["source"], "aws.chime", "{e}");
         assert_eq!(e["detail-type"], "Chime Meeting State Change", "{e}");
     }
