@@ -13,7 +13,9 @@
 //!   a signaling connection for a meeting takes it when no live node holds
 //!   it, and is relayed to the holder otherwise (see `media::relay`). The
 //!   rows of nodes that are gone are removed with them, and a node that
-//!   finds one of its meetings taken over sends its clients there.
+//!   finds one of its meetings taken over sends its clients there. Only the
+//!   hosting node knows who is connected, so only it applies the idle rule to
+//!   the meeting ([`HostedElsewhere`]).
 //! - Request-rate buckets live in `throttle_buckets`: one row per (account,
 //!   operation), refilled and taken in a single statement on the database's
 //!   clock, so an account gets its configured rate once across all nodes
@@ -21,6 +23,7 @@
 //!   keep-alive connection to one node does not change that). When the
 //!   database cannot be reached the node counts in its own buckets.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +33,7 @@ use crate::auth::throttle::{Rate, SharedBuckets};
 use crate::events::{DomainEvent, EventBus};
 use crate::media::relay::{Host, Hosting};
 use crate::media::MediaPlane;
+use crate::ops::lifecycle::HostedElsewhere;
 use crate::store::postgres::{describe, pool_error, PgStore};
 use crate::store::BoxFuture;
 
@@ -302,6 +306,23 @@ SELECT node_id, NULL::text FROM claim
 UNION ALL
 SELECT h.node_id, n.http_addr FROM meeting_hosts h JOIN nodes n ON n.node_id = h.node_id
  WHERE h.meeting_id = $1 AND NOT EXISTS (SELECT 1 FROM claim)";
+
+impl HostedElsewhere for Node {
+    fn hosted_elsewhere(&self) -> BoxFuture<'_, Result<HashSet<String>, String>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "SELECT h.meeting_id FROM meeting_hosts h JOIN nodes n ON n.node_id = h.node_id \
+                     WHERE h.node_id <> $1 AND n.heartbeat_ms >= $2",
+                    &[&self.id, &(crate::now_ms() - NODE_TTL_MS)],
+                )
+                .await
+                .map_err(|e| describe(&e))?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+}
 
 impl Hosting for Node {
     fn host<'a>(&'a self, meeting_id: &'a str) -> BoxFuture<'a, Result<Host, String>> {

@@ -360,6 +360,7 @@ async fn join_cluster(
         .await?;
         tracing::info!(node = %node.id, %node_url, "other nodes relay signaling to this node here");
         node.watch_hosting(media.clone());
+        service.set_hosted_elsewhere(node.clone());
         let buckets = convene::cluster::DbBuckets::new(pg.clone());
         buckets.warm().await;
         throttle.share(buckets);

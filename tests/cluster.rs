@@ -554,11 +554,6 @@ async fn database_outage_answers_503_then_heals_without_a_restart() {
 /// on node B (the event travels by LISTEN/NOTIFY; the time is printed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn delete_attendee_on_one_node_closes_the_socket_on_another() {
-    use convene::media::protocol::{FrameType, SdkJoinFrame, SdkSignalFrame};
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    use tokio_tungstenite::tungstenite::Message;
-
     let Some(db) = Db::new("events") else { return };
     let (a, _da) = node(&db.url, &[]);
     let (b, _db) = node(&db.url, &[]);
@@ -587,35 +582,9 @@ async fn delete_attendee_on_one_node_closes_the_socket_on_another() {
     // The signaling URL names node A; Bob's socket goes to node B instead.
     let on_b = signaling.replace(&a.addr, &b.addr);
     assert_ne!(on_b, signaling);
-    let mut req = format!("{on_b}?X-Chime-Control-Protocol-Version=3")
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        format!("_aws_wt_session, {}", at.join_token.unwrap())
-            .parse()
-            .unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let mut join = SdkSignalFrame::new(FrameType::Join);
-    join.join = Some(SdkJoinFrame {});
-    ws.send(Message::Binary(join.to_message().into()))
-        .await
-        .unwrap();
-    // Wait for JOIN_ACK: Bob is in the meeting on node B.
-    loop {
-        // A guard against hanging, not a timed claim.
-        let msg = tokio::time::timeout(Duration::from_secs(60), ws.next())
-            .await
-            .expect("no JOIN_ACK")
-            .expect("open")
-            .unwrap();
-        if let Message::Binary(bytes) = msg {
-            if SdkSignalFrame::from_message(&bytes).unwrap().kind() == Some(FrameType::JoinAck) {
-                break;
-            }
-        }
-    }
+    let (mut ws, _) = media_client::connect(&on_b, &at.join_token.unwrap()).await;
+    // JOIN_ACK: Bob is in the meeting on node B.
+    media_client::join(&mut ws).await;
     let deleted = Instant::now();
     ca.delete_attendee()
         .meeting_id(&meeting_id)
@@ -624,24 +593,13 @@ async fn delete_attendee_on_one_node_closes_the_socket_on_another() {
         .await
         .unwrap();
     // Nothing but the event from node A closes the socket: no poll, no
-    // expiry. The guard only keeps a broken relay from hanging the test; the
-    // time it took is printed (no timed assertions).
-    let closed = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Close(c))) => return c.map(|c| u16::from(c.code)),
-                Some(Ok(_)) => {}
-                _ => return None,
-            }
-        }
-    })
-    .await
-    .expect("node B never closed the socket after node A's DeleteAttendee");
+    // expiry. The time it took is printed (no timed assertions).
+    let (closed, _) = media_client::closed(&mut ws).await;
     eprintln!(
         "node B closed the socket {:?} after node A's DeleteAttendee was sent",
         deleted.elapsed()
     );
-    assert_eq!(closed, Some(4403));
+    assert_eq!(closed, 4403);
 }
 
 // ---- meeting events delivered by two nodes sharing the outbox ---------------
@@ -1024,4 +982,140 @@ async fn a_node_whose_meeting_was_taken_over_sends_its_clients_to_the_new_host()
     // Back through node A, Alice is relayed to node B's media.
     let (_wa, _pa, answer) = peer_with_answer(&on_a, &alice).await;
     assert!(candidate_is(&answer, &media_b), "node B's media:\n{answer}");
+}
+
+/// Moves a node's meeting clock forward (a test control); the meetings that
+/// ended because of it.
+fn advance(node: &Server, seconds: u64) -> Vec<(String, String)> {
+    let r = node.send(
+        "POST",
+        "/_convene/clock",
+        &[("Content-Type".into(), "application/json".into())],
+        format!(r#"{{"advanceSeconds":{seconds}}}"#).as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["endedMeetings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["meetingId"].as_str().unwrap().to_string(),
+                e["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A meeting created through `c`, and an attendee's join token in it.
+async fn meeting_with_attendee(c: &chime::Client, name: &str) -> (String, String, String) {
+    let m = c
+        .create_meeting()
+        .client_request_token(new_token())
+        .media_region("us-east-1")
+        .external_meeting_id(name)
+        .send()
+        .await
+        .unwrap()
+        .meeting
+        .unwrap();
+    let meeting_id = m.meeting_id.unwrap();
+    let token = c
+        .create_attendee()
+        .meeting_id(&meeting_id)
+        .external_user_id(name)
+        .send()
+        .await
+        .unwrap()
+        .attendee
+        .unwrap()
+        .join_token
+        .unwrap();
+    (
+        meeting_id,
+        m.media_placement.unwrap().signaling_url.unwrap(),
+        token,
+    )
+}
+
+async fn meeting_exists(c: &chime::Client, meeting_id: &str) -> bool {
+    match c.get_meeting().meeting_id(meeting_id).send().await {
+        Ok(_) => true,
+        Err(e) => {
+            assert_eq!(err_code(&e), ("NotFoundException".to_string(), 404));
+            false
+        }
+    }
+}
+
+/// Under AWS's rules (five idle minutes) only the node hosting a meeting's
+/// media knows who is connected, so only it ends the meeting for being idle:
+/// the node the meeting was created on, which sees nobody, leaves it alone
+/// while the host is alive. When the host dies, the other node counts the
+/// idle time from the moment it last saw the meeting hosted, not from the
+/// meeting's creation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_the_hosting_node_ends_a_meeting_for_being_idle() {
+    use convene::media::protocol::{FrameType, SdkLeaveFrame, SdkSignalFrame};
+
+    let Some(db) = Db::new("idle") else {
+        return;
+    };
+    let rules = ["--test-controls", "--limits", "aws"];
+    let (mut a, _da) = node(&db.url, &rules);
+    let (b, _db) = node(&db.url, &rules);
+    let cb = b.client();
+    // Both meetings are created through node B (their idle time starts
+    // there at creation) and joined through node A, which hosts them.
+    let (first, url, alice) = meeting_with_attendee(&cb, "alice").await;
+    let (mut wa, _) = media_client::connect(&url.replace(&b.addr, &a.addr), &alice).await;
+    media_client::join(&mut wa).await;
+    let (second, url, carol) = meeting_with_attendee(&cb, "carol").await;
+    let (mut wc, _) = media_client::connect(&url.replace(&b.addr, &a.addr), &carol).await;
+    media_client::join(&mut wc).await;
+
+    // Ten minutes later by node B's clock nothing has ended: node A hosts
+    // both meetings and has someone in each.
+    assert_eq!(advance(&b, 600), vec![]);
+    assert!(meeting_exists(&cb, &first).await && meeting_exists(&cb, &second).await);
+    assert_eq!(advance(&a, 600), vec![]);
+
+    // Alice leaves: node A ends her meeting five idle minutes later.
+    let mut leave = SdkSignalFrame::new(FrameType::Leave);
+    leave.leave = Some(SdkLeaveFrame {});
+    media_client::send(&mut wa, &leave).await;
+    media_client::next_of(&mut wa, FrameType::LeaveAck).await;
+    assert_eq!(advance(&a, 240), vec![]);
+    assert_eq!(advance(&a, 60), vec![(first.clone(), "idle".to_string())]);
+    assert!(!meeting_exists(&cb, &first).await);
+
+    // Node A dies with Carol in the second meeting. Once its heartbeat has
+    // expired, node B judges that meeting, counting from when it last saw
+    // node A host it.
+    a.kill_hard();
+    let gone = Instant::now();
+    loop {
+        let live = on_db(
+            &db.url,
+            &format!(
+                "SELECT count(*) FROM nodes WHERE heartbeat_ms >= {}",
+                convene::now_ms() - convene::cluster::NODE_TTL_MS
+            ),
+        )
+        .await;
+        if live[0][0] == "1" {
+            break;
+        }
+        // A guard against hanging, not a timed claim.
+        assert!(
+            gone.elapsed() < Duration::from_secs(60),
+            "node A's heartbeat never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(advance(&b, 240), vec![]);
+    assert!(meeting_exists(&cb, &second).await);
+    assert_eq!(advance(&b, 60), vec![(second.clone(), "idle".to_string())]);
+    assert!(!meeting_exists(&cb, &second).await);
+    drop(wc);
 }

@@ -12,8 +12,8 @@
 //! that tells the rest of the server afterwards. The first also appends each
 //! ended meeting's `MeetingEnded` event to the outbox, in that transaction.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use super::Service;
@@ -22,7 +22,7 @@ use crate::domain::ids::{AccountId, MeetingId};
 use crate::events::envelope::{EventFacts, EventType};
 use crate::events::outbox::Outbox;
 use crate::events::DomainEvent;
-use crate::store::{self, MeetingBrief, StoreError, Tx};
+use crate::store::{self, BoxFuture, MeetingBrief, StoreError, Tx};
 
 /// When meetings end by themselves, and how long their tombstones are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,12 +137,32 @@ pub(crate) async fn end_meeting(
         .collect())
 }
 
+/// The meetings whose media another live node of the cluster hosts. Who is
+/// connected to them is known on that node only, so the idle rule is left to
+/// it: another node would see nobody and end a busy meeting.
+pub trait HostedElsewhere: Send + Sync {
+    /// The ids of the meetings another node with a fresh heartbeat hosts.
+    fn hosted_elsewhere(&self) -> BoxFuture<'_, Result<HashSet<String>, String>>;
+}
+
 /// Who is connected to which meeting, and since when a meeting has had nobody:
 /// what the idle rule needs. Kept in memory: after a restart, every meeting's
-/// idle time starts again from the restart.
-#[derive(Debug, Default)]
+/// idle time starts again from the restart. In a cluster each node knows only
+/// the connections it serves; [`HostedElsewhere`] names the meetings it must
+/// leave to their host.
+#[derive(Default)]
 pub struct Presence {
     meetings: Mutex<HashMap<String, PresenceEntry>>,
+    elsewhere: OnceLock<Arc<dyn HostedElsewhere>>,
+}
+
+impl std::fmt::Debug for Presence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presence")
+            .field("meetings", &self.meetings)
+            .field("clustered", &self.elsewhere.get().is_some())
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -206,6 +226,21 @@ impl Presence {
         (e.connections == 0).then_some(e.idle_since_ms)
     }
 
+    /// Another node hosts the meeting at `now_ms`: should it stop (that node
+    /// dies), this node counts the idle time from here, not from whatever it
+    /// saw before the meeting moved away.
+    fn hosted_elsewhere_at(&self, account_id: &str, meeting_id: &str, now_ms: i64) {
+        let mut all = self.lock();
+        let e = all.entry(meeting_id.to_string()).or_insert(PresenceEntry {
+            account_id: Some(account_id.to_string()),
+            connections: 0,
+            idle_since_ms: now_ms,
+        });
+        if e.connections == 0 {
+            e.idle_since_ms = now_ms;
+        }
+    }
+
     fn forget(&self, meeting_id: &str) {
         self.lock().remove(meeting_id);
     }
@@ -225,6 +260,26 @@ impl Service {
     /// A meeting was created: its idle time starts at its creation.
     pub(crate) fn meeting_created(&self, account_id: &str, meeting_id: &str, at_ms: i64) {
         self.presence.created(account_id, meeting_id, at_ms);
+    }
+
+    /// On a cluster: where to learn which meetings other nodes host, whose
+    /// idle time this node does not judge. Set once, when the node joins.
+    pub fn set_hosted_elsewhere(&self, source: Arc<dyn HostedElsewhere>) {
+        let _ = self.presence.elsewhere.set(source);
+    }
+
+    /// The meetings the idle rule must skip on this node. When the cluster
+    /// cannot be asked, every meeting is skipped this time: ending a meeting
+    /// late is better than ending a busy one.
+    async fn idle_skipped(&self) -> Option<HashSet<String>> {
+        let source = self.presence.elsewhere.get()?;
+        match source.hosted_elsewhere().await {
+            Ok(ids) => Some(ids),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot ask which meetings other nodes host; the idle rule waits");
+                None
+            }
+        }
     }
 
     /// An attendee's media session joined the meeting.
@@ -254,7 +309,9 @@ impl Service {
         }
     }
 
-    fn due(&self, m: &MeetingBrief) -> Option<EndReason> {
+    /// Whether `m` is due to end. `idle` says whether the idle rule applies
+    /// to it on this node (not when another node hosts its media).
+    fn due(&self, m: &MeetingBrief, idle: bool) -> Option<EndReason> {
         let rules = &self.limits.lifecycle;
         let now = self.clock.now_ms(m.account_id.as_str());
         if rules
@@ -263,14 +320,14 @@ impl Service {
         {
             return Some(EndReason::MaxDuration);
         }
-        let idle = rules.idle_end_ms?;
-        if m.primary_meeting_id.is_some() {
+        let idle_end = rules.idle_end_ms?;
+        if !idle || m.primary_meeting_id.is_some() {
             return None;
         }
         let since = self
             .presence
             .idle_since(m.account_id.as_str(), m.meeting_id.as_str(), now)?;
-        (now - since >= idle).then_some(EndReason::Idle)
+        (now - since >= idle_end).then_some(EndReason::Idle)
     }
 
     /// Ends every meeting whose time has come, by the meeting clock. Returns
@@ -297,9 +354,31 @@ impl Service {
             _ => None,
         };
         let all = store::read(self.store(), move |tx| tx.meeting_briefs(created_by)).await?;
-        let due: Vec<(MeetingBrief, EndReason)> = all
+        // On a cluster, asked once per sweep: `None` when it cannot say, and
+        // then no meeting ends for being idle this time.
+        let skipped = match (rules.idle_end_ms, self.presence.elsewhere.get()) {
+            (Some(_), Some(_)) => self.idle_skipped().await,
+            _ => Some(HashSet::new()),
+        };
+        let idle_applies = |m: &MeetingBrief| match &skipped {
+            Some(s) if s.contains(m.meeting_id.as_str()) => {
+                let now = self.clock.now_ms(m.account_id.as_str());
+                self.presence.hosted_elsewhere_at(
+                    m.account_id.as_str(),
+                    m.meeting_id.as_str(),
+                    now,
+                );
+                false
+            }
+            Some(_) => true,
+            None => false,
+        };
+        let due: Vec<(MeetingBrief, EndReason, bool)> = all
             .into_iter()
-            .filter_map(|m| self.due(&m).map(|r| (m, r)))
+            .filter_map(|m| {
+                let idle = idle_applies(&m);
+                self.due(&m, idle).map(|r| (m, r, idle))
+            })
             .collect();
         if due.is_empty() {
             return Ok(Vec::new());
@@ -309,10 +388,10 @@ impl Service {
             let (this, due) = (this.clone(), due.clone());
             Box::pin(async move {
                 let mut ended = Vec::new();
-                for (m, reason) in due.iter() {
+                for (m, reason, idle) in due.iter() {
                     // Deleted meanwhile, ended just now as a replica, or joined since.
                     if tx.meeting(&m.account_id, &m.meeting_id).await?.is_none()
-                        || this.due(m) != Some(*reason)
+                        || this.due(m, *idle) != Some(*reason)
                     {
                         continue;
                     }
