@@ -92,10 +92,9 @@ pub fn emit(model: &Model) -> Result<String, String> {
 
 #![allow(clippy::all, clippy::pedantic)]
 
-use serde_json::{Map, Value};
-
 use super::bind::{Binding, Raw};
 use super::json::{Item, Obj};
+use super::json_out::{self, JsonOut};
 use super::Reply;
 use crate::domain::Checked;
 use crate::model::shapes::{self, operations};
@@ -187,7 +186,7 @@ fn binding(out: &mut String, model: &Model, op: &Operation) -> Result<(), String
         Some(output) if !model.shapes[output].members.is_empty() => {
             let _ = writeln!(
                 out,
-                "    fn encode(output: &shapes::{output}) -> Reply {{\n        Reply {{ status: {status}, body: Some(write_{f}(output)) }}\n    }}\n}}\n",
+                "    fn encode(output: &shapes::{output}) -> Reply {{\n        Reply {{ status: {status}, body: Some(json_out::write(|w| write_{f}(w, output))) }}\n    }}\n}}\n",
                 f = fn_name(output)
             );
         }
@@ -322,18 +321,18 @@ fn reader(out: &mut String, model: &Model, s: &Shape) -> Result<(), String> {
     Ok(())
 }
 
-/// The expression that turns `v` (a reference to a value of `shape`) into JSON.
+/// The statements that write `v` (a reference to a value of `shape`) to `w`.
 fn write_value(model: &Model, shape: &str, v: &str) -> Result<String, String> {
     let s = &model.shapes[shape];
     Ok(match s.kind.as_str() {
-        "string" => format!("Value::String({v}.clone())"),
-        "integer" | "long" => format!("Value::from(*{v})"),
-        "boolean" => format!("Value::Bool(*{v})"),
-        "structure" => format!("write_{}({v})", fn_name(shape)),
+        "string" => format!("w.string({v});"),
+        "integer" | "long" => format!("w.int(i64::from(*{v}));"),
+        "boolean" => format!("w.bool(*{v});"),
+        "structure" => format!("write_{}(w, {v});", fn_name(shape)),
         "list" => {
             let item = s.list_member.as_deref().ok_or("a list without member")?;
             format!(
-                "Value::Array({v}.iter().map(|e| {}).collect())",
+                "w.begin_array(); for e in {v} {{ {} }} w.end_array();",
                 write_value(model, item, "e")?
             )
         }
@@ -344,28 +343,32 @@ fn write_value(model: &Model, shape: &str, v: &str) -> Result<String, String> {
 fn writer(out: &mut String, model: &Model, s: &Shape) -> Result<(), String> {
     let _ = writeln!(
         out,
-        "pub fn write_{f}(x: &shapes::{name}) -> Value {{\n    let mut m = Map::new();",
+        "pub fn write_{f}(w: &mut JsonOut, x: &shapes::{name}) {{\n    w.begin_object();",
         f = fn_name(&s.name),
         name = s.name
     );
-    for m in model.declared_members(s) {
+    // In name order: the bytes are those the `serde_json::Value` maps (sorted
+    // by key) gave before the writers wrote JSON directly.
+    let mut members: Vec<_> = model.declared_members(s).collect();
+    members.sort_by(|a, b| a.name.cmp(&b.name));
+    for m in members {
         let field = field_name(&m.name);
         if m.required {
             let _ = writeln!(
                 out,
-                "    let v = &x.{field};\n    m.insert({:?}.into(), {});",
+                "    let v = &x.{field};\n    w.key({:?});\n    {}",
                 m.name,
                 write_value(model, &m.shape, "v")?
             );
         } else {
             let _ = writeln!(
                 out,
-                "    if let Some(v) = &x.{field} {{\n        m.insert({:?}.into(), {});\n    }}",
+                "    if let Some(v) = &x.{field} {{\n        w.key({:?});\n        {}\n    }}",
                 m.name,
                 write_value(model, &m.shape, "v")?
             );
         }
     }
-    out.push_str("    Value::Object(m)\n}\n\n");
+    out.push_str("    w.end_object();\n}\n\n");
     Ok(())
 }

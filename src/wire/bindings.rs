@@ -10,10 +10,9 @@
 
 #![allow(clippy::all, clippy::pedantic)]
 
-use serde_json::{Map, Value};
-
 use super::bind::{Binding, Raw};
 use super::json::{Item, Obj};
+use super::json_out::{self, JsonOut};
 use super::Reply;
 use crate::domain::Checked;
 use crate::model::shapes::{self, operations};
@@ -29,7 +28,7 @@ impl Binding for operations::BatchCreateAttendee {
     }
 
     fn encode(output: &shapes::BatchCreateAttendeeResponse) -> Reply {
-        Reply { status: 200, body: Some(write_batch_create_attendee_response(output)) }
+        Reply { status: 200, body: Some(json_out::write(|w| write_batch_create_attendee_response(w, output))) }
     }
 }
 
@@ -61,7 +60,7 @@ impl Binding for operations::CreateAttendee {
     }
 
     fn encode(output: &shapes::CreateAttendeeResponse) -> Reply {
-        Reply { status: 200, body: Some(write_create_attendee_response(output)) }
+        Reply { status: 200, body: Some(json_out::write(|w| write_create_attendee_response(w, output))) }
     }
 }
 
@@ -84,7 +83,7 @@ impl Binding for operations::CreateMeeting {
     }
 
     fn encode(output: &shapes::CreateMeetingResponse) -> Reply {
-        Reply { status: 200, body: Some(write_create_meeting_response(output)) }
+        Reply { status: 200, body: Some(json_out::write(|w| write_create_meeting_response(w, output))) }
     }
 }
 
@@ -108,7 +107,7 @@ impl Binding for operations::CreateMeetingWithAttendees {
     }
 
     fn encode(output: &shapes::CreateMeetingWithAttendeesResponse) -> Reply {
-        Reply { status: 200, body: Some(write_create_meeting_with_attendees_response(output)) }
+        Reply { status: 200, body: Some(json_out::write(|w| write_create_meeting_with_attendees_response(w, output))) }
     }
 }
 
@@ -146,7 +145,7 @@ impl Binding for operations::GetAttendee {
     }
 
     fn encode(output: &shapes::GetAttendeeResponse) -> Reply {
-        Reply { status: 200, body: Some(write_get_attendee_response(output)) }
+        Reply { status: 200, body: Some(json_out::write(|w| write_get_attendee_response(w, output))) }
     }
 }
 
@@ -158,7 +157,7 @@ impl Binding for operations::GetMeeting {
     }
 
     fn encode(output: &shapes::GetMeetingResponse) -> Reply {
-        Reply { status: 200, body: Some(write_get_meeting_response(output)) }
+        Reply { status: 200, body: Some(json_out::write(|w| write_get_meeting_response(w, output))) }
     }
 }
 
@@ -172,7 +171,7 @@ impl Binding for operations::ListAttendees {
     }
 
     fn encode(output: &shapes::ListAttendeesResponse) -> Reply {
-        Reply { status: 200, body: Some(write_list_attendees_response(output)) }
+        Reply { status: 200, body: Some(json_out::write(|w| write_list_attendees_response(w, output))) }
     }
 }
 
@@ -184,7 +183,7 @@ impl Binding for operations::ListTagsForResource {
     }
 
     fn encode(output: &shapes::ListTagsForResourceResponse) -> Reply {
-        Reply { status: 200, body: Some(write_list_tags_for_resource_response(output)) }
+        Reply { status: 200, body: Some(json_out::write(|w| write_list_tags_for_resource_response(w, output))) }
     }
 }
 
@@ -257,7 +256,7 @@ impl Binding for operations::UpdateAttendeeCapabilities {
     }
 
     fn encode(output: &shapes::UpdateAttendeeCapabilitiesResponse) -> Reply {
-        Reply { status: 200, body: Some(write_update_attendee_capabilities_response(output)) }
+        Reply { status: 200, body: Some(json_out::write(|w| write_update_attendee_capabilities_response(w, output))) }
     }
 }
 
@@ -369,247 +368,297 @@ pub fn read_video_features(o: &Obj<'_>) -> Checked<shapes::VideoFeatures> {
     })
 }
 
-pub fn write_attendee(x: &shapes::Attendee) -> Value {
-    let mut m = Map::new();
-    if let Some(v) = &x.external_user_id {
-        m.insert("ExternalUserId".into(), Value::String(v.clone()));
-    }
+pub fn write_attendee(w: &mut JsonOut, x: &shapes::Attendee) {
+    w.begin_object();
     if let Some(v) = &x.attendee_id {
-        m.insert("AttendeeId".into(), Value::String(v.clone()));
-    }
-    if let Some(v) = &x.join_token {
-        m.insert("JoinToken".into(), Value::String(v.clone()));
+        w.key("AttendeeId");
+        w.string(v);
     }
     if let Some(v) = &x.capabilities {
-        m.insert("Capabilities".into(), write_attendee_capabilities(v));
+        w.key("Capabilities");
+        write_attendee_capabilities(w, v);
     }
-    Value::Object(m)
+    if let Some(v) = &x.external_user_id {
+        w.key("ExternalUserId");
+        w.string(v);
+    }
+    if let Some(v) = &x.join_token {
+        w.key("JoinToken");
+        w.string(v);
+    }
+    w.end_object();
 }
 
-pub fn write_attendee_capabilities(x: &shapes::AttendeeCapabilities) -> Value {
-    let mut m = Map::new();
+pub fn write_attendee_capabilities(w: &mut JsonOut, x: &shapes::AttendeeCapabilities) {
+    w.begin_object();
     let v = &x.audio;
-    m.insert("Audio".into(), Value::String(v.clone()));
-    let v = &x.video;
-    m.insert("Video".into(), Value::String(v.clone()));
+    w.key("Audio");
+    w.string(v);
     let v = &x.content;
-    m.insert("Content".into(), Value::String(v.clone()));
-    Value::Object(m)
+    w.key("Content");
+    w.string(v);
+    let v = &x.video;
+    w.key("Video");
+    w.string(v);
+    w.end_object();
 }
 
-pub fn write_attendee_features(x: &shapes::AttendeeFeatures) -> Value {
-    let mut m = Map::new();
+pub fn write_attendee_features(w: &mut JsonOut, x: &shapes::AttendeeFeatures) {
+    w.begin_object();
     if let Some(v) = &x.max_count {
-        m.insert("MaxCount".into(), Value::from(*v));
+        w.key("MaxCount");
+        w.int(i64::from(*v));
     }
-    Value::Object(m)
+    w.end_object();
 }
 
-pub fn write_audio_features(x: &shapes::AudioFeatures) -> Value {
-    let mut m = Map::new();
+pub fn write_audio_features(w: &mut JsonOut, x: &shapes::AudioFeatures) {
+    w.begin_object();
     if let Some(v) = &x.echo_reduction {
-        m.insert("EchoReduction".into(), Value::String(v.clone()));
+        w.key("EchoReduction");
+        w.string(v);
     }
-    Value::Object(m)
+    w.end_object();
 }
 
-pub fn write_batch_create_attendee_response(x: &shapes::BatchCreateAttendeeResponse) -> Value {
-    let mut m = Map::new();
+pub fn write_batch_create_attendee_response(w: &mut JsonOut, x: &shapes::BatchCreateAttendeeResponse) {
+    w.begin_object();
     if let Some(v) = &x.attendees {
-        m.insert("Attendees".into(), Value::Array(v.iter().map(|e| write_attendee(e)).collect()));
+        w.key("Attendees");
+        w.begin_array(); for e in v { write_attendee(w, e); } w.end_array();
     }
     if let Some(v) = &x.errors {
-        m.insert("Errors".into(), Value::Array(v.iter().map(|e| write_create_attendee_error(e)).collect()));
+        w.key("Errors");
+        w.begin_array(); for e in v { write_create_attendee_error(w, e); } w.end_array();
     }
-    Value::Object(m)
+    w.end_object();
 }
 
-pub fn write_content_features(x: &shapes::ContentFeatures) -> Value {
-    let mut m = Map::new();
+pub fn write_content_features(w: &mut JsonOut, x: &shapes::ContentFeatures) {
+    w.begin_object();
     if let Some(v) = &x.max_resolution {
-        m.insert("MaxResolution".into(), Value::String(v.clone()));
+        w.key("MaxResolution");
+        w.string(v);
     }
-    Value::Object(m)
+    w.end_object();
 }
 
-pub fn write_create_attendee_error(x: &shapes::CreateAttendeeError) -> Value {
-    let mut m = Map::new();
-    if let Some(v) = &x.external_user_id {
-        m.insert("ExternalUserId".into(), Value::String(v.clone()));
-    }
+pub fn write_create_attendee_error(w: &mut JsonOut, x: &shapes::CreateAttendeeError) {
+    w.begin_object();
     if let Some(v) = &x.error_code {
-        m.insert("ErrorCode".into(), Value::String(v.clone()));
+        w.key("ErrorCode");
+        w.string(v);
     }
     if let Some(v) = &x.error_message {
-        m.insert("ErrorMessage".into(), Value::String(v.clone()));
+        w.key("ErrorMessage");
+        w.string(v);
     }
-    Value::Object(m)
+    if let Some(v) = &x.external_user_id {
+        w.key("ExternalUserId");
+        w.string(v);
+    }
+    w.end_object();
 }
 
-pub fn write_create_attendee_response(x: &shapes::CreateAttendeeResponse) -> Value {
-    let mut m = Map::new();
+pub fn write_create_attendee_response(w: &mut JsonOut, x: &shapes::CreateAttendeeResponse) {
+    w.begin_object();
     if let Some(v) = &x.attendee {
-        m.insert("Attendee".into(), write_attendee(v));
+        w.key("Attendee");
+        write_attendee(w, v);
     }
-    Value::Object(m)
+    w.end_object();
 }
 
-pub fn write_create_meeting_response(x: &shapes::CreateMeetingResponse) -> Value {
-    let mut m = Map::new();
+pub fn write_create_meeting_response(w: &mut JsonOut, x: &shapes::CreateMeetingResponse) {
+    w.begin_object();
     if let Some(v) = &x.meeting {
-        m.insert("Meeting".into(), write_meeting(v));
+        w.key("Meeting");
+        write_meeting(w, v);
     }
-    Value::Object(m)
+    w.end_object();
 }
 
-pub fn write_create_meeting_with_attendees_response(x: &shapes::CreateMeetingWithAttendeesResponse) -> Value {
-    let mut m = Map::new();
-    if let Some(v) = &x.meeting {
-        m.insert("Meeting".into(), write_meeting(v));
-    }
+pub fn write_create_meeting_with_attendees_response(w: &mut JsonOut, x: &shapes::CreateMeetingWithAttendeesResponse) {
+    w.begin_object();
     if let Some(v) = &x.attendees {
-        m.insert("Attendees".into(), Value::Array(v.iter().map(|e| write_attendee(e)).collect()));
+        w.key("Attendees");
+        w.begin_array(); for e in v { write_attendee(w, e); } w.end_array();
     }
     if let Some(v) = &x.errors {
-        m.insert("Errors".into(), Value::Array(v.iter().map(|e| write_create_attendee_error(e)).collect()));
+        w.key("Errors");
+        w.begin_array(); for e in v { write_create_attendee_error(w, e); } w.end_array();
     }
-    Value::Object(m)
-}
-
-pub fn write_get_attendee_response(x: &shapes::GetAttendeeResponse) -> Value {
-    let mut m = Map::new();
-    if let Some(v) = &x.attendee {
-        m.insert("Attendee".into(), write_attendee(v));
-    }
-    Value::Object(m)
-}
-
-pub fn write_get_meeting_response(x: &shapes::GetMeetingResponse) -> Value {
-    let mut m = Map::new();
     if let Some(v) = &x.meeting {
-        m.insert("Meeting".into(), write_meeting(v));
+        w.key("Meeting");
+        write_meeting(w, v);
     }
-    Value::Object(m)
+    w.end_object();
 }
 
-pub fn write_list_attendees_response(x: &shapes::ListAttendeesResponse) -> Value {
-    let mut m = Map::new();
+pub fn write_get_attendee_response(w: &mut JsonOut, x: &shapes::GetAttendeeResponse) {
+    w.begin_object();
+    if let Some(v) = &x.attendee {
+        w.key("Attendee");
+        write_attendee(w, v);
+    }
+    w.end_object();
+}
+
+pub fn write_get_meeting_response(w: &mut JsonOut, x: &shapes::GetMeetingResponse) {
+    w.begin_object();
+    if let Some(v) = &x.meeting {
+        w.key("Meeting");
+        write_meeting(w, v);
+    }
+    w.end_object();
+}
+
+pub fn write_list_attendees_response(w: &mut JsonOut, x: &shapes::ListAttendeesResponse) {
+    w.begin_object();
     if let Some(v) = &x.attendees {
-        m.insert("Attendees".into(), Value::Array(v.iter().map(|e| write_attendee(e)).collect()));
+        w.key("Attendees");
+        w.begin_array(); for e in v { write_attendee(w, e); } w.end_array();
     }
     if let Some(v) = &x.next_token {
-        m.insert("NextToken".into(), Value::String(v.clone()));
+        w.key("NextToken");
+        w.string(v);
     }
-    Value::Object(m)
+    w.end_object();
 }
 
-pub fn write_list_tags_for_resource_response(x: &shapes::ListTagsForResourceResponse) -> Value {
-    let mut m = Map::new();
+pub fn write_list_tags_for_resource_response(w: &mut JsonOut, x: &shapes::ListTagsForResourceResponse) {
+    w.begin_object();
     if let Some(v) = &x.tags {
-        m.insert("Tags".into(), Value::Array(v.iter().map(|e| write_tag(e)).collect()));
+        w.key("Tags");
+        w.begin_array(); for e in v { write_tag(w, e); } w.end_array();
     }
-    Value::Object(m)
+    w.end_object();
 }
 
-pub fn write_media_placement(x: &shapes::MediaPlacement) -> Value {
-    let mut m = Map::new();
-    if let Some(v) = &x.audio_host_url {
-        m.insert("AudioHostUrl".into(), Value::String(v.clone()));
-    }
+pub fn write_media_placement(w: &mut JsonOut, x: &shapes::MediaPlacement) {
+    w.begin_object();
     if let Some(v) = &x.audio_fallback_url {
-        m.insert("AudioFallbackUrl".into(), Value::String(v.clone()));
+        w.key("AudioFallbackUrl");
+        w.string(v);
     }
-    if let Some(v) = &x.signaling_url {
-        m.insert("SignalingUrl".into(), Value::String(v.clone()));
-    }
-    if let Some(v) = &x.turn_control_url {
-        m.insert("TurnControlUrl".into(), Value::String(v.clone()));
-    }
-    if let Some(v) = &x.screen_data_url {
-        m.insert("ScreenDataUrl".into(), Value::String(v.clone()));
-    }
-    if let Some(v) = &x.screen_viewing_url {
-        m.insert("ScreenViewingUrl".into(), Value::String(v.clone()));
-    }
-    if let Some(v) = &x.screen_sharing_url {
-        m.insert("ScreenSharingUrl".into(), Value::String(v.clone()));
+    if let Some(v) = &x.audio_host_url {
+        w.key("AudioHostUrl");
+        w.string(v);
     }
     if let Some(v) = &x.event_ingestion_url {
-        m.insert("EventIngestionUrl".into(), Value::String(v.clone()));
+        w.key("EventIngestionUrl");
+        w.string(v);
     }
-    Value::Object(m)
+    if let Some(v) = &x.screen_data_url {
+        w.key("ScreenDataUrl");
+        w.string(v);
+    }
+    if let Some(v) = &x.screen_sharing_url {
+        w.key("ScreenSharingUrl");
+        w.string(v);
+    }
+    if let Some(v) = &x.screen_viewing_url {
+        w.key("ScreenViewingUrl");
+        w.string(v);
+    }
+    if let Some(v) = &x.signaling_url {
+        w.key("SignalingUrl");
+        w.string(v);
+    }
+    if let Some(v) = &x.turn_control_url {
+        w.key("TurnControlUrl");
+        w.string(v);
+    }
+    w.end_object();
 }
 
-pub fn write_meeting(x: &shapes::Meeting) -> Value {
-    let mut m = Map::new();
-    if let Some(v) = &x.meeting_id {
-        m.insert("MeetingId".into(), Value::String(v.clone()));
-    }
-    if let Some(v) = &x.meeting_host_id {
-        m.insert("MeetingHostId".into(), Value::String(v.clone()));
-    }
+pub fn write_meeting(w: &mut JsonOut, x: &shapes::Meeting) {
+    w.begin_object();
     if let Some(v) = &x.external_meeting_id {
-        m.insert("ExternalMeetingId".into(), Value::String(v.clone()));
-    }
-    if let Some(v) = &x.media_region {
-        m.insert("MediaRegion".into(), Value::String(v.clone()));
+        w.key("ExternalMeetingId");
+        w.string(v);
     }
     if let Some(v) = &x.media_placement {
-        m.insert("MediaPlacement".into(), write_media_placement(v));
+        w.key("MediaPlacement");
+        write_media_placement(w, v);
     }
-    if let Some(v) = &x.meeting_features {
-        m.insert("MeetingFeatures".into(), write_meeting_features_configuration(v));
-    }
-    if let Some(v) = &x.primary_meeting_id {
-        m.insert("PrimaryMeetingId".into(), Value::String(v.clone()));
-    }
-    if let Some(v) = &x.tenant_ids {
-        m.insert("TenantIds".into(), Value::Array(v.iter().map(|e| Value::String(e.clone())).collect()));
+    if let Some(v) = &x.media_region {
+        w.key("MediaRegion");
+        w.string(v);
     }
     if let Some(v) = &x.meeting_arn {
-        m.insert("MeetingArn".into(), Value::String(v.clone()));
+        w.key("MeetingArn");
+        w.string(v);
     }
-    Value::Object(m)
+    if let Some(v) = &x.meeting_features {
+        w.key("MeetingFeatures");
+        write_meeting_features_configuration(w, v);
+    }
+    if let Some(v) = &x.meeting_host_id {
+        w.key("MeetingHostId");
+        w.string(v);
+    }
+    if let Some(v) = &x.meeting_id {
+        w.key("MeetingId");
+        w.string(v);
+    }
+    if let Some(v) = &x.primary_meeting_id {
+        w.key("PrimaryMeetingId");
+        w.string(v);
+    }
+    if let Some(v) = &x.tenant_ids {
+        w.key("TenantIds");
+        w.begin_array(); for e in v { w.string(e); } w.end_array();
+    }
+    w.end_object();
 }
 
-pub fn write_meeting_features_configuration(x: &shapes::MeetingFeaturesConfiguration) -> Value {
-    let mut m = Map::new();
-    if let Some(v) = &x.audio {
-        m.insert("Audio".into(), write_audio_features(v));
+pub fn write_meeting_features_configuration(w: &mut JsonOut, x: &shapes::MeetingFeaturesConfiguration) {
+    w.begin_object();
+    if let Some(v) = &x.attendee {
+        w.key("Attendee");
+        write_attendee_features(w, v);
     }
-    if let Some(v) = &x.video {
-        m.insert("Video".into(), write_video_features(v));
+    if let Some(v) = &x.audio {
+        w.key("Audio");
+        write_audio_features(w, v);
     }
     if let Some(v) = &x.content {
-        m.insert("Content".into(), write_content_features(v));
+        w.key("Content");
+        write_content_features(w, v);
     }
-    if let Some(v) = &x.attendee {
-        m.insert("Attendee".into(), write_attendee_features(v));
+    if let Some(v) = &x.video {
+        w.key("Video");
+        write_video_features(w, v);
     }
-    Value::Object(m)
+    w.end_object();
 }
 
-pub fn write_tag(x: &shapes::Tag) -> Value {
-    let mut m = Map::new();
+pub fn write_tag(w: &mut JsonOut, x: &shapes::Tag) {
+    w.begin_object();
     let v = &x.key;
-    m.insert("Key".into(), Value::String(v.clone()));
+    w.key("Key");
+    w.string(v);
     let v = &x.value;
-    m.insert("Value".into(), Value::String(v.clone()));
-    Value::Object(m)
+    w.key("Value");
+    w.string(v);
+    w.end_object();
 }
 
-pub fn write_update_attendee_capabilities_response(x: &shapes::UpdateAttendeeCapabilitiesResponse) -> Value {
-    let mut m = Map::new();
+pub fn write_update_attendee_capabilities_response(w: &mut JsonOut, x: &shapes::UpdateAttendeeCapabilitiesResponse) {
+    w.begin_object();
     if let Some(v) = &x.attendee {
-        m.insert("Attendee".into(), write_attendee(v));
+        w.key("Attendee");
+        write_attendee(w, v);
     }
-    Value::Object(m)
+    w.end_object();
 }
 
-pub fn write_video_features(x: &shapes::VideoFeatures) -> Value {
-    let mut m = Map::new();
+pub fn write_video_features(w: &mut JsonOut, x: &shapes::VideoFeatures) {
+    w.begin_object();
     if let Some(v) = &x.max_resolution {
-        m.insert("MaxResolution".into(), Value::String(v.clone()));
+        w.key("MaxResolution");
+        w.string(v);
     }
-    Value::Object(m)
+    w.end_object();
 }

@@ -1,6 +1,7 @@
 //! Operation results (domain types) → the generated output types of
 //! `crate::model::shapes`, which `bindings.rs` writes as JSON bodies.
 
+use super::{bindings, json_out};
 use crate::domain::placement::PublicBase;
 use crate::domain::types::{Attendee, AttendeeError, Capabilities, Meeting, MeetingFeatures, Tag};
 use crate::model::shapes;
@@ -92,10 +93,18 @@ pub fn tags(list: &[Tag]) -> Vec<shapes::Tag> {
 
 /// A meeting as the JSON the API answers with (for Convene's own views).
 pub fn meeting_json(m: &Meeting, base: &PublicBase) -> serde_json::Value {
-    super::bindings::write_meeting(&meeting(m, base))
+    let bytes = json_out::write(|w| bindings::write_meeting(w, &meeting(m, base)));
+    serde_json::from_slice(&bytes).unwrap_or_default()
 }
 
 /// Tags as the JSON the API answers with (for Convene's own views).
 pub fn tags_json(list: &[Tag]) -> serde_json::Value {
-    serde_json::Value::Array(tags(list).iter().map(super::bindings::write_tag).collect())
+    let bytes = json_out::write(|w| {
+        w.begin_array();
+        for t in &tags(list) {
+            bindings::write_tag(w, t);
+        }
+        w.end_array();
+    });
+    serde_json::from_slice(&bytes).unwrap_or_default()
 }

@@ -23,10 +23,9 @@ pub mod eventlog;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod json;
+pub mod json_out;
 pub mod router;
 pub mod server;
-
-use serde_json::Value;
 
 use crate::domain::ids::{AttendeeId, MeetingId};
 use crate::domain::placement::PublicBase;
@@ -55,11 +54,12 @@ use bind::{Binding, Raw};
 use error::WireError;
 use router::{Endpoint, Query};
 
-/// A successful answer: the modeled status and an optional JSON body.
+/// A successful answer: the modeled status and an optional JSON body, as
+/// the bytes sent.
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
-    pub body: Option<Value>,
+    pub body: Option<Vec<u8>>,
 }
 
 /// What a handler gets: the service, the caller and the raw request parts.

@@ -310,7 +310,20 @@ pub(crate) fn json_response(
     body: &Value,
     request_id: Option<&str>,
 ) -> Response<Body> {
-    let mut r = Response::new(Body::from(serde_json::to_vec(body).unwrap_or_default()));
+    json_bytes_response(
+        status,
+        serde_json::to_vec(body).unwrap_or_default(),
+        request_id,
+    )
+}
+
+/// A JSON body already written.
+fn json_bytes_response(
+    status: StatusCode,
+    body: Vec<u8>,
+    request_id: Option<&str>,
+) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -349,7 +362,7 @@ pub fn error_response(e: &WireError, request_id: &str) -> Response<Body> {
 fn reply_response(reply: Reply, request_id: &str) -> Response<Body> {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
     if let Some(body) = reply.body {
-        json_response(status, &body, Some(request_id))
+        json_bytes_response(status, body, Some(request_id))
     } else {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = status;
@@ -588,12 +601,7 @@ fn respond(result: Result<Reply, WireError>, request_id: &str, seen: &mut Seen) 
     match result {
         Ok(reply) => {
             if seen.meeting_id.is_none() {
-                seen.meeting_id = reply
-                    .body
-                    .as_ref()
-                    .and_then(|b| b.pointer("/Meeting/MeetingId"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
+                seen.meeting_id = reply.body.as_deref().and_then(created_meeting_id);
             }
             reply_response(reply, request_id)
         }
@@ -602,6 +610,22 @@ fn respond(result: Result<Reply, WireError>, request_id: &str, seen: &mut Seen) 
             error_response(&e, request_id)
         }
     }
+}
+
+/// The `Meeting.MeetingId` of a response body (CreateMeeting and
+/// CreateMeetingWithAttendees), read off the bytes written: the body holds one
+/// meeting, its members in name order, and no other member is named
+/// `MeetingId` (a quote inside a string value is escaped, so cannot match).
+fn created_meeting_id(body: &[u8]) -> Option<String> {
+    const MEETING: &[u8] = b"\"Meeting\":{";
+    const ID: &[u8] = b"\"MeetingId\":\"";
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let meeting = find(body, MEETING)? + MEETING.len();
+    let start = meeting + find(&body[meeting..], ID)? + ID.len();
+    let len = body[start..].iter().position(|&b| b == b'"')?;
+    std::str::from_utf8(&body[start..start + len])
+        .ok()
+        .map(str::to_string)
 }
 
 /// Metrics, and one log line per request. Never a body: no secret, JoinToken
@@ -624,5 +648,20 @@ fn record(seen: &Seen, request_id: &str, response: &Response<Body>, elapsed: Dur
     } else {
         tracing::info!(target: "convene::request", %request_id, operation, account_id, meeting_id,
             status, error_type, latency_ms, "request");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::created_meeting_id;
+
+    #[test]
+    fn the_created_meeting_id_is_read_off_the_body() {
+        let body = br#"{"Attendees":[{"AttendeeId":"a","ExternalUserId":"\"MeetingId\":\"x"}],"Meeting":{"ExternalMeetingId":"e","MeetingArn":"arn","MeetingId":"m-1","PrimaryMeetingId":"p"}}"#;
+        assert_eq!(created_meeting_id(body).as_deref(), Some("m-1"));
+        assert_eq!(
+            created_meeting_id(br#"{"Attendee":{"AttendeeId":"a"}}"#),
+            None
+        );
     }
 }
