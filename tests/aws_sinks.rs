@@ -434,14 +434,24 @@ async fn eventbridge_sqs_and_sns_on_moto() {
         sub_url,
         ..
     } = &t;
+    // No --events-aws-endpoint-url: the sinks find each service's endpoint
+    // through the AWS SDK's own configuration, here its per-service
+    // environment variables, as a deployment to real AWS would configure it
+    // (the burst below uses the flag).
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start_in(
+    let s = Server::start_env(
         dir.path(),
         &[
-            "--events-aws-endpoint-url",
-            &moto.url,
             "--events-eventbridge-bus",
             bus,
+            "--events-meeting-targets",
+            "true",
+        ],
+        &[
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL_SQS", &moto.url),
+            ("AWS_ENDPOINT_URL_SNS", &moto.url),
+            ("AWS_ENDPOINT_URL_EVENTBRIDGE", &moto.url),
         ],
     );
     let c = s.client_in("us-east-1");
@@ -506,6 +516,45 @@ fn check_burst(sink: &str, envelopes: &[Value], expected: &HashMap<String, Vec<S
     }
 }
 
+/// How many distinct events these envelopes hold (a copy sent again counts once).
+fn distinct(envelopes: &[Value]) -> usize {
+    common::event_labels(envelopes).values().map(Vec::len).sum()
+}
+
+/// Calls `read`, which answers everything received so far, until that holds
+/// `want` distinct events (`envelope` finds each item's envelope), pausing
+/// `pause` between calls. Fails when five minutes pass with nothing new: a
+/// sink that stalled, not one that is slow.
+async fn read_until<T, F, Fut>(
+    what: &str,
+    want: usize,
+    pause: Duration,
+    envelope: fn(&T) -> &Value,
+    mut read: F,
+) -> Vec<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Vec<T>>,
+{
+    let (mut seen, mut last) = (0, std::time::Instant::now());
+    loop {
+        let got = read().await;
+        let envelopes: Vec<Value> = got.iter().map(|t| envelope(t).clone()).collect();
+        if distinct(&envelopes) >= want {
+            return got;
+        }
+        if got.len() > seen {
+            (seen, last) = (got.len(), std::time::Instant::now());
+        }
+        assert!(
+            last.elapsed() < Duration::from_secs(300),
+            "{what}: only {} received for {want} events, nothing new for 5 minutes",
+            got.len()
+        );
+        tokio::time::sleep(pause).await;
+    }
+}
+
 /// Keeps reading a queue, as one consumer, 10 messages a receive and one
 /// batch delete each, until `want` distinct events came (so the queue stays
 /// short: moto's receive and send cost grows with the queue's length).
@@ -515,86 +564,79 @@ fn check_burst(sink: &str, envelopes: &[Value], expected: &HashMap<String, Vec<S
 /// 10 is followed by a short pause, so that idle readers do not take moto's
 /// time from the senders.
 async fn drain_until(sqs: aws_sdk_sqs::Client, url: String, want: usize) -> Vec<Value> {
-    let mut got = Vec::new();
-    let mut last = std::time::Instant::now();
-    loop {
-        if got.len() >= want
-            && common::event_labels(&got)
-                .values()
-                .map(Vec::len)
-                .sum::<usize>()
-                >= want
-        {
-            return got;
-        }
-        let out = sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(2)
-            .send()
-            .await
-            .unwrap();
-        let msgs = out.messages();
-        if msgs.is_empty() {
-            assert!(
-                last.elapsed() < Duration::from_secs(300),
-                "{url}: only {} messages for {want} events, none for 5 minutes",
-                got.len()
-            );
-            continue;
-        }
-        last = std::time::Instant::now();
-        let mut batch = sqs.delete_message_batch().queue_url(&url);
-        for (i, m) in msgs.iter().enumerate() {
-            got.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            batch = batch.entries(
-                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .build()
-                    .unwrap(),
-            );
-        }
-        batch.send().await.unwrap();
-        if msgs.len() < 10 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    let got = Arc::new(Mutex::new(Vec::new()));
+    read_until(
+        &url.clone(),
+        want,
+        Duration::ZERO,
+        |v| v,
+        || {
+            let (sqs, url, got) = (sqs.clone(), url.clone(), got.clone());
+            async move {
+                let out = sqs
+                    .receive_message()
+                    .queue_url(&url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(2)
+                    .send()
+                    .await
+                    .unwrap();
+                let msgs = out.messages();
+                if !msgs.is_empty() {
+                    let mut batch = sqs.delete_message_batch().queue_url(&url);
+                    for (i, m) in msgs.iter().enumerate() {
+                        let envelope = serde_json::from_str(m.body().unwrap()).unwrap();
+                        got.lock().unwrap().push(envelope);
+                        batch = batch.entries(
+                            aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                                .id(i.to_string())
+                                .receipt_handle(m.receipt_handle().unwrap())
+                                .build()
+                                .unwrap(),
+                        );
+                    }
+                    batch.send().await.unwrap();
+                    if msgs.len() < 10 {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+                let all = got.lock().unwrap().clone();
+                all
+            }
+        },
+    )
+    .await
 }
 
-/// Events per sink in the moto burst: 2,000 by default (100 meetings, each
-/// started and given 19 attendees); `CONVENE_MOTO_BURST_EVENTS` sets another
-/// count (10000 for the full burst, at least one per meeting). Not 10,000 by
-/// default: moto's SQS looks at every message of a queue for each message it
-/// takes in or hands out, so its cost per message grows with the backlog, and
-/// once the senders (32 streams at once, 10 events a call) get ahead of the
-/// readers the backlog feeds itself. Only the SQS sink still goes through a
-/// queue here (SNS delivers over HTTP to the test, the rules to CloudWatch
-/// Logs): on the 2-core machine 2,000 take about 75 s and 4,000 about 215 s,
-/// while 10,000 were still not done after 3.5 minutes (nor after 6 with the
-/// rules still on queues). The
-/// 10,000-event burst runs in full on the Lambda stub below and on the
-/// webhook sink (tests/events.rs), through the same delivery code.
+/// Events per sink in the moto burst: 10,000 (100 meetings, each started and
+/// given 99 attendees); `CONVENE_MOTO_BURST_EVENTS` sets another count (at
+/// least one per meeting). Moto's SQS looks at every message of a queue for
+/// each message it takes in or hands out, so its cost per message grows with
+/// the queue's backlog: each meeting has a queue of its own, read as the
+/// burst runs, so that no queue holds more than one meeting's events. Only
+/// the SQS sink goes through queues (SNS delivers over HTTP to the test, the
+/// rules to CloudWatch Logs).
 fn moto_burst_per_meeting() -> usize {
     let events: usize = std::env::var("CONVENE_MOTO_BURST_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000);
+        .unwrap_or(10_000);
     (events / 100).max(1) - 1
 }
 
-/// Groups of meetings in the moto burst, each with its own queue, topic and
-/// rule (below).
+/// Groups of meetings in the moto burst, each with its own topic and rule
+/// (below); every meeting has its own queue.
 const GROUPS: usize = 10;
+/// Meetings per group.
+const PER_GROUP: usize = 100 / GROUPS;
 
-/// One group's targets on moto: a queue named by `SqsQueueArn`, a topic with
-/// an HTTP endpoint of the test subscribed ([`SnsReceiver`]), and a rule on
-/// the shared bus that matches the group's meetings by external id prefix and
-/// routes to a CloudWatch Logs group.
+/// One group's targets on moto: a queue for each of its meetings (named by
+/// its `SqsQueueArn`: URL and ARN), a topic with an HTTP endpoint of the test
+/// subscribed ([`SnsReceiver`]), and a rule on the shared bus that matches the
+/// group's meetings by external id prefix and routes to a CloudWatch Logs
+/// group.
 struct BurstGroup {
-    direct_url: String,
-    direct_arn: String,
+    queues: Vec<(String, String)>,
     topic: String,
     log_group: String,
 }
@@ -633,42 +675,31 @@ async fn moto_logs(moto_url: &str, action: &str, body: Value) -> Value {
 /// order it made them. Waits until `want` distinct events came, failing after
 /// 5 minutes without a new one.
 async fn log_events_until(moto_url: &str, group: &str, want: usize) -> Vec<Value> {
-    let (mut seen, mut last) = (0, std::time::Instant::now());
-    loop {
-        let mut got = Vec::new();
-        let mut token = None::<String>;
-        loop {
-            let mut req = serde_json::json!({"logGroupName": group});
-            if let Some(t) = &token {
-                req["nextToken"] = t.clone().into();
+    read_until(
+        group,
+        want,
+        Duration::from_secs(2),
+        |v| v,
+        || async {
+            let mut got = Vec::new();
+            let mut token = None::<String>;
+            loop {
+                let mut req = serde_json::json!({"logGroupName": group});
+                if let Some(t) = &token {
+                    req["nextToken"] = t.clone().into();
+                }
+                let out = moto_logs(moto_url, "FilterLogEvents", req).await;
+                for e in out["events"].as_array().unwrap() {
+                    got.push(serde_json::from_str(e["message"].as_str().unwrap()).unwrap());
+                }
+                match out["nextToken"].as_str() {
+                    Some(t) => token = Some(t.to_string()),
+                    None => return got,
+                }
             }
-            let out = moto_logs(moto_url, "FilterLogEvents", req).await;
-            for e in out["events"].as_array().unwrap() {
-                got.push(serde_json::from_str(e["message"].as_str().unwrap()).unwrap());
-            }
-            match out["nextToken"].as_str() {
-                Some(t) => token = Some(t.to_string()),
-                None => break,
-            }
-        }
-        if common::event_labels(&got)
-            .values()
-            .map(Vec::len)
-            .sum::<usize>()
-            >= want
-        {
-            return got;
-        }
-        if got.len() > seen {
-            (seen, last) = (got.len(), std::time::Instant::now());
-        }
-        assert!(
-            last.elapsed() < Duration::from_secs(300),
-            "{group}: only {} events for {want}, none new for 5 minutes",
-            got.len()
-        );
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+        },
+    )
+    .await
 }
 
 /// The HTTP endpoint the burst's topics deliver to: moto POSTs each
@@ -701,30 +732,18 @@ impl SnsReceiver {
     /// Waits until `want` distinct events came, failing on a malformed
     /// notification or after 5 minutes without a new one; answers them all.
     async fn wait(&self, want: usize) -> Vec<(usize, String, Value)> {
-        let (mut seen, mut last) = (0, std::time::Instant::now());
-        loop {
-            let bad = self.bad.lock().unwrap().clone();
-            assert!(bad.is_empty(), "malformed SNS notifications: {bad:?}");
-            let got = self.got.lock().unwrap().clone();
-            let envelopes: Vec<Value> = got.iter().map(|(_, _, v)| v.clone()).collect();
-            if common::event_labels(&envelopes)
-                .values()
-                .map(Vec::len)
-                .sum::<usize>()
-                >= want
-            {
-                return got;
-            }
-            if got.len() > seen {
-                (seen, last) = (got.len(), std::time::Instant::now());
-            }
-            assert!(
-                last.elapsed() < Duration::from_secs(300),
-                "SNS: only {} notifications for {want} events, none for 5 minutes",
-                got.len()
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        read_until(
+            "SNS",
+            want,
+            Duration::from_millis(500),
+            |t: &(usize, String, Value)| &t.2,
+            || async {
+                let bad = self.bad.lock().unwrap().clone();
+                assert!(bad.is_empty(), "malformed SNS notifications: {bad:?}");
+                self.got.lock().unwrap().clone()
+            },
+        )
+        .await
     }
 }
 
@@ -770,7 +789,10 @@ async fn burst_targets(moto: &Moto, bus: &str, sns_url: &str) -> Vec<BurstGroup>
     let tag = new_token();
     let mut groups = Vec::new();
     for g in 0..GROUPS {
-        let (direct_url, direct_arn) = queue(&sqs, &format!("bd{g}-{tag}")).await;
+        let mut queues = Vec::new();
+        for m in 0..PER_GROUP {
+            queues.push(queue(&sqs, &format!("bd{g}-{m}-{tag}")).await);
+        }
         let log_group = format!("bl{g}-{tag}");
         moto_logs(
             &moto.url,
@@ -831,8 +853,7 @@ async fn burst_targets(moto: &Moto, bus: &str, sns_url: &str) -> Vec<BurstGroup>
             .await
             .unwrap();
         groups.push(BurstGroup {
-            direct_url,
-            direct_arn,
+            queues,
             topic,
             log_group,
         });
@@ -849,12 +870,14 @@ async fn a_burst_across_100_meetings_reaches_eventbridge_sqs_and_sns_complete_an
     let groups = burst_targets(&moto, &bus, &sns_url).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk(&moto.url).await);
     let per_meeting = moto_burst_per_meeting();
-    let per_group = 100 / GROUPS * (per_meeting + 1);
+    let per_group = PER_GROUP * (per_meeting + 1);
     // Readers run during the burst, one per queue, as consumers would.
     let mut readers = Vec::new();
     for g in &groups {
-        let task = tokio::spawn(drain_until(sqs.clone(), g.direct_url.clone(), per_group));
-        readers.push(("SQS", task));
+        for (url, _) in &g.queues {
+            let task = tokio::spawn(drain_until(sqs.clone(), url.clone(), per_meeting + 1));
+            readers.push(("SQS", task));
+        }
     }
 
     let dir = tempfile::tempdir().unwrap();
@@ -871,28 +894,27 @@ async fn a_burst_across_100_meetings_reaches_eventbridge_sqs_and_sns_complete_an
     );
     let c = s.client_in("us-east-1");
     let started = std::time::Instant::now();
-    let makers: Vec<_> = groups
-        .iter()
-        .enumerate()
-        .map(|(g, t)| {
+    let mut makers = Vec::new();
+    for (g, t) in groups.iter().enumerate() {
+        for (m, (_, arn)) in t.queues.iter().enumerate() {
             let n = aws_sdk_chimesdkmeetings::types::NotificationsConfiguration::builder()
-                .sqs_queue_arn(&t.direct_arn)
+                .sqs_queue_arn(arn)
                 .sns_topic_arn(&t.topic)
                 .build();
             let c = c.clone();
-            tokio::spawn(async move {
+            makers.push(tokio::spawn(async move {
                 common::meetings_with_attendees(
                     &c,
                     "us-east-1",
-                    &format!("burst-{g}-"),
+                    &format!("burst-{g}-{m}-"),
                     Some(&n),
-                    100 / GROUPS,
+                    1,
                     per_meeting,
                 )
                 .await
-            })
-        })
-        .collect();
+            }));
+        }
+    }
     let mut expected = HashMap::new();
     for m in makers {
         expected.extend(m.await.unwrap());
@@ -902,6 +924,7 @@ async fn a_burst_across_100_meetings_reaches_eventbridge_sqs_and_sns_complete_an
     for (sink, task) in readers {
         got.entry(sink).or_default().extend(task.await.unwrap());
     }
+    let sqs_done = started.elapsed();
     let total: usize = expected.values().map(Vec::len).sum();
     for g in &groups {
         let ruled = log_events_until(&moto.url, &g.log_group, per_group).await;
@@ -909,6 +932,7 @@ async fn a_burst_across_100_meetings_reaches_eventbridge_sqs_and_sns_complete_an
             .or_default()
             .extend(ruled);
     }
+    let rules_done = started.elapsed();
     let notified = sns_in.wait(total).await;
     for (g, topic, _) in &notified {
         assert_eq!(topic, &groups[*g].topic, "SNS: the group's topic");
@@ -919,7 +943,8 @@ async fn a_burst_across_100_meetings_reaches_eventbridge_sqs_and_sns_complete_an
     );
     eprintln!(
         "aws burst: {total} changes across {} meetings made in {made:?}; all of them read back \
-         from EventBridge, SQS and SNS after {:?}",
+         from EventBridge, SQS and SNS after {:?} (SQS complete after {sqs_done:?}, the rules' \
+         log groups after {rules_done:?})",
         expected.len(),
         started.elapsed()
     );
@@ -957,11 +982,7 @@ async fn a_burst_of_10000_changes_reaches_lambda_complete_and_in_order() {
         .build();
     let expected = burst(&s.client_in("us-east-1"), &n, 99).await;
     wait_for("10,000 invocations", 300, || {
-        common::event_labels(&stub.envelopes())
-            .values()
-            .map(Vec::len)
-            .sum::<usize>()
-            >= 10_000
+        distinct(&stub.envelopes()) >= 10_000
     })
     .await;
     check_burst("Lambda", &stub.envelopes(), &expected);

@@ -211,6 +211,22 @@ impl Server {
         backend: &[String],
         database_url: Option<String>,
     ) -> Server {
+        Self::start_with_env(data_dir, extra, backend, database_url, &[])
+    }
+
+    /// Starts the server on SQLite in `data_dir` with these environment
+    /// variables set for it alone.
+    pub fn start_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_with_env(data_dir, extra, &[], None, env)
+    }
+
+    fn start_with_env(
+        data_dir: &Path,
+        extra: &[&str],
+        backend: &[String],
+        database_url: Option<String>,
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_convene"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -229,6 +245,7 @@ impl Server {
             .env_remove("CONVENE_MEDIA_PUBLIC_ADDR")
             .env("CONVENE_ACCESS_KEY_ID", ACCESS_KEY)
             .env("CONVENE_SECRET_ACCESS_KEY", SECRET_KEY)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
