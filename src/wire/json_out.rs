@@ -66,8 +66,16 @@ impl JsonOut {
 
     pub fn string(&mut self, s: &str) {
         self.separate();
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.buf, s);
+        // Ids, ARNs, URLs and tokens need no escape: copied whole. Anything
+        // else is escaped by serde_json (writing into a Vec cannot fail).
+        if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            self.buf.reserve(s.len() + 2);
+            self.buf.push(b'"');
+            self.buf.extend_from_slice(s.as_bytes());
+            self.buf.push(b'"');
+        } else {
+            let _ = serde_json::to_writer(&mut self.buf, s);
+        }
     }
 
     pub fn int(&mut self, n: i64) {
@@ -116,12 +124,18 @@ mod tests {
             w.end_array();
             w.key("C");
             w.bool(false);
+            w.key("D");
+            w.string("plain é ∑ 😀 text, no escape: ok");
+            w.key("E");
+            w.string("");
             w.end_object();
         });
         let want = json!({
             "A": "quote \" backslash \\ newline \n tab \t bell \u{7} é /",
             "B": [{"N": -42, "T": true}, {}, [], "x"],
             "C": false,
+            "D": "plain é ∑ 😀 text, no escape: ok",
+            "E": "",
         });
         assert_eq!(
             String::from_utf8(doc).unwrap(),
