@@ -8,6 +8,15 @@
 //! for that listener. Attendees that may not send are never heard; attendees
 //! that may not receive get nothing.
 //!
+//! At most the [`MAX_MIXED`] loudest senders are mixed at once (ranked by a
+//! level that rises at once and falls over about 200 ms, so the choice does
+//! not flicker); quieter ones are left out while they are. A listener who is
+//! one of those loudest hears a mix of the others, encoded for it alone; every
+//! other listener of the meeting hears the same mix of all of them, encoded
+//! once per meeting and sent to each. In a meeting of ten that is four
+//! encodings every 20 ms instead of ten, whoever talks (the way conference
+//! bridges have long done it).
+//!
 //! Without libopus (see `opus`), a listener with several sources gets the
 //! packets of one of them, untouched: the one it was already hearing while
 //! that one keeps talking, else the first that talks (one speaker at a time).
@@ -35,6 +44,11 @@ const SHRINK_AFTER_TICKS: u32 = 250;
 const MAX_RAW: usize = 16;
 /// Ticks without anything to forward after which silence is sent.
 const SILENCE_AFTER_TICKS: u32 = 3;
+/// Senders mixed at once: the loudest this many.
+pub const MAX_MIXED: usize = 3;
+/// How much of a sender's level is left one tick later, when it is quieter
+/// than that (about a tenth after 200 ms).
+const LEVEL_DECAY: f32 = 0.8;
 
 /// One member of a meeting at one tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +83,9 @@ struct Channel {
     idle_ticks: u32,
     /// Without libopus: the source this listener is hearing.
     speaker: Option<u64>,
+    /// As a sender: its smoothed level (mean absolute sample value), by which
+    /// the loudest are chosen.
+    level: f32,
 }
 
 impl Channel {
@@ -82,6 +99,9 @@ impl Channel {
 /// Per-member audio state across the meetings of one media loop.
 pub struct Mixer {
     channels: HashMap<u64, Channel>,
+    /// Per meeting: the encoder of the mix every listener who is not one of
+    /// the loudest senders hears.
+    shared: HashMap<String, Option<Encoder>>,
     /// Whether several sources are mixed (libopus) or one is forwarded.
     can_mix: bool,
 }
@@ -101,6 +121,7 @@ impl Mixer {
     pub fn with_mixing(can_mix: bool) -> Self {
         Mixer {
             channels: HashMap::new(),
+            shared: HashMap::new(),
             can_mix,
         }
     }
@@ -119,8 +140,13 @@ impl Mixer {
         self.channels.remove(&id);
     }
 
+    /// Forgets the shared mix of every meeting `live` does not name.
+    pub fn retain_meetings(&mut self, live: impl Fn(&str) -> bool) {
+        self.shared.retain(|m, _| live(m));
+    }
+
     /// One 20 ms step of one meeting: what each listening member gets.
-    pub fn tick(&mut self, members: &[Member]) -> Vec<Outgoing> {
+    pub fn tick(&mut self, meeting: &str, members: &[Member]) -> Vec<Outgoing> {
         let senders: Vec<u64> = members.iter().filter(|m| m.sends).map(|m| m.id).collect();
         for m in members.iter().filter(|m| !m.sends) {
             if let Some(ch) = self.channels.get_mut(&m.id) {
@@ -153,18 +179,101 @@ impl Mixer {
             raw.insert(s, packets);
         }
 
+        let loudest = self.loudest(&senders, &frames);
+        let mut shared: Option<Option<Arc<[u8]>>> = None;
         let mut out = Vec::new();
         for m in members.iter().filter(|m| m.receives) {
             let sources: Vec<u64> = sources_of(m.id).copied().collect();
-            let ch = self.channels.entry(m.id).or_default();
             if sources.len() <= 1 || !can_mix {
+                let ch = self.channels.entry(m.id).or_default();
                 ch.forward(m.id, &sources, &raw, &mut out);
+                continue;
+            }
+            let payload = if loudest.contains(&m.id) {
+                let others: Vec<u64> = loudest.iter().copied().filter(|&s| s != m.id).collect();
+                let ch = self.channels.entry(m.id).or_default();
+                mix_and_encode(&others, &frames, &mut ch.encoder)
             } else {
-                ch.idle_ticks = 0;
-                out.extend(ch.mixed(m.id, &sources, &frames));
+                shared
+                    .get_or_insert_with(|| {
+                        let enc = self.shared.entry(meeting.to_string()).or_default();
+                        mix_and_encode(&loudest, &frames, enc)
+                    })
+                    .clone()
+            };
+            let ch = self.channels.entry(m.id).or_default();
+            ch.idle_ticks = 0;
+            if let Some(payload) = payload {
+                let rtp_time = ch.next_time(FRAME_SAMPLES);
+                out.push(Outgoing {
+                    to: m.id,
+                    payload,
+                    rtp_time,
+                });
             }
         }
         out
+    }
+
+    /// The senders mixed this tick: those with a frame, the loudest
+    /// [`MAX_MIXED`] by their smoothed level (ties to the lower id).
+    fn loudest(&mut self, senders: &[u64], frames: &HashMap<u64, Vec<i16>>) -> Vec<u64> {
+        let mut ranked: Vec<(f32, u64)> = Vec::new();
+        for &s in senders {
+            let ch = self.channels.entry(s).or_default();
+            let now = frames.get(&s).map_or(0.0, |f| mean_abs(f));
+            ch.level = now.max(ch.level * LEVEL_DECAY);
+            if frames.contains_key(&s) {
+                ranked.push((ch.level, s));
+            }
+        }
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        ranked.into_iter().take(MAX_MIXED).map(|(_, s)| s).collect()
+    }
+}
+
+fn mean_abs(frame: &[i16]) -> f32 {
+    let sum: u64 = frame.iter().map(|&x| u64::from(x.unsigned_abs())).sum();
+    sum as f32 / frame.len().max(1) as f32
+}
+
+/// The sum of `sources`' frames of this tick, encoded with `encoder` (made
+/// when first needed); silence when none of them has a frame, `None` when
+/// encoding fails.
+fn mix_and_encode(
+    sources: &[u64],
+    frames: &HashMap<u64, Vec<i16>>,
+    encoder: &mut Option<Encoder>,
+) -> Option<Arc<[u8]>> {
+    let mut mix = [0i32; FRAME_SAMPLES];
+    let mut heard = 0;
+    for s in sources {
+        if let Some(f) = frames.get(s) {
+            heard += 1;
+            for (acc, &x) in mix.iter_mut().zip(f.iter()) {
+                *acc += i32::from(x);
+            }
+        }
+    }
+    if heard == 0 {
+        return Some(Arc::from(&SILENCE_FRAME[..]));
+    }
+    let pcm: Vec<i16> = mix
+        .iter()
+        .map(|&x| x.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16)
+        .collect();
+    if encoder.is_none() {
+        match Encoder::new() {
+            Ok(e) => *encoder = Some(e),
+            Err(e) => tracing::warn!(error = %e, "cannot create an Opus encoder"),
+        }
+    }
+    match encoder.as_mut()?.encode(&pcm) {
+        Ok(p) => Some(Arc::from(p)),
+        Err(e) => {
+            tracing::warn!(error = %e, "Opus encoding failed");
+            None
+        }
     }
 }
 
@@ -267,53 +376,6 @@ impl Channel {
             });
         }
     }
-
-    /// Mixes the sources' frames of this tick and encodes them for listener `to`.
-    fn mixed(
-        &mut self,
-        to: u64,
-        sources: &[u64],
-        frames: &HashMap<u64, Vec<i16>>,
-    ) -> Option<Outgoing> {
-        let mut mix = [0i32; FRAME_SAMPLES];
-        let mut heard = 0;
-        for s in sources {
-            if let Some(f) = frames.get(s) {
-                heard += 1;
-                for (acc, &x) in mix.iter_mut().zip(f.iter()) {
-                    *acc += i32::from(x);
-                }
-            }
-        }
-        let payload: Arc<[u8]> = if heard == 0 {
-            Arc::from(&SILENCE_FRAME[..])
-        } else {
-            let pcm: Vec<i16> = mix
-                .iter()
-                .map(|&x| x.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16)
-                .collect();
-            if self.encoder.is_none() {
-                match Encoder::new() {
-                    Ok(e) => self.encoder = Some(e),
-                    Err(e) => tracing::warn!(error = %e, "cannot create an Opus encoder"),
-                }
-            }
-            let enc = self.encoder.as_mut()?;
-            match enc.encode(&pcm) {
-                Ok(p) => Arc::from(p),
-                Err(e) => {
-                    tracing::warn!(error = %e, "Opus encoding failed");
-                    return None;
-                }
-            }
-        };
-        let rtp_time = self.next_time(FRAME_SAMPLES);
-        Some(Outgoing {
-            to,
-            payload,
-            rtp_time,
-        })
-    }
 }
 
 #[cfg(test)]
@@ -329,9 +391,13 @@ mod tests {
     }
 
     fn tone(freq: f32, phase: usize) -> Vec<i16> {
+        tone_at(freq, phase, 6000.0)
+    }
+
+    fn tone_at(freq: f32, phase: usize, amplitude: f32) -> Vec<i16> {
         (0..FRAME_SAMPLES)
             .map(|i| {
-                (((phase + i) as f32 * freq * std::f32::consts::TAU / 48_000.0).sin() * 6000.0)
+                (((phase + i) as f32 * freq * std::f32::consts::TAU / 48_000.0).sin() * amplitude)
                     as i16
             })
             .collect()
@@ -354,14 +420,18 @@ mod tests {
         let members = [member(1, true, true), member(2, true, true)];
         let p: Arc<[u8]> = Arc::from(&[0x78u8, 1, 2, 3][..]);
         mixer.push(1, p.clone());
-        let out = mixer.tick(&members);
+        let out = mixer.tick("m", &members);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].to, 2);
         assert_eq!(out[0].payload, p);
         // Member 1 heard nothing yet; silence only comes after a few idle ticks.
         let mut silence = 0;
         for _ in 0..3 {
-            silence += mixer.tick(&members).iter().filter(|o| o.to == 1).count();
+            silence += mixer
+                .tick("m", &members)
+                .iter()
+                .filter(|o| o.to == 1)
+                .count();
         }
         assert!(silence >= 1);
     }
@@ -377,7 +447,7 @@ mod tests {
         let a: Arc<[u8]> = Arc::from(&[0x78u8, 1][..]);
         let b: Arc<[u8]> = Arc::from(&[0x78u8, 2][..]);
         mixer.push(1, a.clone());
-        let out = mixer.tick(&members);
+        let out = mixer.tick("m", &members);
         let to3: Vec<_> = out
             .iter()
             .filter(|o| o.to == 3)
@@ -387,7 +457,7 @@ mod tests {
         // 3 keeps hearing 1 while 1 talks, even when 2 talks too.
         mixer.push(1, a.clone());
         mixer.push(2, b.clone());
-        let out = mixer.tick(&members);
+        let out = mixer.tick("m", &members);
         let to3: Vec<_> = out
             .iter()
             .filter(|o| o.to == 3)
@@ -398,7 +468,7 @@ mod tests {
         assert!(out.iter().any(|o| o.to == 1 && o.payload == b));
         // When 1 stops, 3 switches to 2.
         mixer.push(2, b.clone());
-        let out = mixer.tick(&members);
+        let out = mixer.tick("m", &members);
         assert!(out.iter().any(|o| o.to == 3 && o.payload == b));
     }
 
@@ -408,12 +478,12 @@ mod tests {
         let p: Arc<[u8]> = Arc::from(&[0x78u8, 9][..]);
         // 1 may not send: 2 never gets its packet.
         mixer.push(1, p.clone());
-        let out = mixer.tick(&[member(1, false, true), member(2, true, true)]);
+        let out = mixer.tick("m", &[member(1, false, true), member(2, true, true)]);
         assert!(out.iter().all(|o| o.payload != p));
         // 2 may not receive: it gets nothing at all.
         for _ in 0..5 {
             mixer.push(1, p.clone());
-            let out = mixer.tick(&[member(1, true, true), member(2, true, false)]);
+            let out = mixer.tick("m", &[member(1, true, true), member(2, true, false)]);
             assert!(out.iter().all(|o| o.to != 2));
         }
     }
@@ -439,7 +509,7 @@ mod tests {
         for tick in 0..3 {
             let pkt = talker.encode(&tone(440.0, tick * FRAME_SAMPLES)).unwrap();
             mixer.push(1, Arc::from(pkt));
-            let out = mixer.tick(&members);
+            let out = mixer.tick("m", &members);
             let to2: Vec<&Outgoing> = out.iter().filter(|o| o.to == 2).collect();
             assert_eq!(to2.len(), 1, "tick {tick}: one mixed packet for 2");
             assert_ne!(
@@ -486,7 +556,7 @@ mod tests {
                     .unwrap();
                 mixer.push(id, Arc::from(pkt));
             }
-            for o in mixer.tick(&members) {
+            for o in mixer.tick("m", &members) {
                 decoders
                     .get_mut(&o.to)
                     .unwrap()
@@ -500,6 +570,64 @@ mod tests {
                 let e = energy_at(pcm, f);
                 if other == id {
                     assert!(e < 300.0, "{id} hears itself at {f} Hz: {e}");
+                } else {
+                    assert!(e > 800.0, "{id} does not hear {other} at {f} Hz: {e}");
+                }
+            }
+        }
+    }
+
+    /// Five talking: the three loudest are mixed. Each of them hears the two
+    /// others; the two quieter ones hear the three loudest (not each other),
+    /// from one encoding they share.
+    #[test]
+    fn the_loudest_three_are_mixed_and_the_others_share_one_encoding() {
+        if !crate::media::opus::tests::need_libopus() {
+            return;
+        }
+        assert_eq!(MAX_MIXED, 3);
+        let mut mixer = Mixer::with_mixing(true);
+        let members: Vec<Member> = (1..=5).map(|id| member(id, true, true)).collect();
+        // (id, frequency, amplitude): 1 to 3 loud, 4 and 5 quiet.
+        let voices = [
+            (1u64, 440.0f32, 6000.0f32),
+            (2, 1000.0, 6000.0),
+            (3, 2500.0, 6000.0),
+            (4, 700.0, 1500.0),
+            (5, 1700.0, 1500.0),
+        ];
+        let mut encoders: HashMap<u64, Encoder> =
+            (1..=5).map(|id| (id, Encoder::new().unwrap())).collect();
+        let mut decoders: HashMap<u64, Decoder> =
+            (1..=5).map(|id| (id, Decoder::new().unwrap())).collect();
+        let mut heard: HashMap<u64, Vec<i16>> = HashMap::new();
+        for tick in 0..50 {
+            for (id, f, a) in voices {
+                let pcm = tone_at(f, tick * FRAME_SAMPLES, a);
+                let pkt = encoders.get_mut(&id).unwrap().encode(&pcm).unwrap();
+                mixer.push(id, Arc::from(pkt));
+            }
+            let out = mixer.tick("m", &members);
+            assert_eq!(out.len(), 5, "tick {tick}: one packet per listener");
+            let to = |id: u64| &out.iter().find(|o| o.to == id).unwrap().payload;
+            assert!(
+                Arc::ptr_eq(to(4), to(5)),
+                "tick {tick}: 4 and 5 were encoded for separately"
+            );
+            for o in &out {
+                decoders
+                    .get_mut(&o.to)
+                    .unwrap()
+                    .decode(&o.payload, heard.entry(o.to).or_default())
+                    .unwrap();
+            }
+        }
+        for (id, _, _) in voices {
+            let pcm = &heard[&id][20 * FRAME_SAMPLES..];
+            for (other, f, _) in voices {
+                let e = energy_at(pcm, f);
+                if other == id || other >= 4 {
+                    assert!(e < 200.0, "{id} hears {other} at {f} Hz: {e}");
                 } else {
                     assert!(e > 800.0, "{id} does not hear {other} at {f} Hz: {e}");
                 }

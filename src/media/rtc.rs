@@ -147,8 +147,7 @@ impl RtcHandle {
 /// `public` is the address put in candidates: by default the bound address
 /// (127.0.0.1 when bound to an unspecified address); its port 0 means the bound port.
 pub fn start(listen: SocketAddr, public: Option<SocketAddr>) -> std::io::Result<RtcHandle> {
-    let socket = std::net::UdpSocket::bind(listen)?;
-    socket.set_nonblocking(true)?;
+    let socket = bind_media_socket(listen)?;
     let local_addr = socket.local_addr()?;
     let mut public_addr = public.unwrap_or(local_addr);
     if public_addr.ip().is_unspecified() {
@@ -187,6 +186,38 @@ pub fn start(listen: SocketAddr, public: Option<SocketAddr>) -> std::io::Result<
         public_addr,
         levels,
     })
+}
+
+/// Kernel buffer asked for the media socket, each way. The loop mixes every
+/// meeting's audio in one go every 20 ms; meanwhile packets queue in the
+/// kernel, which counts each at its allocation (about 2 KiB for a 100-byte
+/// packet), so Linux's default of 208 KiB holds under a hundred and
+/// overflows from about 150 participants. The kernel caps the size at
+/// `net.core.rmem_max` / `wmem_max` (the start-up log says so).
+const MEDIA_SOCKET_BUFFER: usize = 8 << 20;
+
+fn bind_media_socket(listen: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(listen),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
+    // Best effort: a smaller buffer than asked still works, with less room.
+    let _ = socket.set_recv_buffer_size(MEDIA_SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(MEDIA_SOCKET_BUFFER);
+    socket.bind(&listen.into())?;
+    socket.set_nonblocking(true)?;
+    // Linux reports twice what it grants (it counts its own overhead).
+    let granted = socket.recv_buffer_size().unwrap_or(0) / 2;
+    if granted < MEDIA_SOCKET_BUFFER / 2 {
+        tracing::info!(
+            granted_bytes = granted,
+            wanted_bytes = MEDIA_SOCKET_BUFFER,
+            "the media socket's receive buffer is small: packets may be dropped from about 150 participants; raise net.core.rmem_max"
+        );
+    }
+    Ok(socket.into())
 }
 
 struct Peer {
@@ -638,9 +669,10 @@ impl MediaLoop {
             });
         }
         let mut outgoing = Vec::new();
-        for members in meetings.values() {
-            outgoing.extend(self.mixer.tick(members));
+        for (meeting, members) in &meetings {
+            outgoing.extend(self.mixer.tick(meeting, members));
         }
+        self.mixer.retain_meetings(|m| meetings.contains_key(m));
         let now = Instant::now();
         for o in outgoing {
             let Some(p) = self.peers.get_mut(&o.to) else {
