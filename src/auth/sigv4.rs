@@ -175,9 +175,19 @@ pub fn canonical_query(pairs: &[(String, String)], presigned: bool) -> String {
         .join("&")
 }
 
-/// A header value as it is signed: trimmed, inner runs of white space folded to one space.
-fn canonical_value(v: &str) -> String {
-    v.split_whitespace().collect::<Vec<_>>().join(" ")
+/// A header value as it is signed: trimmed, inner runs of white space folded
+/// to one space. Most values already are, and are borrowed as they came.
+fn canonical_value(v: &str) -> std::borrow::Cow<'_, str> {
+    let b = v.as_bytes();
+    let folded = b.first().is_some_and(u8::is_ascii_whitespace)
+        || b.last().is_some_and(u8::is_ascii_whitespace)
+        || b.windows(2).any(|w| w[0] == b' ' && w[1] == b' ')
+        || v.chars().any(|c| c.is_whitespace() && c != ' ');
+    if folded {
+        v.split_whitespace().collect::<Vec<_>>().join(" ").into()
+    } else {
+        v.into()
+    }
 }
 
 /// The canonical headers as signers that fold only spaces build them, when
@@ -212,25 +222,33 @@ fn spaces_only_headers(headers: &[(String, String)], signed: &[&str]) -> Option<
 
 /// The canonical headers block (each `name:value\n`), or the first signed header that is missing.
 pub fn canonical_headers(headers: &[(String, String)], signed: &[&str]) -> Result<String, String> {
-    let mut out = String::new();
+    let mut out = String::with_capacity(256);
     for name in signed {
-        let values: Vec<String> = headers
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| canonical_value(v))
-            .collect();
-        if values.is_empty() {
-            return Err((*name).to_string());
-        }
         out.push_str(name);
         out.push(':');
-        out.push_str(&values.join(","));
+        let mut found = false;
+        for (_, v) in headers.iter().filter(|(k, _)| k == name) {
+            if found {
+                out.push(',');
+            }
+            found = true;
+            out.push_str(&canonical_value(v));
+        }
+        if !found {
+            return Err((*name).to_string());
+        }
         out.push('\n');
     }
     Ok(out)
 }
 
+/// SHA-256 of nothing (the payload hash of every GET), in hex.
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
 pub fn hex_sha256(data: &[u8]) -> String {
+    if data.is_empty() {
+        return EMPTY_SHA256.to_string();
+    }
     hex::encode(Sha256::digest(data))
 }
 
@@ -782,6 +800,32 @@ pub fn presign(p: &Presign<'_>) -> String {
 mod tests {
     use super::*;
     use std::path::{Path, PathBuf};
+
+    #[test]
+    fn the_empty_payload_hash_is_sha256_of_nothing() {
+        assert_eq!(EMPTY_SHA256, hex::encode(Sha256::digest(b"")));
+        assert_eq!(hex_sha256(b""), EMPTY_SHA256);
+    }
+
+    #[test]
+    fn header_values_are_trimmed_and_folded_and_otherwise_borrowed() {
+        use std::borrow::Cow;
+        for (raw, want) in [
+            ("a b", "a b"),
+            ("  a   b  ", "a b"),
+            ("a\tb", "a b"),
+            ("a \t b", "a b"),
+            ("x", "x"),
+            ("", ""),
+            (" ", ""),
+        ] {
+            assert_eq!(canonical_value(raw), want, "{raw:?}");
+        }
+        assert!(matches!(
+            canonical_value("AWS4-HMAC-SHA256 x"),
+            Cow::Borrowed(_)
+        ));
+    }
 
     fn suite_dir() -> Option<PathBuf> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/sigv4-test-suite/v4");

@@ -24,6 +24,11 @@ macro_rules! string_id {
                 &self.0
             }
 
+            /// The text itself, moved out.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+
             /// A value read back from the store, which only holds parsed values.
             pub fn from_stored(raw: String) -> $name {
                 $name(raw)
@@ -139,6 +144,11 @@ impl JoinToken {
     /// The secret itself.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// The secret itself, moved out (for the answer that carries it).
+    pub fn into_exposed(self) -> String {
+        self.0
     }
 
     /// Compares with a presented token in constant time.

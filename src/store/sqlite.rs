@@ -382,9 +382,9 @@ fn attendee_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attendee> {
         external_user_id: ExternalUserId::from_stored(r.get(3)?),
         join_token: JoinToken::from_stored(r.get(4)?),
         capabilities: Capabilities {
-            audio: capability(&r.get::<_, String>(5)?)?,
-            video: capability(&r.get::<_, String>(6)?)?,
-            content: capability(&r.get::<_, String>(7)?)?,
+            audio: capability(r.get_ref(5)?.as_str()?)?,
+            video: capability(r.get_ref(6)?.as_str()?)?,
+            content: capability(r.get_ref(7)?.as_str()?)?,
         },
     })
 }

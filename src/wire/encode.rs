@@ -59,17 +59,18 @@ fn capabilities(c: Capabilities) -> shapes::AttendeeCapabilities {
     }
 }
 
-pub fn attendee(a: &Attendee) -> shapes::Attendee {
+/// An attendee moved into its output shape (no copies).
+pub fn attendee(a: Attendee) -> shapes::Attendee {
     shapes::Attendee {
-        external_user_id: Some(a.external_user_id.to_string()),
-        attendee_id: Some(a.attendee_id.to_string()),
-        join_token: Some(a.join_token.expose().to_string()),
+        external_user_id: Some(a.external_user_id.into_string()),
+        attendee_id: Some(a.attendee_id.into_string()),
+        join_token: Some(a.join_token.into_exposed()),
         capabilities: Some(capabilities(a.capabilities)),
     }
 }
 
-pub fn attendees(list: &[Attendee]) -> Vec<shapes::Attendee> {
-    list.iter().map(attendee).collect()
+pub fn attendees(list: Vec<Attendee>) -> Vec<shapes::Attendee> {
+    list.into_iter().map(attendee).collect()
 }
 
 pub fn attendee_errors(list: &[AttendeeError]) -> Vec<shapes::CreateAttendeeError> {

@@ -190,7 +190,7 @@ async fn create_meeting_with_attendees(
         .await?;
     Ok(CreateMeetingWithAttendeesResponse {
         meeting: Some(encode::meeting(&r.meeting, req.base)),
-        attendees: Some(encode::attendees(&r.outcome.attendees)),
+        attendees: Some(encode::attendees(r.outcome.attendees)),
         errors: Some(encode::attendee_errors(&r.outcome.errors)),
     })
 }
@@ -229,7 +229,7 @@ async fn create_attendee(
         .create_attendee(req.caller, meeting_id(&input.meeting_id)?, attendee)
         .await?;
     Ok(CreateAttendeeResponse {
-        attendee: Some(encode::attendee(&a)),
+        attendee: Some(encode::attendee(a)),
     })
 }
 
@@ -243,7 +243,7 @@ async fn batch_create_attendee(
         .batch_create_attendee(req.caller, meeting_id(&input.meeting_id)?, items)
         .await?;
     Ok(BatchCreateAttendeeResponse {
-        attendees: Some(encode::attendees(&r.attendees)),
+        attendees: Some(encode::attendees(r.attendees)),
         errors: Some(encode::attendee_errors(&r.errors)),
     })
 }
@@ -258,7 +258,7 @@ async fn get_attendee(
     );
     let a = req.service.get_attendee(req.caller, m, a).await?;
     Ok(GetAttendeeResponse {
-        attendee: Some(encode::attendee(&a)),
+        attendee: Some(encode::attendee(a)),
     })
 }
 
@@ -280,7 +280,7 @@ async fn list_attendees(
         )
         .await?;
     Ok(ListAttendeesResponse {
-        attendees: Some(encode::attendees(&page.attendees)),
+        attendees: Some(encode::attendees(page.attendees)),
         next_token: page.next_token,
     })
 }
@@ -311,7 +311,7 @@ async fn update_attendee_capabilities(
         .update_attendee_capabilities(req.caller, m, a, caps)
         .await?;
     Ok(UpdateAttendeeCapabilitiesResponse {
-        attendee: Some(encode::attendee(&a)),
+        attendee: Some(encode::attendee(a)),
     })
 }
 
