@@ -994,17 +994,7 @@ fn advance(node: &Server, seconds: u64) -> Vec<(String, String)> {
         format!(r#"{{"advanceSeconds":{seconds}}}"#).as_bytes(),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    r.json()["endedMeetings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["meetingId"].as_str().unwrap().to_string(),
-                e["reason"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    common::ended_meetings(&r.json())
 }
 
 /// A meeting created through `c`, and an attendee's join token in it.

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_chimesdkmeetings as chime;
-use common::{new_token, RawResponse, Server, ACCESS_KEY, SECRET_KEY};
+use common::{ended_meetings, new_token, RawResponse, Server, ACCESS_KEY, SECRET_KEY};
 use convene::media::protocol::{FrameType, SdkJoinFrame, SdkLeaveFrame, SdkSignalFrame};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -53,20 +53,6 @@ fn advance(server: &Server, seconds: u64) -> Value {
         "/_convene/clock",
         json!({ "advanceSeconds": seconds }),
     )
-}
-
-fn ended(clock_answer: &Value) -> Vec<(String, String)> {
-    clock_answer["endedMeetings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["meetingId"].as_str().unwrap().to_string(),
-                e["reason"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 async fn meeting(c: &chime::Client, primary: Option<&str>) -> chime::types::Meeting {
@@ -492,16 +478,16 @@ async fn the_clock_ends_meetings_at_their_maximum_duration() {
         json!({"advanceSeconds": 90_000, "account": "999999999999"}),
     );
     assert_eq!(other["offsetSeconds"], 90_000);
-    assert!(ended(&other).is_empty());
+    assert!(ended_meetings(&other).is_empty());
     // 23 hours: nothing ends, not even the idle replica (dev has no idle end).
     let r = advance(&server, 23 * 3600);
-    assert!(ended(&r).is_empty(), "{r}");
+    assert!(ended_meetings(&r).is_empty(), "{r}");
     assert_eq!(r["offsetSeconds"], 23 * 3600);
     assert!(r["now"].as_str().unwrap().ends_with('Z'));
     assert!(exists(&c, &id).await && exists(&c, &replica).await);
     // 24 hours: the meeting ends, and its replica with it.
     let r = advance(&server, 3600);
-    let mut got = ended(&r);
+    let mut got = ended_meetings(&r);
     got.sort();
     let mut want = vec![
         (id.clone(), "max-duration".to_string()),
@@ -521,7 +507,7 @@ async fn the_clock_ends_meetings_at_their_maximum_duration() {
     assert!(e.into_service_error().is_not_found_exception());
     // A meeting created now starts its own day.
     let fresh = meeting(&c, None).await.meeting_id.unwrap();
-    assert!(ended(&advance(&server, 3600)).is_empty());
+    assert!(ended_meetings(&advance(&server, 3600)).is_empty());
     assert!(exists(&c, &fresh).await);
     let clock = control_ok(&server, "GET", "/_convene/clock", Value::Null);
     assert_eq!(
@@ -559,7 +545,10 @@ async fn one_account_s_clock_moves_on_its_own() {
         "/_convene/clock",
         json!({"advanceSeconds": 24 * 3600, "account": "111111111111"}),
     );
-    assert_eq!(ended(&r), vec![(in_a.clone(), "max-duration".to_string())]);
+    assert_eq!(
+        ended_meetings(&r),
+        vec![(in_a.clone(), "max-duration".to_string())]
+    );
     assert_eq!(r["account"], "111111111111");
     assert_eq!(r["offsetSeconds"], 24 * 3600);
     assert!(!exists(&a, &in_a).await);
@@ -593,12 +582,15 @@ async fn the_clock_ends_idle_meetings_under_aws_rules() {
     let url = busy.media_placement.unwrap().signaling_url.unwrap();
     let mut ws = joined(&url, alice.join_token.as_deref().unwrap()).await;
 
-    assert!(ended(&advance(&server, 4 * 60 + 50)).is_empty());
+    assert!(ended_meetings(&advance(&server, 4 * 60 + 50)).is_empty());
     // Five minutes with nobody: the empty meeting ends; the one with an
     // attendee connected stays, and so does its replica (nobody in it, but
     // replicas only end with their primary).
     let r = advance(&server, 10);
-    assert_eq!(ended(&r), vec![(empty.clone(), "idle".to_string())]);
+    assert_eq!(
+        ended_meetings(&r),
+        vec![(empty.clone(), "idle".to_string())]
+    );
     assert!(!exists(&c, &empty).await);
     assert!(exists(&c, &busy_id).await && exists(&c, &replica).await);
 
@@ -607,8 +599,8 @@ async fn the_clock_ends_idle_meetings_under_aws_rules() {
     leave.leave = Some(SdkLeaveFrame {});
     send(&mut ws, leave).await;
     wait_for(&mut ws, FrameType::LeaveAck).await;
-    assert!(ended(&advance(&server, 4 * 60)).is_empty());
-    let mut got = ended(&advance(&server, 60));
+    assert!(ended_meetings(&advance(&server, 4 * 60)).is_empty());
+    let mut got = ended_meetings(&advance(&server, 60));
     got.sort();
     let mut want = vec![
         (busy_id.clone(), "idle".to_string()),

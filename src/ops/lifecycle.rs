@@ -268,11 +268,15 @@ impl Service {
         let _ = self.presence.elsewhere.set(source);
     }
 
-    /// The meetings the idle rule must skip on this node. When the cluster
-    /// cannot be asked, every meeting is skipped this time: ending a meeting
-    /// late is better than ending a busy one.
+    /// The meetings the idle rule must skip on this node, those another node
+    /// hosts: none off a cluster or without an idle rule. `None` when the
+    /// cluster cannot be asked: then every meeting is skipped this time, since
+    /// ending a meeting late is better than ending a busy one.
     async fn idle_skipped(&self) -> Option<HashSet<String>> {
-        let source = self.presence.elsewhere.get()?;
+        let source = self.presence.elsewhere.get();
+        let Some(source) = source.filter(|_| self.limits.lifecycle.idle_end_ms.is_some()) else {
+            return Some(HashSet::new());
+        };
         match source.hosted_elsewhere().await {
             Ok(ids) => Some(ids),
             Err(e) => {
@@ -354,32 +358,26 @@ impl Service {
             _ => None,
         };
         let all = store::read(self.store(), move |tx| tx.meeting_briefs(created_by)).await?;
-        // On a cluster, asked once per sweep: `None` when it cannot say, and
-        // then no meeting ends for being idle this time.
-        let skipped = match (rules.idle_end_ms, self.presence.elsewhere.get()) {
-            (Some(_), Some(_)) => self.idle_skipped().await,
-            _ => Some(HashSet::new()),
-        };
-        let idle_applies = |m: &MeetingBrief| match &skipped {
-            Some(s) if s.contains(m.meeting_id.as_str()) => {
-                let now = self.clock.now_ms(m.account_id.as_str());
-                self.presence.hosted_elsewhere_at(
-                    m.account_id.as_str(),
-                    m.meeting_id.as_str(),
-                    now,
-                );
-                false
+        // On a cluster, asked once per sweep.
+        let skipped = self.idle_skipped().await;
+        let mut due: Vec<(MeetingBrief, EndReason, bool)> = Vec::new();
+        for m in all {
+            let idle = match &skipped {
+                None => false,
+                Some(s) if s.contains(m.meeting_id.as_str()) => {
+                    // Hosted elsewhere: should that node die, this one counts
+                    // the idle time from now.
+                    let now = self.clock.now_ms(m.account_id.as_str());
+                    let (account, meeting) = (m.account_id.as_str(), m.meeting_id.as_str());
+                    self.presence.hosted_elsewhere_at(account, meeting, now);
+                    false
+                }
+                Some(_) => true,
+            };
+            if let Some(reason) = self.due(&m, idle) {
+                due.push((m, reason, idle));
             }
-            Some(_) => true,
-            None => false,
-        };
-        let due: Vec<(MeetingBrief, EndReason, bool)> = all
-            .into_iter()
-            .filter_map(|m| {
-                let idle = idle_applies(&m);
-                self.due(&m, idle).map(|r| (m, r, idle))
-            })
-            .collect();
+        }
         if due.is_empty() {
             return Ok(Vec::new());
         }

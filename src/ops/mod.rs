@@ -55,6 +55,9 @@ impl Default for Limits {
     }
 }
 
+/// Meetings and attendees counted at an instant.
+type CountedTotals = (std::time::Instant, (u64, u64));
+
 /// The service: every operation of the API.
 #[derive(Clone)]
 pub struct Service {
@@ -65,6 +68,8 @@ pub struct Service {
     clock: MeetingClock,
     presence: Arc<lifecycle::Presence>,
     outbox: Outbox,
+    /// The last counted totals (see [`Service::totals`]) and when.
+    totals: Arc<tokio::sync::Mutex<Option<CountedTotals>>>,
 }
 
 impl Service {
@@ -78,6 +83,7 @@ impl Service {
             clock: MeetingClock::new(),
             presence: Arc::default(),
             outbox: Outbox::default(),
+            totals: Arc::default(),
         }
     }
 

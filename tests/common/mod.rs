@@ -652,6 +652,22 @@ pub async fn meetings_with_attendees(
     out
 }
 
+/// The meetings a test-control clock answer (`POST /_convene/clock`) says
+/// ended, as (meeting id, reason).
+pub fn ended_meetings(clock_answer: &serde_json::Value) -> Vec<(String, String)> {
+    clock_answer["endedMeetings"]
+        .as_array()
+        .expect("endedMeetings in the clock's answer")
+        .iter()
+        .map(|e| {
+            (
+                e["meetingId"].as_str().unwrap().to_string(),
+                e["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 /// Each meeting's events, in order of first arrival: an attendee's event by
 /// its external user id, any other by its type without `chime:`. An event
 /// that arrives again (delivery is at least once) counts once; it is known by
