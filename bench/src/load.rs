@@ -27,6 +27,11 @@ pub struct Shape {
     pub connections: usize,
     pub warmup: Duration,
     pub measure: Duration,
+    /// Open loop: requests per second in all, each sent at its scheduled
+    /// time (or at once when the connection is behind), its latency counted
+    /// from that time, so a stalled server is charged for the wait it causes.
+    /// `None`: closed loop (the next request as soon as the last answer is in).
+    pub rate: Option<f64>,
 }
 
 /// What one run measured.
@@ -78,9 +83,15 @@ pub async fn run(addr: SocketAddr, pool: Arc<Pool>, shape: Shape) -> Result<Outc
     let start = Instant::now() + shape.warmup;
     let end = start + shape.measure;
     let mut tasks = Vec::new();
-    for _ in 0..shape.connections {
+    let began = Instant::now();
+    for k in 0..shape.connections {
         let (pool, next) = (pool.clone(), next.clone());
-        tasks.push(tokio::spawn(worker(addr, pool, next, start, end)));
+        // Connection k of C sends at k/rate, (k + C)/rate, (k + 2C)/rate...
+        let pace = shape.rate.filter(|r| *r > 0.0).map(|r| Pacing {
+            first: began + Duration::from_secs_f64(k as f64 / r),
+            every: Duration::from_secs_f64(shape.connections as f64 / r),
+        });
+        tasks.push(tokio::spawn(worker(addr, pool, next, (start, end), pace)));
     }
     let mut out = Outcome::default();
     let mut last = None::<Instant>;
@@ -103,12 +114,19 @@ pub async fn run(addr: SocketAddr, pool: Arc<Pool>, shape: Shape) -> Result<Outc
     Ok(out)
 }
 
+/// An open-loop connection's schedule.
+#[derive(Clone, Copy)]
+struct Pacing {
+    first: Instant,
+    every: Duration,
+}
+
 async fn worker(
     addr: SocketAddr,
     pool: Arc<Pool>,
     next: Arc<AtomicUsize>,
-    start: Instant,
-    end: Instant,
+    (start, end): (Instant, Instant),
+    pace: Option<Pacing>,
 ) -> Result<Worker, String> {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
@@ -125,7 +143,13 @@ async fn worker(
         latencies_us: Vec::with_capacity(1 << 16),
         last_answer: None,
     };
+    let mut next_due = pace.map(|p| p.first);
     loop {
+        let scheduled = next_due;
+        if let (Some(at), Some(p)) = (next_due, pace) {
+            tokio::time::sleep_until(at.into()).await;
+            next_due = Some(at + p.every);
+        }
         let i = next.fetch_add(1, Ordering::Relaxed);
         let req = if pool.wrap {
             &pool.requests[i % pool.requests.len()]
@@ -134,7 +158,8 @@ async fn worker(
         } else {
             break;
         };
-        let sent = Instant::now();
+        // Paced, a request is late from its scheduled time on.
+        let sent = scheduled.unwrap_or_else(Instant::now);
         if sent >= end {
             break;
         }

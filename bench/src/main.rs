@@ -3,7 +3,8 @@
 //! Subcommands, each a module: `api` (the API scenarios against the release
 //! server, with the bare-HTTP and SQLite floors measured in the same run),
 //! `floor-server` (the bare-HTTP floor, started by `api` as a child process),
-//! `media` (media capacity of one server core, with synthetic str0m clients).
+//! `media` (media capacity of one server core, with synthetic str0m clients),
+//! `scale` (reads, start and memory with millions of stored attendees).
 
 mod api;
 mod floors;
@@ -11,6 +12,7 @@ mod load;
 mod media;
 mod report;
 mod run;
+mod scale;
 mod server;
 mod sign;
 
@@ -24,6 +26,9 @@ commands:
   floor-server   the bare-HTTP floor server (started by `api`; prints its address)
   media          media capacity: synthetic str0m clients in mixed-audio meetings
                  and video meetings (`convene-bench media --help` for its options)
+  scale          GetAttendee and ListAttendees with 1,000 and with 10 million stored
+                 attendees (bulk-loaded), start to ready and memory with them
+                 (`convene-bench scale --help` for its options)
 
 options of `api`:
   --server PATH       the convene binary [default: target/release/convene]
@@ -33,6 +38,8 @@ options of `api`:
   --only a,b          scenarios to run (bare-http, sqlite, get-meeting, get-attendee,
                       list-attendees, mixed, create-attendee, batch-create-attendee,
                       create-meeting) [default: all]
+  --below-peak F      each read runs again open loop at this fraction of its
+                      peak rate, for its latency when busy [default: 0.8]
   --smoke             a few tenths of a second each, small pools (CI: proves it runs)
   --callgrind N       count instructions instead: the server (and the floor) run
                       under valgrind's callgrind and each scenario sends exactly N
@@ -54,6 +61,7 @@ fn main() -> ExitCode {
         "api" => run::Options::parse(rest).and_then(|o| run::api(&o)),
         "floor-server" => floors::serve(),
         "media" => media::command(rest),
+        "scale" => scale::command(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -1077,6 +1077,8 @@ fn measure_all(mut args: Args) -> Result<(), BoxError> {
         args.settle = 1;
         args.meeting_size = Some(3);
     }
+    // Read before pinning: pinned, this process sees one CPU.
+    let machine = crate::report::machine();
     pin_self(&args.client_cpu);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1089,7 +1091,7 @@ fn measure_all(mut args: Args) -> Result<(), BoxError> {
         text,
         "Run of {}: {}; server pinned to CPU {:?}, synthetic clients to CPU {:?}; {} s measured after {} s of settling per step; server `{}`.",
         crate::report::now_utc(),
-        crate::report::machine(),
+        machine,
         args.server_cpu,
         args.client_cpu,
         args.seconds,
@@ -1105,7 +1107,11 @@ fn measure_all(mut args: Args) -> Result<(), BoxError> {
         }
         let (rows, note) = runtime.block_on(run(a))?;
         failed |= rows.iter().any(|r| r.received == 0);
-        let _ = writeln!(text, "\n{}\n", header(scenario));
+        let title = match scenario {
+            Scenario::Audio => "Mixed audio",
+            Scenario::Video => "Forwarded video",
+        };
+        let _ = writeln!(text, "\n{title}:\n\n{}", header(scenario));
         for r in &rows {
             let _ = writeln!(text, "{}", row(r));
         }
@@ -1134,7 +1140,7 @@ async fn run(args: Args) -> Result<(Vec<Row>, String), BoxError> {
     let scenario = args.scenario.unwrap_or(Scenario::Audio);
     let (default_size, default_steps) = match scenario {
         Scenario::Audio => (10, vec![50, 100, 150, 200, 250, 300, 400]),
-        Scenario::Video => (6, vec![120, 240, 360, 510, 750, 990]),
+        Scenario::Video => (6, vec![120, 240, 510, 750, 990, 1230, 1500]),
     };
     let meeting_size = args.meeting_size.unwrap_or(default_size).max(2);
     let steps = args.steps.clone().unwrap_or(default_steps);

@@ -23,6 +23,8 @@ pub struct Options {
     pub callgrind: Option<usize>,
     /// Under callgrind: keep each scenario's dump here (for callgrind_annotate).
     pub callgrind_out: Option<PathBuf>,
+    /// The fraction of each read's peak rate at which it runs again, open loop.
+    pub below_peak: f64,
 }
 
 fn value<'a>(
@@ -48,6 +50,7 @@ impl Options {
                 connections: 32,
                 warmup: Duration::from_secs(1),
                 measure: Duration::from_secs(3),
+                rate: None,
             },
             sizes: Sizes::FULL,
             only: None,
@@ -55,6 +58,7 @@ impl Options {
             smoke: false,
             callgrind: None,
             callgrind_out: None,
+            below_peak: 0.8,
         };
         let mut args = raw.iter();
         while let Some(flag) = args.next() {
@@ -75,6 +79,16 @@ impl Options {
                     o.only = Some(v.split(',').map(str::to_string).collect());
                 }
                 "--markdown" => o.markdown = Some(PathBuf::from(value(&mut args, flag)?)),
+                "--below-peak" => {
+                    let v = value(&mut args, flag)?;
+                    o.below_peak = v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|f| *f > 0.0 && *f <= 1.0)
+                        .ok_or_else(|| {
+                            format!("--below-peak: {v:?} is not a fraction in (0, 1]")
+                        })?;
+                }
                 "--smoke" => {
                     o.smoke = true;
                     o.sizes = Sizes::SMOKE;
@@ -82,6 +96,7 @@ impl Options {
                         connections: 4,
                         warmup: Duration::from_millis(100),
                         measure: Duration::from_millis(300),
+                        rate: None,
                     };
                 }
                 "--callgrind" => {
@@ -285,22 +300,16 @@ async fn convene_scenarios(
     let addr = convene.addr;
     if o.wants("get-meeting") {
         let pool = api::get_meeting(signer, seeded);
-        report
-            .rows
-            .push(measure("GetMeeting", convene, pool, true, drive).await?);
+        read_at_peak_and_below(o.below_peak, "GetMeeting", convene, pool, drive, report).await?;
     }
     if o.wants("get-attendee") {
         let pool = api::get_attendee(signer, seeded);
-        report
-            .rows
-            .push(measure("GetAttendee", convene, pool, true, drive).await?);
+        read_at_peak_and_below(o.below_peak, "GetAttendee", convene, pool, drive, report).await?;
     }
     if o.wants("list-attendees") {
         let pool = api::list_attendees(signer, seeded);
         let name = "ListAttendees (100 of 250)";
-        report
-            .rows
-            .push(measure(name, convene, pool, true, drive).await?);
+        read_at_peak_and_below(o.below_peak, name, convene, pool, drive, report).await?;
     }
     if o.wants("mixed") {
         let pool = api::mixed(addr, signer, seeded, sizes.mixed).await?;
@@ -327,6 +336,31 @@ async fn convene_scenarios(
         report
             .rows
             .push(measure("CreateMeeting", convene, pool, false, drive).await?);
+    }
+    Ok(())
+}
+
+/// A read scenario at its peak (closed loop), then (unless counting
+/// instructions) open loop at `--below-peak` (80%) of that rate: the latency
+/// a server sees when it is busy but not saturated.
+async fn read_at_peak_and_below(
+    below: f64,
+    name: &str,
+    convene: &server::Running,
+    pool: Vec<Signed>,
+    drive: &Drive,
+    report: &mut Report,
+) -> Result<(), String> {
+    let peak = measure(name, convene, pool.clone(), true, drive).await?;
+    let rate = peak.per_second * below;
+    report.rows.push(peak);
+    if drive.callgrind.is_none() && rate > 0.0 {
+        let mut paced = drive.clone();
+        paced.shape.rate = Some(rate);
+        let name = format!("{name} at {:.0}% of peak (open loop)", below * 100.0);
+        report
+            .rows
+            .push(measure(&name, convene, pool, true, &paced).await?);
     }
     Ok(())
 }
