@@ -103,6 +103,30 @@ fn open_connection(path: &Path, options: &StoreOptions) -> StoreResult<Connectio
     Ok(conn)
 }
 
+/// Drops the per-value statistics `ANALYZE` (or `PRAGMA optimize`) leaves in
+/// `sqlite_stat4`. With them the bundled SQLite (built with STAT4) plans a
+/// cached statement again whenever a bound value changes, which more than
+/// doubles the cost of every lookup (BENCHMARKS.md); without them each query
+/// of the schema is planned by its index. `sqlite_stat1` is kept: it never
+/// causes a re-plan.
+fn drop_value_statistics(conn: &Connection) -> StoreResult<()> {
+    let present: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat4')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    if present {
+        conn.execute_batch("DROP TABLE sqlite_stat4")
+            .map_err(backend)?;
+        tracing::info!(
+            "dropped sqlite_stat4 (left by ANALYZE): with it every lookup would be planned again"
+        );
+    }
+    Ok(())
+}
+
 fn migrate(conn: &mut Connection) -> StoreResult<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -172,6 +196,7 @@ impl SqliteStore {
         let path = dir.join(DATABASE_FILE);
         let mut conn = open_connection(&path, &options)?;
         migrate(&mut conn)?;
+        drop_value_statistics(&conn)?;
         let token_key = load_token_key(&conn)?;
         Ok(SqliteStore {
             path,
@@ -1432,6 +1457,39 @@ impl Tx for SqliteTx<'_> {
 mod tests {
     use super::*;
     use crate::store::conformance;
+
+    /// Statistics ANALYZE leaves in `sqlite_stat4` make every cached lookup
+    /// re-plan itself; opening the store drops them (and keeps sqlite_stat1).
+    #[test]
+    fn opening_drops_the_value_statistics_analyze_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        conn.execute_batch(
+            "INSERT INTO meetings (meeting_id, account_id, control_region, media_region,
+                 external_meeting_id, tenant_ids, client_request_token, created_at_ms)
+             VALUES ('m', 'a', 'us-east-1', 'us-east-1', 'x', '[]', 't', 0);
+             ANALYZE;",
+        )
+        .unwrap();
+        let tables = |c: &Connection| -> Vec<String> {
+            c.prepare("SELECT name FROM sqlite_master WHERE name LIKE 'sqlite_stat%' ORDER BY name")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert!(
+            tables(&conn).contains(&"sqlite_stat4".to_string()),
+            "{:?}",
+            tables(&conn)
+        );
+        drop(conn);
+        drop(SqliteStore::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        assert_eq!(tables(&conn), vec!["sqlite_stat1".to_string()]);
+    }
 
     /// The storage conformance suite on SQLite, each case on a fresh database.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
