@@ -797,28 +797,8 @@ async fn a_meeting_is_hosted_by_one_node_and_taken_over_when_it_dies() {
     let on_a = m.media_placement.unwrap().signaling_url.unwrap();
     let on_b = on_a.replace(&a.addr, &b.addr);
     assert_ne!(on_a, on_b);
-    let alice = ca
-        .create_attendee()
-        .meeting_id(&meeting_id)
-        .external_user_id("alice")
-        .send()
-        .await
-        .unwrap()
-        .attendee
-        .unwrap()
-        .join_token
-        .unwrap();
-    let bob = cb
-        .create_attendee()
-        .meeting_id(&meeting_id)
-        .external_user_id("bob")
-        .send()
-        .await
-        .unwrap()
-        .attendee
-        .unwrap()
-        .join_token
-        .unwrap();
+    let alice = common::join_token(&ca, &meeting_id, "alice").await;
+    let bob = common::join_token(&cb, &meeting_id, "bob").await;
 
     // Alice arrives first, on node A, which takes the meeting.
     let (wa, mut pa, answer) = peer_with_answer(&on_a, &alice).await;
@@ -944,17 +924,7 @@ async fn a_node_whose_meeting_was_taken_over_sends_its_clients_to_the_new_host()
         .unwrap();
     let meeting_id = m.meeting_id.unwrap();
     let on_a = m.media_placement.unwrap().signaling_url.unwrap();
-    let alice = ca
-        .create_attendee()
-        .meeting_id(&meeting_id)
-        .external_user_id("alice")
-        .send()
-        .await
-        .unwrap()
-        .attendee
-        .unwrap()
-        .join_token
-        .unwrap();
+    let alice = common::join_token(&ca, &meeting_id, "alice").await;
     let (mut wa, _pa, _) = peer_with_answer(&on_a, &alice).await;
     let host = on_db(
         &db.url,
@@ -1010,17 +980,7 @@ async fn meeting_with_attendee(c: &chime::Client, name: &str) -> (String, String
         .meeting
         .unwrap();
     let meeting_id = m.meeting_id.unwrap();
-    let token = c
-        .create_attendee()
-        .meeting_id(&meeting_id)
-        .external_user_id(name)
-        .send()
-        .await
-        .unwrap()
-        .attendee
-        .unwrap()
-        .join_token
-        .unwrap();
+    let token = common::join_token(c, &meeting_id, name).await;
     (
         meeting_id,
         m.media_placement.unwrap().signaling_url.unwrap(),

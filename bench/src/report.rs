@@ -79,7 +79,7 @@ pub fn now_utc() -> String {
 }
 
 /// 12345.6 → "12,346".
-fn thousands(v: f64) -> String {
+pub fn thousands(v: f64) -> String {
     let s = format!("{:.0}", v.max(0.0));
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {

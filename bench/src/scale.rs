@@ -20,7 +20,7 @@ use http::Method;
 
 use crate::api::{self, Seeded};
 use crate::load::{self, Pool, Shape};
-use crate::report::{machine, now_utc};
+use crate::report::{machine, now_utc, thousands, Row};
 use crate::server;
 use crate::sign::Signer;
 
@@ -141,19 +141,10 @@ struct Measured {
     start_to_ready: Duration,
     rss_ready: f64,
     rss_after: f64,
-    get: Scenario,
-    list: Scenario,
+    get: Row,
+    list: Row,
     /// The first /metrics scrape (it counts every row) and the next.
     metrics_scrape: [Duration; 2],
-}
-
-struct Scenario {
-    per_second: f64,
-    p50: f64,
-    p99: f64,
-    cpu_us: f64,
-    errors: u64,
-    first_error: Option<String>,
 }
 
 pub fn command(raw: &[String]) -> Result<(), String> {
@@ -238,8 +229,20 @@ async fn one_size(o: &Options, size: u64) -> Result<Measured, String> {
     let pid = convene.child.id();
     let rss_ready = server::rss_mib(pid);
     let signer = signer_for(convene.addr);
-    let get = run(&convene, api::get_attendee(&signer, &seeded), o.shape).await?;
-    let list = run(&convene, api::list_attendees(&signer, &seeded), o.shape).await?;
+    let get = run(
+        "GetAttendee",
+        &convene,
+        api::get_attendee(&signer, &seeded),
+        o.shape,
+    )
+    .await?;
+    let list = run(
+        "ListAttendees",
+        &convene,
+        api::list_attendees(&signer, &seeded),
+        o.shape,
+    )
+    .await?;
     // The first scrape counts every row; the next, within a minute, reuses it.
     let mut metrics_scrape = [Duration::ZERO; 2];
     for took in &mut metrics_scrape {
@@ -274,10 +277,11 @@ async fn one_size(o: &Options, size: u64) -> Result<Measured, String> {
 }
 
 async fn run(
+    name: &str,
     target: &server::Running,
     requests: Vec<crate::sign::Signed>,
     shape: Shape,
-) -> Result<Scenario, String> {
+) -> Result<Row, String> {
     let pid = target.child.id();
     let cpu_before = server::cpu_time(pid);
     let pool = Arc::new(Pool {
@@ -286,19 +290,7 @@ async fn run(
     });
     let out = load::run(target.addr, pool, shape).await?;
     let cpu = server::cpu_time(pid).saturating_sub(cpu_before);
-    let served = out.per_second() * (out.window.as_secs_f64() + shape.warmup.as_secs_f64());
-    Ok(Scenario {
-        per_second: out.per_second(),
-        p50: out.quantile_ms(0.5),
-        p99: out.quantile_ms(0.99),
-        cpu_us: if served > 0.0 {
-            cpu.as_secs_f64() * 1e6 / served
-        } else {
-            0.0
-        },
-        errors: out.errors,
-        first_error: out.first_error.clone(),
-    })
+    Ok(Row::new(name, &out, cpu, shape))
 }
 
 /// Starts the server on `dir` once, so that it makes the store's schema, and
@@ -452,18 +444,6 @@ fn store_size(db: &Path) -> u64 {
     total
 }
 
-fn count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn markdown(o: &Options, results: &[Measured]) -> String {
     use std::fmt::Write as _;
     let mut s = format!(
@@ -482,16 +462,16 @@ fn markdown(o: &Options, results: &[Measured]) -> String {
         let _ = writeln!(
             s,
             "| {} | {:.0} MiB | {:.0} ms | {:.0} → {:.0} MiB | {} | {:.2} / {:.2} | {:.0} | {} | {:.2} / {:.2} | {:.0} | {:.0} ms / {:.0} ms |",
-            count(m.size),
+            thousands(m.size as f64),
             m.store_bytes as f64 / (1024.0 * 1024.0),
             m.start_to_ready.as_secs_f64() * 1e3,
             m.rss_ready,
             m.rss_after,
-            count(m.get.per_second.round() as u64),
+            thousands(m.get.per_second),
             m.get.p50,
             m.get.p99,
             m.get.cpu_us,
-            count(m.list.per_second.round() as u64),
+            thousands(m.list.per_second),
             m.list.p50,
             m.list.p99,
             m.list.cpu_us,
@@ -503,7 +483,7 @@ fn markdown(o: &Options, results: &[Measured]) -> String {
         .iter()
         .filter_map(|m| {
             m.load
-                .map(|d| format!("{} in {:.1} s", count(m.size), d.as_secs_f64()))
+                .map(|d| format!("{} in {:.1} s", thousands(m.size as f64), d.as_secs_f64()))
         })
         .collect();
     if !loads.is_empty() {

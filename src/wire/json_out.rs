@@ -35,26 +35,31 @@ impl JsonOut {
         self.first = false;
     }
 
-    pub fn begin_object(&mut self) {
+    fn open(&mut self, bracket: u8) {
         self.separate();
-        self.buf.push(b'{');
+        self.buf.push(bracket);
         self.first = true;
+    }
+
+    fn close(&mut self, bracket: u8) {
+        self.buf.push(bracket);
+        self.first = false;
+    }
+
+    pub fn begin_object(&mut self) {
+        self.open(b'{');
     }
 
     pub fn end_object(&mut self) {
-        self.buf.push(b'}');
-        self.first = false;
+        self.close(b'}');
     }
 
     pub fn begin_array(&mut self) {
-        self.separate();
-        self.buf.push(b'[');
-        self.first = true;
+        self.open(b'[');
     }
 
     pub fn end_array(&mut self) {
-        self.buf.push(b']');
-        self.first = false;
+        self.close(b']');
     }
 
     /// A member's name; its value comes next. Names come from the model

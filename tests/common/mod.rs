@@ -605,6 +605,21 @@ pub async fn add_attendee(c: &chime::Client, meeting: &str, user: &str) -> Strin
         .unwrap()
 }
 
+/// Adds an attendee with this external user id; answers its join token (what
+/// its media client presents).
+pub async fn join_token(c: &chime::Client, meeting: &str, user: &str) -> String {
+    c.create_attendee()
+        .meeting_id(meeting)
+        .external_user_id(user)
+        .send()
+        .await
+        .unwrap()
+        .attendee
+        .unwrap()
+        .join_token
+        .unwrap()
+}
+
 /// Starts `meetings` meetings at once (external ids `{ext}{n}`, with these
 /// notification targets if any), each then given `per_meeting` attendees
 /// (`user-0`, `user-1`, … one after another). Answers each meeting's events
