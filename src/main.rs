@@ -15,6 +15,12 @@ use convene::wire::controls::TestControls;
 use convene::wire::server::{serve, AppState, ConnectionLimits};
 use std::time::Duration;
 
+/// mimalloc rather than the C library's malloc: every request allocates its
+/// strings, and glibc's malloc and free were a fifth of a request's
+/// instructions (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let parsed = match file::parse() {
         Ok(p) => p,

@@ -91,6 +91,16 @@ fn describe() {
     describe_gauge!("convene_build_info", "Always 1; the version as a label");
 }
 
+/// Set when [`init_logging`] installed the JSON formatter on stderr.
+static JSON_ON_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether log lines are JSON objects on stderr, so that a hot path may
+/// write its line itself, in the formatter's own shape
+/// (`wire::request_log`).
+pub fn json_on_stderr() -> bool {
+    JSON_ON_STDERR.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Installs the log subscriber on stderr. Colour only when stderr is a
 /// terminal (and NO_COLOR is unset); `CONVENE_LOG` filters (default `info`).
 pub fn init_logging(format: LogFormat) {
@@ -101,11 +111,17 @@ pub fn init_logging(format: LogFormat) {
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.with_ansi(ansi).try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .try_init(),
+        LogFormat::Json => {
+            let installed = builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false)
+                .try_init();
+            if installed.is_ok() {
+                JSON_ON_STDERR.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            installed
+        }
     };
 }

@@ -100,7 +100,7 @@ impl Wire {
             method: &self.method,
             raw_path: &self.path,
             raw_query: self.query.as_deref(),
-            headers: self.headers.clone(),
+            headers: convene::auth::sigv4::borrow_headers(&self.headers),
             body: &self.body,
         }
     }

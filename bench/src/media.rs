@@ -457,7 +457,7 @@ enum Source {
     /// Opus packets, one per 20 ms, cycled; a probe marks when its burst (the
     /// cycle's first packet) left.
     Audio {
-        packets: Arc<Vec<Vec<u8>>>,
+        packets: Arc<Vec<AudioPacket>>,
         burst_sent_us: Option<Arc<AtomicU64>>,
     },
     /// A camera: `fps` frames of `bytes`, each carrying its stream id, number and send time.
@@ -729,10 +729,10 @@ impl Client {
                 if let (0, Some(b)) = (i, burst_sent_us) {
                     b.store(self.stats.now_us(), Ordering::Relaxed);
                 }
-                let payload = packets[i].clone();
+                let AudioPacket { opus, level } = packets[i].clone();
                 let time =
                     MediaTime::new(self.sent * FRAME_SAMPLES as u64, Frequency::FORTY_EIGHT_KHZ);
-                self.write(self.audio_mid, Codec::Opus, now, time, payload);
+                self.write(self.audio_mid, Codec::Opus, now, time, opus, Some(level));
             }
             &Source::Video { stream, bytes, .. } => {
                 let Some(mid) = self.camera_mid else { return };
@@ -744,15 +744,28 @@ impl Client {
                 frame.extend_from_slice(&self.stats.now_us().to_be_bytes());
                 frame.resize(bytes.max(VIDEO_HEADER), 0x5A);
                 let time = MediaTime::new(self.sent * 6000, Frequency::NINETY_KHZ);
-                self.write(mid, Codec::Vp8, now, time, frame);
+                self.write(mid, Codec::Vp8, now, time, frame, None);
             }
         }
     }
 
-    fn write(&mut self, mid: Mid, codec: Codec, now: Instant, time: MediaTime, data: Vec<u8>) {
-        let Some(w) = self.rtc.writer(mid) else {
+    /// Writes a frame; audio with its level in the RTP header, as browsers send it.
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &mut self,
+        mid: Mid,
+        codec: Codec,
+        now: Instant,
+        time: MediaTime,
+        data: Vec<u8>,
+        level: Option<i8>,
+    ) {
+        let Some(mut w) = self.rtc.writer(mid) else {
             return;
         };
+        if let Some(level) = level {
+            w = w.audio_level(level, level > -VOICE_BELOW_DBOV);
+        }
         let Some(pt) = w
             .payload_params()
             .find(|p| p.spec().codec == codec)
@@ -778,9 +791,20 @@ fn tone(freq: f32, amplitude: f32, start: usize) -> Vec<i16> {
         .collect()
 }
 
+/// One 20 ms Opus packet and its audio level (RFC 6464: −dBov, 0 loudest).
+#[derive(Clone)]
+struct AudioPacket {
+    opus: Vec<u8>,
+    level: i8,
+}
+
+/// Audio quieter than this many dBov is marked as no voice.
+const VOICE_BELOW_DBOV: i8 = 50;
+
 /// One second of Opus: a quiet tone, or (the probe's) a loud burst of five
-/// frames first, then the quiet tone.
-fn opus_second(probe: bool) -> Result<Vec<Vec<u8>>, BoxError> {
+/// frames first, then the quiet tone. Each packet carries the level a
+/// browser would measure: the frame's RMS below full scale.
+fn opus_second(probe: bool) -> Result<Vec<AudioPacket>, BoxError> {
     let mut enc = Encoder::new().map_err(|e| format!("libopus: {e}"))?;
     (0..50)
         .map(|i| {
@@ -790,9 +814,24 @@ fn opus_second(probe: bool) -> Result<Vec<Vec<u8>>, BoxError> {
                 if loud { 14_000.0 } else { 120.0 },
                 i * FRAME_SAMPLES,
             );
-            enc.encode(&pcm).map_err(|e| format!("libopus: {e}").into())
+            let opus = enc.encode(&pcm).map_err(|e| format!("libopus: {e}"))?;
+            Ok(AudioPacket {
+                opus,
+                level: -(dbov(&pcm) as i8),
+            })
         })
         .collect()
+}
+
+/// The RMS of `pcm` in dB below full scale, 0 to 127.
+fn dbov(pcm: &[i16]) -> u8 {
+    let mean_square = pcm
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        / pcm.len().max(1) as f64;
+    let db = -10.0 * (mean_square.max(1e-9) / (32_767.0f64 * 32_767.0)).log10();
+    db.clamp(0.0, 127.0).round() as u8
 }
 
 // ---- the load ----
@@ -803,8 +842,8 @@ struct Load {
     stop: Arc<AtomicBool>,
     args: Args,
     meeting_size: usize,
-    quiet: Arc<Vec<Vec<u8>>>,
-    probe: Arc<Vec<Vec<u8>>>,
+    quiet: Arc<Vec<AudioPacket>>,
+    probe: Arc<Vec<AudioPacket>>,
     next_client: u64,
     participants: usize,
     down_tracks: usize,

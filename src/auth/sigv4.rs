@@ -6,6 +6,7 @@
 //! the signature, the scope (service, date), the clock (skew, expiry), the
 //! access key, then the signature itself, compared in constant time.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -34,6 +35,11 @@ pub enum AuthFailure {
     Unrecognized,
 }
 
+/// One header as the verifier sees it: the lower-case name, and the value
+/// borrowed from the request (owned only when it was not UTF-8 and had to be
+/// made so).
+pub type Header<'a> = (&'a str, Cow<'a, str>);
+
 /// A request as the verifier sees it: raw path and query as they came on the wire.
 #[derive(Debug, Clone)]
 pub struct SignedRequest<'a> {
@@ -41,16 +47,24 @@ pub struct SignedRequest<'a> {
     pub raw_path: &'a str,
     pub raw_query: Option<&'a str>,
     /// Header names lower-cased, in arrival order; repeated names appear repeatedly.
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<Header<'a>>,
     pub body: &'a [u8],
+}
+
+/// Headers held as owned pairs, borrowed the way [`SignedRequest`] holds them.
+pub fn borrow_headers(headers: &[(String, String)]) -> Vec<Header<'_>> {
+    headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str())))
+        .collect()
 }
 
 impl SignedRequest<'_> {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_ref())
     }
 
     fn query_pairs(&self) -> Vec<(String, String)> {
@@ -192,9 +206,12 @@ fn canonical_value(v: &str) -> std::borrow::Cow<'_, str> {
 
 /// The canonical headers as signers that fold only spaces build them, when
 /// that differs from [`canonical_headers`] (a signed value holds a tab or the like).
-fn spaces_only_headers(headers: &[(String, String)], signed: &[&str]) -> Option<String> {
+fn spaces_only_headers<K: AsRef<str>, V: AsRef<str>>(
+    headers: &[(K, V)],
+    signed: &[&str],
+) -> Option<String> {
     let differs = headers.iter().any(|(k, v)| {
-        signed.contains(&k.as_str()) && v.chars().any(|c| c.is_whitespace() && c != ' ')
+        signed.contains(&k.as_ref()) && v.as_ref().chars().any(|c| c.is_whitespace() && c != ' ')
     });
     if !differs {
         return None;
@@ -203,9 +220,10 @@ fn spaces_only_headers(headers: &[(String, String)], signed: &[&str]) -> Option<
     for name in signed {
         let values: Vec<String> = headers
             .iter()
-            .filter(|(k, _)| k == name)
+            .filter(|(k, _)| k.as_ref() == *name)
             .map(|(_, v)| {
-                v.trim_matches(' ')
+                v.as_ref()
+                    .trim_matches(' ')
                     .split(' ')
                     .filter(|p| !p.is_empty())
                     .collect::<Vec<_>>()
@@ -221,18 +239,21 @@ fn spaces_only_headers(headers: &[(String, String)], signed: &[&str]) -> Option<
 }
 
 /// The canonical headers block (each `name:value\n`), or the first signed header that is missing.
-pub fn canonical_headers(headers: &[(String, String)], signed: &[&str]) -> Result<String, String> {
+pub fn canonical_headers<K: AsRef<str>, V: AsRef<str>>(
+    headers: &[(K, V)],
+    signed: &[&str],
+) -> Result<String, String> {
     let mut out = String::with_capacity(256);
     for name in signed {
         out.push_str(name);
         out.push(':');
         let mut found = false;
-        for (_, v) in headers.iter().filter(|(k, _)| k == name) {
+        for (_, v) in headers.iter().filter(|(k, _)| k.as_ref() == *name) {
             if found {
                 out.push(',');
             }
             found = true;
-            out.push_str(&canonical_value(v));
+            out.push_str(&canonical_value(v.as_ref()));
         }
         if !found {
             return Err((*name).to_string());
@@ -318,16 +339,17 @@ pub fn parse_amz_date(s: &str) -> Option<i64> {
     Some(days * 86_400 + h * 3600 + mi * 60 + se)
 }
 
-/// The signature's parts, from the `Authorization` header or the query string.
+/// The signature's parts, from the `Authorization` header or the query
+/// string, borrowed from the request.
 #[derive(Debug, Clone)]
-struct Parts {
-    access_key_id: String,
-    date: String,
-    region: String,
-    service: String,
-    signed_headers: String,
-    signature: String,
-    amz_date: String,
+struct Parts<'a> {
+    access_key_id: &'a str,
+    date: &'a str,
+    region: &'a str,
+    service: &'a str,
+    signed_headers: &'a str,
+    signature: &'a str,
+    amz_date: &'a str,
     /// Presigned URLs: seconds of validity.
     expires: Option<i64>,
 }
@@ -336,22 +358,21 @@ fn incomplete(msg: impl Into<String>) -> AuthFailure {
     AuthFailure::Incomplete(msg.into())
 }
 
-fn parse_credential(credential: &str) -> Result<(String, String, String, String), AuthFailure> {
-    let parts: Vec<&str> = credential.rsplitn(5, '/').collect();
-    if parts.len() != 5 || parts[0] != "aws4_request" || parts.iter().any(|p| p.is_empty()) {
-        return Err(incomplete(format!(
+/// `<access key>/<date>/<region>/<service>/aws4_request`, as its four parts.
+fn parse_credential(credential: &str) -> Result<(&str, &str, &str, &str), AuthFailure> {
+    let mut parts = credential.rsplitn(5, '/');
+    let mut next = || parts.next().filter(|p| !p.is_empty());
+    match (next(), next(), next(), next(), next()) {
+        (Some("aws4_request"), Some(service), Some(region), Some(date), Some(key)) => {
+            Ok((key, date, region, service))
+        }
+        _ => Err(incomplete(format!(
             "Credential should be of the form <access key>/<date>/<region>/<service>/aws4_request; got '{credential}'"
-        )));
+        ))),
     }
-    Ok((
-        parts[4].to_string(),
-        parts[3].to_string(),
-        parts[2].to_string(),
-        parts[1].to_string(),
-    ))
 }
 
-fn header_parts(req: &SignedRequest<'_>, auth: &str) -> Result<Parts, AuthFailure> {
+fn header_parts<'a>(req: &'a SignedRequest<'_>, auth: &'a str) -> Result<Parts<'a>, AuthFailure> {
     let rest = auth
         .trim()
         .strip_prefix(ALGORITHM)
@@ -373,25 +394,26 @@ fn header_parts(req: &SignedRequest<'_>, auth: &str) -> Result<Parts, AuthFailur
         |what: &str| incomplete(format!("Authorization header requires '{what}' parameter."));
     let credential = credential.ok_or_else(|| missing("Credential"))?;
     let signed_headers = signed_headers.ok_or_else(|| missing("SignedHeaders"))?;
-    let sig = sig.ok_or_else(|| missing("Signature"))?;
+    let signature = sig.ok_or_else(|| missing("Signature"))?;
     let (access_key_id, date, region, service) = parse_credential(credential)?;
-    let amz_date = req
-        .header("x-amz-date")
-        .ok_or_else(|| incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."))?
-        .to_string();
+    let amz_date = req.header("x-amz-date").ok_or_else(|| {
+        incomplete(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+        )
+    })?;
     Ok(Parts {
         access_key_id,
         date,
         region,
         service,
-        signed_headers: signed_headers.to_string(),
-        signature: sig.to_string(),
+        signed_headers,
+        signature,
         amz_date,
         expires: None,
     })
 }
 
-fn query_parts(pairs: &[(String, String)]) -> Result<Parts, AuthFailure> {
+fn query_parts(pairs: &[(String, String)]) -> Result<Parts<'_>, AuthFailure> {
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let missing = |what: &str| {
         incomplete(format!(
@@ -437,9 +459,9 @@ fn query_parts(pairs: &[(String, String)]) -> Result<Parts, AuthFailure> {
         date,
         region,
         service,
-        signed_headers: signed_headers.to_string(),
-        signature: sig.to_string(),
-        amz_date: amz_date.to_string(),
+        signed_headers,
+        signature: sig,
+        amz_date,
         expires: Some(expires),
     })
 }
@@ -469,7 +491,9 @@ pub struct Verifier {
     /// How the path is encoded in the canonical request (double for every service but S3).
     path_encoding: PathEncoding,
     keys: HashMap<String, KeyInfo>,
-    cache: Mutex<HashMap<(String, String, String), Vec<u8>>>,
+    /// HMACs keyed with a derived signing key, by `key\ndate\nregion`: a
+    /// clone signs a string without deriving the key or hashing its pads again.
+    cache: Mutex<HashMap<Box<str>, HmacSha256>>,
 }
 
 /// Signing keys cached at most; the cache is cleared when full (keys are cheap to derive again).
@@ -503,25 +527,25 @@ impl Verifier {
         self
     }
 
-    fn cached_key(&self, access_key_id: &str, secret: &str, date: &str, region: &str) -> Vec<u8> {
-        let id = (
-            access_key_id.to_string(),
-            date.to_string(),
-            region.to_string(),
-        );
+    /// An HMAC keyed with the signing key of (key, date, region), from the
+    /// cache or derived now.
+    fn keyed_mac(&self, access_key_id: &str, secret: &str, date: &str, region: &str) -> HmacSha256 {
+        let mut id = Small::new();
+        let id = id.join(&[access_key_id, date, region]);
         let mut cache = self
             .cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(k) = cache.get(&id) {
-            return k.clone();
+        if let Some(mac) = cache.get(id) {
+            return mac.clone();
         }
-        let k = signing_key(secret, date, region, &self.service);
+        let key = signing_key(secret, date, region, &self.service);
+        let mac = HmacSha256::new_from_slice(&key).expect("HMAC takes any key length");
         if cache.len() >= MAX_CACHED_KEYS {
             cache.clear();
         }
-        cache.insert(id, k.clone());
-        k
+        cache.insert(id.into(), mac.clone());
+        mac
     }
 
     /// Verifies the request's signature at time `now` (seconds since the epoch):
@@ -544,14 +568,14 @@ impl Verifier {
         let signed = check_signed_headers(&parts)?;
         let key = self
             .keys
-            .get(&parts.access_key_id)
+            .get(parts.access_key_id)
             .ok_or(AuthFailure::Unrecognized)?;
         check_session_token(req, &pairs, &parts, key)?;
         if self.signature_matches(req, &pairs, &parts, &signed, key)? {
             Ok(Verified {
-                access_key_id: parts.access_key_id,
+                access_key_id: parts.access_key_id.to_string(),
                 account_id: key.account_id.clone(),
-                region: parts.region,
+                region: parts.region.to_string(),
             })
         } else {
             Err(AuthFailure::Invalid(
@@ -561,7 +585,7 @@ impl Verifier {
     }
 
     /// The credential scope names this service and a well-formed region.
-    fn check_scope(&self, parts: &Parts) -> Result<(), AuthFailure> {
+    fn check_scope(&self, parts: &Parts<'_>) -> Result<(), AuthFailure> {
         if parts.service != self.service {
             return Err(AuthFailure::Invalid(format!(
                 "Credential should be scoped to correct service: '{}'.",
@@ -588,7 +612,7 @@ impl Verifier {
         &self,
         req: &SignedRequest<'_>,
         pairs: &[(String, String)],
-        parts: &Parts,
+        parts: &Parts<'_>,
         signed: &[&str],
         key: &KeyInfo,
     ) -> Result<bool, AuthFailure> {
@@ -597,19 +621,15 @@ impl Verifier {
                 "The header '{missing}' is named in SignedHeaders but is not in the request."
             ))
         })?;
-        let body_hash = hex_sha256(req.body);
+        let body_hash = Hex64::sha256(req.body);
         if let Some(claimed) = req.header("x-amz-content-sha256") {
-            if claimed != body_hash {
+            if claimed != body_hash.as_str() {
                 return Err(AuthFailure::Invalid(
                     "The provided 'x-amz-content-sha256' header does not match what was computed."
                         .into(),
                 ));
             }
         }
-        let scope = format!(
-            "{}/{}/{}/aws4_request",
-            parts.date, parts.region, parts.service
-        );
         let presigned = parts.expires.is_some();
         let mut queries = vec![canonical_query(pairs, presigned)];
         if presigned && key.session_token.is_some() {
@@ -627,49 +647,159 @@ impl Verifier {
             // botocore folds it, aws-sigv4 keeps it. Both are genuine.
             header_blocks.push(spaces_only);
         }
-        let signing = self.cached_key(
-            &parts.access_key_id,
+        // The provided signature, lower-cased; any other length cannot match.
+        let mut provided = [0u8; 64];
+        if parts.signature.len() != provided.len() {
+            return Ok(false);
+        }
+        for (p, c) in provided.iter_mut().zip(parts.signature.bytes()) {
+            *p = c.to_ascii_lowercase();
+        }
+        let mac = self.keyed_mac(
+            parts.access_key_id,
             &key.secret_access_key,
-            &parts.date,
-            &parts.region,
+            parts.date,
+            parts.region,
         );
-        let provided = parts.signature.to_ascii_lowercase();
-        let curi = canonical_uri(req.raw_path, self.normalize_path, self.path_encoding);
+        let curi = self.canonical_uri(req.raw_path);
+        let mut creq = String::with_capacity(512);
+        let mut to_sign = String::with_capacity(160);
         for cquery in &queries {
             for cheaders in &header_blocks {
-                let creq = canonical_request(
+                creq.clear();
+                for (i, piece) in [
                     req.method,
                     &curi,
                     cquery,
                     cheaders,
-                    &parts.signed_headers,
-                    &body_hash,
-                );
-                let expected = signature(&signing, &string_to_sign(&parts.amz_date, &scope, &creq));
-                tracing::trace!(canonical_request = %creq, scope = %scope, "SigV4 canonical request");
-                if bool::from(expected.as_bytes().ct_eq(provided.as_bytes())) {
+                    parts.signed_headers,
+                    body_hash.as_str(),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    if i > 0 {
+                        creq.push('\n');
+                    }
+                    creq.push_str(piece);
+                }
+                to_sign.clear();
+                for piece in [
+                    ALGORITHM,
+                    "\n",
+                    parts.amz_date,
+                    "\n",
+                    parts.date,
+                    "/",
+                    parts.region,
+                    "/",
+                    parts.service,
+                    "/aws4_request\n",
+                    Hex64::sha256(creq.as_bytes()).as_str(),
+                ] {
+                    to_sign.push_str(piece);
+                }
+                let mut m = mac.clone();
+                m.update(to_sign.as_bytes());
+                let expected = Hex64::of(&m.finalize().into_bytes().into());
+                tracing::trace!(canonical_request = %creq, "SigV4 canonical request");
+                if bool::from(expected.as_str().as_bytes().ct_eq(&provided)) {
                     return Ok(true);
                 }
             }
         }
         Ok(false)
     }
+
+    /// The canonical URI of a path, borrowed when signing leaves it as it
+    /// is: it starts with `/`, has nothing to remove (normalizing) and
+    /// nothing to encode.
+    fn canonical_uri<'p>(&self, raw_path: &'p str) -> Cow<'p, str> {
+        let plain = raw_path.starts_with('/')
+            && raw_path.bytes().all(|b| is_unreserved(b) || b == b'/')
+            && (!self.normalize_path
+                || !(raw_path.contains("//")
+                    || raw_path.split('/').any(|seg| seg == "." || seg == "..")));
+        if plain {
+            raw_path.into()
+        } else {
+            canonical_uri(raw_path, self.normalize_path, self.path_encoding).into()
+        }
+    }
+}
+
+/// 32 bytes as 64 lower-case hex digits, on the stack.
+struct Hex64([u8; 64]);
+
+impl Hex64 {
+    fn of(bytes: &[u8; 32]) -> Self {
+        let mut out = [0u8; 64];
+        hex::encode_to_slice(bytes, &mut out).expect("64 digits for 32 bytes");
+        Hex64(out)
+    }
+
+    fn sha256(data: &[u8]) -> Self {
+        if data.is_empty() {
+            let mut out = [0u8; 64];
+            out.copy_from_slice(EMPTY_SHA256.as_bytes());
+            return Hex64(out);
+        }
+        Self::of(&Sha256::digest(data).into())
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
+}
+
+/// A short string built on the stack (a cache key), or on the heap when long.
+struct Small {
+    buf: [u8; 256],
+    heap: String,
+}
+
+impl Small {
+    fn new() -> Self {
+        Small {
+            buf: [0; 256],
+            heap: String::new(),
+        }
+    }
+
+    /// The parts joined by newlines.
+    fn join(&mut self, parts: &[&str]) -> &str {
+        let len = parts.iter().map(|p| p.len() + 1).sum::<usize>();
+        if len > self.buf.len() {
+            self.heap = parts.join("\n");
+            return &self.heap;
+        }
+        let mut at = 0;
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                self.buf[at] = b'\n';
+                at += 1;
+            }
+            self.buf[at..at + p.len()].copy_from_slice(p.as_bytes());
+            at += p.len();
+        }
+        std::str::from_utf8(&self.buf[..at]).expect("joined from strs")
+    }
 }
 
 /// The request's date is well-formed, agrees with the credential scope, and
 /// is within the allowed skew (or, presigned, not expired).
-fn check_time(parts: &Parts, now: i64) -> Result<(), AuthFailure> {
-    let when = parse_amz_date(&parts.amz_date).ok_or_else(|| {
+fn check_time(parts: &Parts<'_>, now: i64) -> Result<(), AuthFailure> {
+    let when = parse_amz_date(parts.amz_date).ok_or_else(|| {
         incomplete(format!(
             "Date must be in ISO 8601 basic format (yyyyMMddTHHmmssZ); got '{}'",
             parts.amz_date
         ))
     })?;
-    if !parts.amz_date.starts_with(&parts.date) || parts.date.len() != 8 {
+    if !parts.amz_date.starts_with(parts.date) || parts.date.len() != 8 {
         return Err(AuthFailure::Invalid(format!(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}'",
             parts.date,
-            parts.amz_date.get(..8).unwrap_or(&parts.amz_date)
+            parts.amz_date.get(..8).unwrap_or(parts.amz_date)
         )));
     }
     if when - now > MAX_SKEW_SECS {
@@ -692,7 +822,7 @@ fn check_time(parts: &Parts, now: i64) -> Result<(), AuthFailure> {
 }
 
 /// SignedHeaders is lower case, sorted, and includes `host`; answers the names.
-fn check_signed_headers(parts: &Parts) -> Result<Vec<&str>, AuthFailure> {
+fn check_signed_headers<'a>(parts: &Parts<'a>) -> Result<Vec<&'a str>, AuthFailure> {
     let signed: Vec<&str> = parts.signed_headers.split(';').collect();
     let well_formed = signed
         .iter()
@@ -715,7 +845,7 @@ fn check_signed_headers(parts: &Parts) -> Result<Vec<&str>, AuthFailure> {
 fn check_session_token(
     req: &SignedRequest<'_>,
     pairs: &[(String, String)],
-    parts: &Parts,
+    parts: &Parts<'_>,
     key: &KeyInfo,
 ) -> Result<(), AuthFailure> {
     // Header auth carries the token in a header; a presigned URL in its query.
@@ -940,7 +1070,7 @@ mod tests {
                     method: &method,
                     raw_path: &path,
                     raw_query: query.as_deref(),
-                    headers: headers.clone(),
+                    headers: borrow_headers(&headers),
                     body: &body,
                 };
                 let got = verifier.verify(&req, now);
@@ -983,7 +1113,7 @@ mod tests {
                         v.push(if last == '0' { '1' } else { '0' });
                     }
                 }
-                tampered.headers = h;
+                tampered.headers = borrow_headers(&h);
                 let q2;
                 if kind == "query" {
                     q2 = query
@@ -1027,12 +1157,12 @@ mod tests {
             expires_secs: 60,
         });
         let (path, q) = url.split_once('?').unwrap();
-        fn req<'a>(path: &'a str, q: &'a str, host: &str) -> SignedRequest<'a> {
+        fn req<'a>(path: &'a str, q: &'a str, host: &'a str) -> SignedRequest<'a> {
             SignedRequest {
                 method: "GET",
                 raw_path: path,
                 raw_query: Some(q),
-                headers: vec![("host".into(), host.into())],
+                headers: vec![("host", host.into())],
                 body: b"",
             }
         }

@@ -86,12 +86,37 @@ pub fn iso8601(ms: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
+    if !(0..=9999).contains(&y) {
+        return format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+            rem / 3600,
+            (rem / 60) % 60,
+            rem % 60
+        );
+    }
+    // Digit by digit: this stamps every request's log line.
+    let mut out = String::with_capacity(24);
+    push_digits(&mut out, y, 4);
+    for (sep, n, width) in [
+        ('-', i64::from(m), 2),
+        ('-', i64::from(d), 2),
+        ('T', rem / 3600, 2),
+        (':', (rem / 60) % 60, 2),
+        (':', rem % 60, 2),
+        ('.', millis, 3),
+    ] {
+        out.push(sep);
+        push_digits(&mut out, n, width);
+    }
+    out.push('Z');
+    out
+}
+
+/// The last `width` decimal digits of `n` (not negative), zero-padded.
+pub fn push_digits(out: &mut String, n: i64, width: u32) {
+    for p in (0..width).rev() {
+        out.push(char::from(b'0' + ((n / 10i64.pow(p)) % 10) as u8));
+    }
 }
 
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
@@ -117,6 +142,8 @@ mod tests {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(iso8601(1_795_929_845_678), "2026-11-29T05:24:05.678Z");
+        assert_eq!(iso8601(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
+        assert_eq!(iso8601(253_402_300_800_000), "10000-01-01T00:00:00.000Z");
     }
 
     #[test]

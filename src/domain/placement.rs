@@ -16,6 +16,18 @@ pub struct PublicBase {
     prefix: String,
     /// `host:port` of the media (UDP) endpoint, when known.
     media: Option<String>,
+    /// What every meeting's URLs begin with, made once: `ws[s]://authority/prefix`,
+    /// and the URLs that name no meeting.
+    fixed: Fixed,
+}
+
+/// The parts of a MediaPlacement that are the same for every meeting.
+#[derive(Debug, Clone, Default)]
+struct Fixed {
+    ws: String,
+    audio_host_url: String,
+    turn_control_url: String,
+    event_ingestion_url: String,
 }
 
 impl PublicBase {
@@ -53,12 +65,28 @@ impl PublicBase {
             host: host.to_string(),
             prefix: prefix.to_string(),
             media: None,
-        })
+            fixed: Fixed::default(),
+        }
+        .fix())
     }
 
     /// Names the media endpoint (`AudioHostUrl`) instead of `<host>:3478`.
     pub fn with_media_addr(mut self, addr: std::net::SocketAddr) -> Self {
         self.media = Some(addr.to_string());
+        self.fix()
+    }
+
+    /// Makes the fixed parts of every placement from the fields.
+    fn fix(mut self) -> Self {
+        self.fixed = Fixed {
+            ws: self.ws(),
+            audio_host_url: self
+                .media
+                .clone()
+                .unwrap_or_else(|| format!("{}:3478", self.host)),
+            turn_control_url: format!("{}/v2/turn_sessions", self.http()),
+            event_ingestion_url: format!("{}/v1/client-events", self.http()),
+        };
         self
     }
 
@@ -83,23 +111,32 @@ impl PublicBase {
     /// The URLs of one meeting. They have the shapes of AWS's own
     /// (`…/control/<MeetingId>`, `…/calls/<MeetingId>`, …) on this server's address.
     pub fn placement(&self, meeting_id: &str) -> MediaPlacement {
-        let ws = self.ws();
+        let ws = &self.fixed.ws;
+        let screen = concat(&[ws, "/v2/screen/", meeting_id]);
         MediaPlacement {
-            audio_host_url: self
-                .media
-                .clone()
-                .unwrap_or_else(|| format!("{}:3478", self.host)),
-            audio_fallback_url: format!("{ws}/calls/{meeting_id}"),
-            signaling_url: format!("{ws}/control/{meeting_id}"),
-            turn_control_url: format!("{}/v2/turn_sessions", self.http()),
-            screen_data_url: format!("{ws}/v2/screen/{meeting_id}"),
-            screen_viewing_url: format!(
-                "{ws}/ws/connect?passcode=null&viewer_uuid=null&X-BitHub-Call-Id={meeting_id}"
-            ),
-            screen_sharing_url: format!("{ws}/v2/screen/{meeting_id}"),
-            event_ingestion_url: format!("{}/v1/client-events", self.http()),
+            audio_host_url: self.fixed.audio_host_url.clone(),
+            audio_fallback_url: concat(&[ws, "/calls/", meeting_id]),
+            signaling_url: concat(&[ws, "/control/", meeting_id]),
+            turn_control_url: self.fixed.turn_control_url.clone(),
+            screen_data_url: screen.clone(),
+            screen_viewing_url: concat(&[
+                ws,
+                "/ws/connect?passcode=null&viewer_uuid=null&X-BitHub-Call-Id=",
+                meeting_id,
+            ]),
+            screen_sharing_url: screen,
+            event_ingestion_url: self.fixed.event_ingestion_url.clone(),
         }
     }
+}
+
+/// The pieces one after another, in a string of exactly their length.
+fn concat(pieces: &[&str]) -> String {
+    let mut out = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+    for p in pieces {
+        out.push_str(p);
+    }
+    out
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

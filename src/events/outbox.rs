@@ -106,7 +106,9 @@ impl Outbox {
         at_ms: i64,
     ) -> StoreResult<()> {
         let id = uuid::Uuid::new_v4().to_string();
-        let body = envelope(&id, meeting, &facts, at_ms).to_string();
+        // Straight into bytes (a Value's Display goes through a formatter).
+        let body = serde_json::to_string(&envelope(&id, meeting, &facts, at_ms))
+            .expect("a JSON value serializes");
         let event = NewEvent {
             id,
             account_id: meeting.account_id.to_string(),

@@ -10,7 +10,10 @@
 //!
 //! At most the [`MAX_MIXED`] loudest senders are mixed at once (ranked by a
 //! level that rises at once and falls over about 200 ms, so the choice does
-//! not flicker); quieter ones are left out while they are. A listener who is
+//! not flicker); quieter ones are left out while they are. A sender whose
+//! packets carry the RTP audio-level extension (RFC 6464, which browsers
+//! send) is ranked by it, and decoded only while it is one of the loudest;
+//! a sender without it is decoded to be ranked. A listener who is
 //! one of those loudest hears a mix of the others, encoded for it alone; every
 //! other listener of the meeting hears the same mix of all of them, encoded
 //! once per meeting and sent to each. In a meeting of ten that is four
@@ -86,6 +89,11 @@ struct Channel {
     /// As a sender: its smoothed level (mean absolute sample value), by which
     /// the loudest are chosen.
     level: f32,
+    /// As a sender: the loudest audio level (dBov, 0 loudest, 127 silence)
+    /// of the packets since the last tick, if every one of them said it.
+    packet_level: Option<u8>,
+    /// As a sender: a packet since the last tick came without a level.
+    unlevelled: bool,
 }
 
 impl Channel {
@@ -104,6 +112,8 @@ pub struct Mixer {
     shared: HashMap<String, Option<Encoder>>,
     /// Whether several sources are mixed (libopus) or one is forwarded.
     can_mix: bool,
+    /// Opus packets decoded so far (what ranking by audio level saves).
+    decoded: u64,
 }
 
 impl Default for Mixer {
@@ -123,16 +133,27 @@ impl Mixer {
             channels: HashMap::new(),
             shared: HashMap::new(),
             can_mix,
+            decoded: 0,
         }
     }
 
-    /// A packet received from `from` (call only for members that may send).
-    pub fn push(&mut self, from: u64, packet: Arc<[u8]>) {
+    /// A packet received from `from` (call only for members that may send),
+    /// with the audio level its RTP header gave (dBov: 0 loudest, 127 silence).
+    pub fn push(&mut self, from: u64, packet: Arc<[u8]>, level: Option<u8>) {
         let ch = self.channels.entry(from).or_default();
         if ch.raw.len() >= MAX_RAW {
             ch.raw.pop_front();
         }
         ch.raw.push_back(packet);
+        match level {
+            Some(l) => ch.packet_level = Some(ch.packet_level.map_or(l, |p| p.min(l))),
+            None => ch.unlevelled = true,
+        }
+    }
+
+    /// Opus packets decoded so far.
+    pub fn decoded(&self) -> u64 {
+        self.decoded
     }
 
     /// Forgets a member.
@@ -162,24 +183,43 @@ impl Mixer {
                 .iter()
                 .any(|m| m.receives && sources_of(m.id).count() >= 2);
 
-        // This tick's packets and (when mixing) 20 ms of decoded audio per sender.
+        // This tick's packets and (when mixing) 20 ms of decoded audio per
+        // sender. A sender whose packets all carried their level is ranked
+        // by it and decoded only if it is among the loudest.
         let mut raw: HashMap<u64, Vec<Arc<[u8]>>> = HashMap::new();
         let mut frames: HashMap<u64, Vec<i16>> = HashMap::new();
+        let mut by_level: HashMap<u64, f32> = HashMap::new();
         for &s in &senders {
             let ch = self.channels.entry(s).or_default();
             let packets: Vec<Arc<[u8]>> = ch.raw.drain(..).collect();
-            if need_mix {
-                if let Some(frame) = ch.decode_frame(&packets) {
-                    frames.insert(s, frame);
-                }
-            } else {
+            let level = ch.packet_level.take();
+            let unlevelled = std::mem::take(&mut ch.unlevelled);
+            if !need_mix {
                 ch.pcm.clear();
                 ch.primed = false;
+            } else if let (Some(l), false, false) = (level, unlevelled, packets.is_empty()) {
+                by_level.insert(s, amplitude_of(l));
+            } else if let Some(frame) = ch.decode_frame(&packets, &mut self.decoded) {
+                frames.insert(s, frame);
             }
             raw.insert(s, packets);
         }
 
-        let loudest = self.loudest(&senders, &frames);
+        let loudest = self.loudest(&senders, &frames, &by_level);
+        for &s in by_level.keys() {
+            let ch = self.channels.entry(s).or_default();
+            if loudest.contains(&s) {
+                if let Some(frame) = ch.decode_frame(&raw[&s], &mut self.decoded) {
+                    frames.insert(s, frame);
+                }
+            } else {
+                // Not heard this tick: its audio is dropped undecoded, and its
+                // decoder starts afresh when it is heard again.
+                ch.pcm.clear();
+                ch.primed = false;
+                ch.decoder = None;
+            }
+        }
         let mut shared: Option<Option<Arc<[u8]>>> = None;
         let mut out = Vec::new();
         for m in members.iter().filter(|m| m.receives) {
@@ -215,21 +255,37 @@ impl Mixer {
         out
     }
 
-    /// The senders mixed this tick: those with a frame, the loudest
-    /// [`MAX_MIXED`] by their smoothed level (ties to the lower id).
-    fn loudest(&mut self, senders: &[u64], frames: &HashMap<u64, Vec<i16>>) -> Vec<u64> {
+    /// The senders mixed this tick: those with a frame or a level, the
+    /// loudest [`MAX_MIXED`] by their smoothed level (ties to the lower id).
+    fn loudest(
+        &mut self,
+        senders: &[u64],
+        frames: &HashMap<u64, Vec<i16>>,
+        by_level: &HashMap<u64, f32>,
+    ) -> Vec<u64> {
         let mut ranked: Vec<(f32, u64)> = Vec::new();
         for &s in senders {
             let ch = self.channels.entry(s).or_default();
-            let now = frames.get(&s).map_or(0.0, |f| mean_abs(f));
-            ch.level = now.max(ch.level * LEVEL_DECAY);
-            if frames.contains_key(&s) {
+            let now = match (frames.get(&s), by_level.get(&s)) {
+                (Some(f), _) => Some(mean_abs(f)),
+                (None, Some(&a)) => Some(a),
+                (None, None) => None,
+            };
+            ch.level = now.unwrap_or(0.0).max(ch.level * LEVEL_DECAY);
+            if now.is_some() {
                 ranked.push((ch.level, s));
             }
         }
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         ranked.into_iter().take(MAX_MIXED).map(|(_, s)| s).collect()
     }
+}
+
+/// The mean absolute sample value of audio at `dbov` (RFC 6464: the RMS
+/// level below full scale), on the scale of [`mean_abs`] (for a tone the mean
+/// absolute value is about 0.9 of the RMS).
+fn amplitude_of(dbov: u8) -> f32 {
+    0.9 * 32_767.0 * 10f32.powf(-f32::from(dbov.min(127)) / 20.0)
 }
 
 fn mean_abs(frame: &[i16]) -> f32 {
@@ -280,9 +336,10 @@ fn mix_and_encode(
 impl Channel {
     /// Decodes a sender's packets of this tick into its buffer, and takes the
     /// next 20 ms frame from it once enough audio is buffered.
-    fn decode_frame(&mut self, packets: &[Arc<[u8]>]) -> Option<Vec<i16>> {
+    fn decode_frame(&mut self, packets: &[Arc<[u8]>], count: &mut u64) -> Option<Vec<i16>> {
         let mut decoded = Vec::new();
         for p in packets {
+            *count += 1;
             if self.decoder.is_none() {
                 match Decoder::new() {
                     Ok(d) => self.decoder = Some(d),
@@ -419,7 +476,7 @@ mod tests {
         let mut mixer = Mixer::new();
         let members = [member(1, true, true), member(2, true, true)];
         let p: Arc<[u8]> = Arc::from(&[0x78u8, 1, 2, 3][..]);
-        mixer.push(1, p.clone());
+        mixer.push(1, p.clone(), None);
         let out = mixer.tick("m", &members);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].to, 2);
@@ -446,7 +503,7 @@ mod tests {
         ];
         let a: Arc<[u8]> = Arc::from(&[0x78u8, 1][..]);
         let b: Arc<[u8]> = Arc::from(&[0x78u8, 2][..]);
-        mixer.push(1, a.clone());
+        mixer.push(1, a.clone(), None);
         let out = mixer.tick("m", &members);
         let to3: Vec<_> = out
             .iter()
@@ -455,8 +512,8 @@ mod tests {
             .collect();
         assert_eq!(to3.as_slice(), std::slice::from_ref(&a));
         // 3 keeps hearing 1 while 1 talks, even when 2 talks too.
-        mixer.push(1, a.clone());
-        mixer.push(2, b.clone());
+        mixer.push(1, a.clone(), None);
+        mixer.push(2, b.clone(), None);
         let out = mixer.tick("m", &members);
         let to3: Vec<_> = out
             .iter()
@@ -467,7 +524,7 @@ mod tests {
         // 1 hears 2 (never itself).
         assert!(out.iter().any(|o| o.to == 1 && o.payload == b));
         // When 1 stops, 3 switches to 2.
-        mixer.push(2, b.clone());
+        mixer.push(2, b.clone(), None);
         let out = mixer.tick("m", &members);
         assert!(out.iter().any(|o| o.to == 3 && o.payload == b));
     }
@@ -477,12 +534,12 @@ mod tests {
         let mut mixer = Mixer::new();
         let p: Arc<[u8]> = Arc::from(&[0x78u8, 9][..]);
         // 1 may not send: 2 never gets its packet.
-        mixer.push(1, p.clone());
+        mixer.push(1, p.clone(), None);
         let out = mixer.tick("m", &[member(1, false, true), member(2, true, true)]);
         assert!(out.iter().all(|o| o.payload != p));
         // 2 may not receive: it gets nothing at all.
         for _ in 0..5 {
-            mixer.push(1, p.clone());
+            mixer.push(1, p.clone(), None);
             let out = mixer.tick("m", &[member(1, true, true), member(2, true, false)]);
             assert!(out.iter().all(|o| o.to != 2));
         }
@@ -508,7 +565,7 @@ mod tests {
         let mut listener = Decoder::new().unwrap();
         for tick in 0..3 {
             let pkt = talker.encode(&tone(440.0, tick * FRAME_SAMPLES)).unwrap();
-            mixer.push(1, Arc::from(pkt));
+            mixer.push(1, Arc::from(pkt), None);
             let out = mixer.tick("m", &members);
             let to2: Vec<&Outgoing> = out.iter().filter(|o| o.to == 2).collect();
             assert_eq!(to2.len(), 1, "tick {tick}: one mixed packet for 2");
@@ -554,7 +611,7 @@ mod tests {
                     .unwrap()
                     .encode(&tone(f, tick * FRAME_SAMPLES))
                     .unwrap();
-                mixer.push(id, Arc::from(pkt));
+                mixer.push(id, Arc::from(pkt), None);
             }
             for o in mixer.tick("m", &members) {
                 decoders
@@ -585,16 +642,34 @@ mod tests {
         if !crate::media::opus::tests::need_libopus() {
             return;
         }
+        // Without levels in the packets, every sender is decoded to be ranked.
+        assert_eq!(five_talk(false), 5 * 50);
+    }
+
+    /// The same five, their packets carrying the RTP audio level: the same is
+    /// heard, and only the three loudest are ever decoded.
+    #[test]
+    fn senders_with_audio_levels_are_decoded_only_while_among_the_loudest() {
+        if !crate::media::opus::tests::need_libopus() {
+            return;
+        }
+        assert_eq!(five_talk(true), 3 * 50);
+    }
+
+    /// Five talk for 50 ticks (1 to 3 loud, 4 and 5 quiet), with or without
+    /// their levels in the packets; checks what each hears, and answers how
+    /// many packets the mixer decoded.
+    fn five_talk(with_levels: bool) -> u64 {
         assert_eq!(MAX_MIXED, 3);
         let mut mixer = Mixer::with_mixing(true);
         let members: Vec<Member> = (1..=5).map(|id| member(id, true, true)).collect();
-        // (id, frequency, amplitude): 1 to 3 loud, 4 and 5 quiet.
+        // (id, frequency, amplitude, dBov as a browser measures it).
         let voices = [
-            (1u64, 440.0f32, 6000.0f32),
-            (2, 1000.0, 6000.0),
-            (3, 2500.0, 6000.0),
-            (4, 700.0, 1500.0),
-            (5, 1700.0, 1500.0),
+            (1u64, 440.0f32, 6000.0f32, 18u8),
+            (2, 1000.0, 6000.0, 18),
+            (3, 2500.0, 6000.0, 18),
+            (4, 700.0, 1500.0, 30),
+            (5, 1700.0, 1500.0, 30),
         ];
         let mut encoders: HashMap<u64, Encoder> =
             (1..=5).map(|id| (id, Encoder::new().unwrap())).collect();
@@ -602,10 +677,10 @@ mod tests {
             (1..=5).map(|id| (id, Decoder::new().unwrap())).collect();
         let mut heard: HashMap<u64, Vec<i16>> = HashMap::new();
         for tick in 0..50 {
-            for (id, f, a) in voices {
+            for (id, f, a, dbov) in voices {
                 let pcm = tone_at(f, tick * FRAME_SAMPLES, a);
                 let pkt = encoders.get_mut(&id).unwrap().encode(&pcm).unwrap();
-                mixer.push(id, Arc::from(pkt));
+                mixer.push(id, Arc::from(pkt), with_levels.then_some(dbov));
             }
             let out = mixer.tick("m", &members);
             assert_eq!(out.len(), 5, "tick {tick}: one packet per listener");
@@ -622,9 +697,9 @@ mod tests {
                     .unwrap();
             }
         }
-        for (id, _, _) in voices {
+        for (id, _, _, _) in voices {
             let pcm = &heard[&id][20 * FRAME_SAMPLES..];
-            for (other, f, _) in voices {
+            for (other, f, _, _) in voices {
                 let e = energy_at(pcm, f);
                 if other == id || other >= 4 {
                     assert!(e < 200.0, "{id} hears {other} at {f} Hz: {e}");
@@ -633,5 +708,46 @@ mod tests {
                 }
             }
         }
+        mixer.decoded()
+    }
+
+    /// A quiet sender that starts to talk louder than the others is heard
+    /// from the tick its packets say so, though it was not decoded before.
+    #[test]
+    fn a_sender_ranked_by_level_is_heard_as_soon_as_it_is_loud() {
+        if !crate::media::opus::tests::need_libopus() {
+            return;
+        }
+        let mut mixer = Mixer::with_mixing(true);
+        let members: Vec<Member> = (1..=5).map(|id| member(id, true, true)).collect();
+        let mut encoders: HashMap<u64, Encoder> =
+            (1..=5).map(|id| (id, Encoder::new().unwrap())).collect();
+        let mut listener = Decoder::new().unwrap();
+        let mut heard_by_1 = Vec::new();
+        for tick in 0..40 {
+            // 5 is quiet for 20 ticks, then the loudest, at 1700 Hz.
+            let loud5 = tick >= 20;
+            for id in 1..=5u64 {
+                let (f, a, dbov) = match id {
+                    5 if loud5 => (1700.0, 9000.0, 12),
+                    5 => (1700.0, 200.0, 50),
+                    _ => (300.0 + 100.0 * id as f32, 3000.0, 24),
+                };
+                let pcm = tone_at(f, tick * FRAME_SAMPLES, a);
+                let pkt = encoders.get_mut(&id).unwrap().encode(&pcm).unwrap();
+                mixer.push(id, Arc::from(pkt), Some(dbov));
+            }
+            let out = mixer.tick("m", &members);
+            let p = &out.iter().find(|o| o.to == 1).unwrap().payload;
+            let mut pcm = Vec::new();
+            listener.decode(p, &mut pcm).unwrap();
+            if tick == 19 {
+                heard_by_1.clear();
+            }
+            heard_by_1.extend(pcm);
+        }
+        // Ticks 19 to 39: 1 hears 5 (a fresh decoder, at once).
+        let e = energy_at(&heard_by_1[2 * FRAME_SAMPLES..], 1700.0);
+        assert!(e > 1000.0, "1 does not hear 5 once it is loud: {e}");
     }
 }

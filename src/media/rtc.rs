@@ -742,8 +742,8 @@ fn on_event(
                 && sends(p.audio)
                 && d.params.spec().codec == Codec::Opus =>
         {
-            if let Some(level) = d.ext_vals.audio_level {
-                let dbov = level.unsigned_abs().min(127);
+            let dbov = d.ext_vals.audio_level.map(|l| l.unsigned_abs().min(127));
+            if let Some(dbov) = dbov {
                 levels
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -755,7 +755,7 @@ fn on_event(
                         },
                     );
             }
-            mixer.push(id, Arc::clone(&d.data));
+            mixer.push(id, Arc::clone(&d.data), dbov);
         }
         _ => {}
     }

@@ -622,15 +622,18 @@ impl SqliteTx<'_> {
                 ],
             )
         };
-        if let Some(found) = existing(self)? {
-            return Ok(CreatedAttendee::Existing(found));
-        }
+        // The limit first: a new attendee (the common case) is then inserted
+        // without a lookup before; an ExternalUserId already there is found
+        // by the insert's conflict, or here when the meeting is full.
         let held = self.count(
             "SELECT COUNT(*) FROM attendees WHERE meeting_id = ?1",
             params![a.meeting_id.as_str()],
         )?;
         if held >= u64::from(limit) {
-            return Ok(CreatedAttendee::LimitReached);
+            return Ok(match existing(self)? {
+                Some(found) => CreatedAttendee::Existing(found),
+                None => CreatedAttendee::LimitReached,
+            });
         }
         let seq: Option<i64> = self
             .conn

@@ -77,7 +77,7 @@ pub fn one_request(data: &[u8]) {
         method,
         raw_path: path,
         raw_query,
-        headers,
+        headers: crate::auth::sigv4::borrow_headers(&headers),
         body: body.as_bytes(),
     };
     let _ = w.auth.authenticate(&signed, 1_700_000_000);

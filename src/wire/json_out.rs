@@ -63,9 +63,10 @@ impl JsonOut {
     }
 
     /// A member's name; its value comes next. Names come from the model
-    /// (letters and digits), so they are copied without an escape check.
+    /// (letters and digits) or from our own code (and `_`), so they are
+    /// copied without an escape check.
     pub fn key(&mut self, name: &str) {
-        debug_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric()));
+        debug_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
         self.separate();
         self.buf.reserve(name.len() + 3);
         self.buf.push(b'"');
@@ -91,6 +92,15 @@ impl JsonOut {
     pub fn int(&mut self, n: i64) {
         self.separate();
         let _ = serde_json::to_writer(&mut self.buf, &n);
+    }
+
+    /// A number already written as JSON (digits, a point, a sign).
+    pub fn number(&mut self, text: &str) {
+        debug_assert!(text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-'));
+        self.separate();
+        self.buf.extend_from_slice(text.as_bytes());
     }
 
     pub fn bool(&mut self, b: bool) {

@@ -24,6 +24,7 @@ pub mod eventlog;
 pub mod fuzzing;
 pub mod json;
 pub mod json_out;
+pub mod request_log;
 pub mod router;
 pub mod server;
 

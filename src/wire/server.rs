@@ -1,6 +1,7 @@
 //! HTTP: the axum application that turns requests into operations and
 //! results (or errors) into responses.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -96,6 +97,8 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // The recorder before the first request: request_metrics keeps its handles.
+    crate::telemetry::metrics();
     let app = router(state.clone());
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     // Graceful shutdown by hand: hyper-util's GracefulShutdown cannot watch a
@@ -483,12 +486,7 @@ pub(super) fn authenticate(
         raw_query: uri.query(),
         headers: headers
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v.as_bytes())))
             .collect(),
         body,
     };
@@ -631,24 +629,39 @@ fn created_meeting_id(body: &[u8]) -> Option<String> {
 /// Metrics, and one log line per request. Never a body: no secret, JoinToken
 /// or ExternalUserId.
 fn record(seen: &Seen, request_id: &str, response: &Response<Body>, elapsed: Duration) {
-    let operation = seen.operation;
     let status = response.status().as_u16();
-    let latency_ms = (elapsed.as_micros() as f64) / 1000.0;
-    metrics::counter!("convene_http_requests_total",
-        "operation" => operation, "status" => status.to_string())
-    .increment(1);
-    metrics::histogram!("convene_http_request_duration_seconds", "operation" => operation)
-        .record(elapsed.as_secs_f64());
-    let account_id = seen.account_id.as_deref();
-    let meeting_id = seen.meeting_id.as_deref();
-    let error_type = seen.error_type;
-    if status >= 500 {
-        tracing::error!(target: "convene::request", %request_id, operation, account_id, meeting_id,
-            status, error_type, latency_ms, "request failed");
-    } else {
-        tracing::info!(target: "convene::request", %request_id, operation, account_id, meeting_id,
-            status, error_type, latency_ms, "request");
+    request_metrics(seen.operation, status, elapsed);
+    super::request_log::log(&super::request_log::RequestLine {
+        request_id,
+        operation: seen.operation,
+        account_id: seen.account_id.as_deref(),
+        meeting_id: seen.meeting_id.as_deref(),
+        status,
+        error_type: seen.error_type,
+        elapsed,
+    });
+}
+
+/// The request counter and latency histogram of (operation, status). Each
+/// worker thread keeps the handles it has used, so that a request does not
+/// look its labels up in the registry (and format its status) again.
+fn request_metrics(operation: &'static str, status: u16, elapsed: Duration) {
+    type Handles = HashMap<(&'static str, u16), (metrics::Counter, metrics::Histogram)>;
+    thread_local! {
+        static HANDLES: std::cell::RefCell<Handles> = std::cell::RefCell::new(HashMap::new());
     }
+    HANDLES.with_borrow_mut(|handles| {
+        let (counter, histogram) = handles.entry((operation, status)).or_insert_with(|| {
+            (
+                metrics::counter!("convene_http_requests_total",
+                    "operation" => operation, "status" => status.to_string()),
+                metrics::histogram!("convene_http_request_duration_seconds",
+                    "operation" => operation),
+            )
+        });
+        counter.increment(1);
+        histogram.record(elapsed.as_secs_f64());
+    });
 }
 
 #[cfg(test)]
