@@ -30,8 +30,29 @@ pub fn metrics() -> &'static PrometheusHandle {
         }
         describe();
         metrics::gauge!("convene_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        spawn_upkeep(handle.clone());
         handle
     })
+}
+
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds histogram samples into buckets every few seconds. The recorder
+/// keeps every sample until then: a scrape did it before, so a server that
+/// nobody scraped held two samples per request for ever (memory that grew
+/// with every request), and the first scrape after a long time had them all
+/// to fold.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let started = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(UPKEEP_EVERY);
+            handle.run_upkeep();
+        });
+    if let Err(e) = started {
+        tracing::warn!(error = %e, "cannot start the metrics upkeep thread; histograms fold only when /metrics is scraped");
+    }
 }
 
 fn describe() {

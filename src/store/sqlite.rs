@@ -378,14 +378,20 @@ fn meeting_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Meeting> {
     })
 }
 
-fn capability(raw: &str) -> rusqlite::Result<MediaCapability> {
-    MediaCapability::parse(raw).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Text,
-            format!("unknown capability {raw:?}").into(),
-        )
-    })
+/// A capability column, matched as bytes (the names are ASCII, so there is
+/// no UTF-8 to check first).
+fn capability(raw: rusqlite::types::ValueRef<'_>) -> rusqlite::Result<MediaCapability> {
+    let bytes = raw.as_bytes()?;
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(MediaCapability::parse)
+        .ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Text,
+                format!("unknown capability {:?}", String::from_utf8_lossy(bytes)).into(),
+            )
+        })
 }
 
 /// Attendee columns, read from `attendees a` joined with `meetings m`.
@@ -400,16 +406,21 @@ const ACCOUNT_ATTENDEES: &str =
     "attendees a JOIN meetings m ON m.meeting_id = a.meeting_id WHERE m.account_id = ?1";
 
 fn attendee_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attendee> {
+    attendee_of(r, MeetingId::from_stored(r.get(1)?))
+}
+
+/// An attendee row of a meeting already known (its id column is not read again).
+fn attendee_of(r: &rusqlite::Row<'_>, meeting_id: MeetingId) -> rusqlite::Result<Attendee> {
     Ok(Attendee {
         seq: r.get(0)?,
-        meeting_id: MeetingId::from_stored(r.get(1)?),
+        meeting_id,
         attendee_id: AttendeeId::from_stored(r.get(2)?),
         external_user_id: ExternalUserId::from_stored(r.get(3)?),
         join_token: JoinToken::from_stored(r.get(4)?),
         capabilities: Capabilities {
-            audio: capability(r.get_ref(5)?.as_str()?)?,
-            video: capability(r.get_ref(6)?.as_str()?)?,
-            content: capability(r.get_ref(7)?.as_str()?)?,
+            audio: capability(r.get_ref(5)?)?,
+            video: capability(r.get_ref(6)?)?,
+            content: capability(r.get_ref(7)?)?,
         },
     })
 }
@@ -691,7 +702,7 @@ impl SqliteTx<'_> {
         let rows = stmt
             .query_map(
                 params![account.as_str(), meeting.as_str(), after_seq, limit],
-                attendee_from_row,
+                |r| attendee_of(r, meeting.clone()),
             )
             .map_err(backend)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
