@@ -134,9 +134,13 @@ fn needs_escape(b: &[u8]) -> bool {
         .any(|&c| c < 0x20 || c == b'"' || c == b'\\')
 }
 
+/// Room a body starts with: a meeting's answer (its placement URLs) fits,
+/// and a page of attendees grows from here in a few doublings.
+const FIRST_CAPACITY: usize = 2048;
+
 /// Writes one document with `write`.
 pub fn write(write: impl FnOnce(&mut JsonOut)) -> Vec<u8> {
-    let mut out = JsonOut::with_capacity(256);
+    let mut out = JsonOut::with_capacity(FIRST_CAPACITY);
     write(&mut out);
     out.into_bytes()
 }
