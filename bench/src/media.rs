@@ -63,8 +63,19 @@ const SECRET_KEY: &str = "bench-media-secret-key";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
+    /// Meetings of ten where everyone talks at once (the worst case).
     Audio,
+    /// Meetings of ten where one talks and nine listen with open microphones
+    /// (their packets carry silence and say so in their audio level).
+    Speaker,
+    /// Meetings of six, every camera forwarded to the five others.
     Video,
+}
+
+impl Scenario {
+    fn is_audio(self) -> bool {
+        matches!(self, Scenario::Audio | Scenario::Speaker)
+    }
 }
 
 /// Media capacity of one server core (see BENCHMARKS.md, "Media capacity").
@@ -801,17 +812,33 @@ struct AudioPacket {
 /// Audio quieter than this many dBov is marked as no voice.
 const VOICE_BELOW_DBOV: i8 = 50;
 
-/// One second of Opus: a quiet tone, or (the probe's) a loud burst of five
-/// frames first, then the quiet tone. Each packet carries the level a
-/// browser would measure: the frame's RMS below full scale.
-fn opus_second(probe: bool) -> Result<Vec<AudioPacket>, BoxError> {
+/// What a synthetic member sends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Voice {
+    /// A quiet tone (talking softly).
+    Quiet,
+    /// A loud burst of five frames each second, then the quiet tone.
+    Probe,
+    /// Digital silence (an open microphone in a quiet room, after noise
+    /// suppression).
+    Silent,
+}
+
+/// One second of Opus of `voice`. Each packet carries the level a browser
+/// would measure: the frame's RMS below full scale.
+fn opus_second(voice: Voice) -> Result<Vec<AudioPacket>, BoxError> {
     let mut enc = Encoder::new().map_err(|e| format!("libopus: {e}"))?;
     (0..50)
         .map(|i| {
-            let loud = probe && i < 5;
+            let loud = voice == Voice::Probe && i < 5;
+            let amplitude = match voice {
+                Voice::Silent => 0.0,
+                _ if loud => 14_000.0,
+                _ => 120.0,
+            };
             let pcm = tone(
                 if loud { 880.0 } else { 300.0 },
-                if loud { 14_000.0 } else { 120.0 },
+                amplitude,
                 i * FRAME_SAMPLES,
             );
             let opus = enc.encode(&pcm).map_err(|e| format!("libopus: {e}"))?;
@@ -844,6 +871,7 @@ struct Load {
     meeting_size: usize,
     quiet: Arc<Vec<AudioPacket>>,
     probe: Arc<Vec<AudioPacket>>,
+    silent: Arc<Vec<AudioPacket>>,
     next_client: u64,
     participants: usize,
     down_tracks: usize,
@@ -876,8 +904,9 @@ impl Load {
         Ok(())
     }
 
-    /// A meeting where everyone talks; member 0 is the probe, member 1 times it.
-    async fn add_audio_meeting(&mut self) -> Result<(), BoxError> {
+    /// A meeting where everyone talks (or, `one_talks`, only member 0, the
+    /// others sending silence); member 0 is the probe, member 1 times it.
+    async fn add_audio_meeting(&mut self, one_talks: bool) -> Result<(), BoxError> {
         let (url, tokens) = self.meeting().await?;
         let burst = Arc::new(AtomicU64::new(0));
         for (i, token) in tokens.iter().enumerate() {
@@ -885,6 +914,8 @@ impl Load {
             let source = Source::Audio {
                 packets: if i == 0 {
                     self.probe.clone()
+                } else if one_talks {
+                    self.silent.clone()
                 } else {
                     self.quiet.clone()
                 },
@@ -990,7 +1021,7 @@ async fn measure(load: &Load, pid: u32, media_port: u16, secs: u64) -> Row {
             .unwrap_or_else(std::sync::PoisonError::into_inner),
     );
     let share = |a: Duration, b: Duration| (b.saturating_sub(a)).as_secs_f64() / wall * 100.0;
-    let (expected, received, lost) = if load.args.scenario == Some(Scenario::Audio) {
+    let (expected, received, lost) = if load.args.scenario.is_some_and(Scenario::is_audio) {
         // Every member hears one mixed packet per 20 ms.
         let expected = (wall * 50.0) as u64 * load.participants as u64;
         (
@@ -1033,9 +1064,10 @@ fn load_average() -> f64 {
 }
 
 fn header(s: Scenario) -> String {
-    let what = match s {
-        Scenario::Audio => "mixed packets",
-        Scenario::Video => "frames",
+    let what = if s.is_audio() {
+        "mixed packets"
+    } else {
+        "frames"
     };
     format!(
         "| participants | meetings | down-tracks | server CPU (% of a core) | media thread | clients' CPU | {what} received / expected | lost | kernel drops at server | latency p50 / p99 / max (ms) | client failures | load average |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -1122,9 +1154,10 @@ fn measure_all(mut args: Args) -> Result<(), BoxError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let scenarios = args
-        .scenario
-        .map_or(vec![Scenario::Audio, Scenario::Video], |s| vec![s]);
+    let scenarios = args.scenario.map_or(
+        vec![Scenario::Audio, Scenario::Speaker, Scenario::Video],
+        |s| vec![s],
+    );
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -1142,12 +1175,13 @@ fn measure_all(mut args: Args) -> Result<(), BoxError> {
         let mut a = args.clone();
         a.scenario = Some(scenario);
         if args.smoke {
-            a.steps = Some(vec![if scenario == Scenario::Audio { 3 } else { 6 }]);
+            a.steps = Some(vec![if scenario.is_audio() { 3 } else { 6 }]);
         }
         let (rows, note) = runtime.block_on(run(a))?;
         failed |= rows.iter().any(|r| r.received == 0);
         let title = match scenario {
-            Scenario::Audio => "Mixed audio",
+            Scenario::Audio => "Mixed audio, everyone talking",
+            Scenario::Speaker => "Mixed audio, one talking and the others silent",
             Scenario::Video => "Forwarded video",
         };
         let _ = writeln!(text, "\n{title}:\n\n{}", header(scenario));
@@ -1179,6 +1213,7 @@ async fn run(args: Args) -> Result<(Vec<Row>, String), BoxError> {
     let scenario = args.scenario.unwrap_or(Scenario::Audio);
     let (default_size, default_steps) = match scenario {
         Scenario::Audio => (10, vec![50, 100, 150, 200, 250, 300, 400]),
+        Scenario::Speaker => (10, vec![100, 200, 300, 400, 500, 600]),
         Scenario::Video => (6, vec![120, 240, 510, 750, 990, 1230, 1500]),
     };
     let meeting_size = args.meeting_size.unwrap_or(default_size).max(2);
@@ -1194,8 +1229,9 @@ async fn run(args: Args) -> Result<(Vec<Row>, String), BoxError> {
         }),
         stop: Arc::new(AtomicBool::new(false)),
         meeting_size,
-        quiet: Arc::new(opus_second(false)?),
-        probe: Arc::new(opus_second(true)?),
+        quiet: Arc::new(opus_second(Voice::Quiet)?),
+        probe: Arc::new(opus_second(Voice::Probe)?),
+        silent: Arc::new(opus_second(Voice::Silent)?),
         next_client: 0,
         participants: 0,
         down_tracks: 0,
@@ -1211,14 +1247,15 @@ async fn run(args: Args) -> Result<(Vec<Row>, String), BoxError> {
     for target in steps {
         loop {
             let have = match scenario {
-                Scenario::Audio => load.participants,
+                Scenario::Audio | Scenario::Speaker => load.participants,
                 Scenario::Video => load.down_tracks,
             };
             if have >= target {
                 break;
             }
             match scenario {
-                Scenario::Audio => Box::pin(load.add_audio_meeting()).await?,
+                Scenario::Audio => Box::pin(load.add_audio_meeting(false)).await?,
+                Scenario::Speaker => Box::pin(load.add_audio_meeting(true)).await?,
                 Scenario::Video => Box::pin(load.add_video_meeting()).await?,
             }
         }

@@ -13,7 +13,9 @@
 //! not flicker); quieter ones are left out while they are. A sender whose
 //! packets carry the RTP audio-level extension (RFC 6464, which browsers
 //! send) is ranked by it, and decoded only while it is one of the loudest;
-//! a sender without it is decoded to be ranked. A listener who is
+//! a sender without it is decoded to be ranked. A sender quieter than
+//! [`SILENT_DBOV`] is not mixed at all, so a meeting where one talks and the
+//! others listen with open microphones encodes one mix, not four. A listener who is
 //! one of those loudest hears a mix of the others, encoded for it alone; every
 //! other listener of the meeting hears the same mix of all of them, encoded
 //! once per meeting and sent to each. In a meeting of ten that is four
@@ -32,8 +34,12 @@ use std::sync::Arc;
 
 use super::opus::{self, packet_samples, Decoder, Encoder, FRAME_SAMPLES, SILENCE_FRAME};
 
-/// Decoded audio a sender may have buffered before the oldest is dropped (120 ms).
-const MAX_BUFFERED: usize = 6 * FRAME_SAMPLES;
+/// Decoded audio a sender may have buffered before the oldest is dropped
+/// (60 ms): what jitter may add to the delay at most. A media thread that
+/// falls behind under load hands the mixer bursts of packets; a deeper
+/// buffer kept each burst as delay for seconds (a p50 near 100 ms at 100
+/// participants with 120 ms).
+const MAX_BUFFERED: usize = 3 * FRAME_SAMPLES;
 /// Audio buffered before a sender is mixed in (20 ms): a frame is mixed at the
 /// first tick after it arrives. A sender whose packet misses its tick is mixed
 /// one frame later from then on (the buffer grew by the jitter it met).
@@ -52,6 +58,11 @@ pub const MAX_MIXED: usize = 3;
 /// How much of a sender's level is left one tick later, when it is quieter
 /// than that (about a tenth after 200 ms).
 const LEVEL_DECAY: f32 = 0.8;
+/// Senders quieter than this (dBov, as RFC 6464 counts it) are not mixed:
+/// an open microphone in a quiet room, not a voice. The smoothed level
+/// decides, so a voice that stops is still mixed for a few hundred
+/// milliseconds (the tail of a word is not cut).
+const SILENT_DBOV: u8 = 60;
 
 /// One member of a meeting at one tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,8 +266,9 @@ impl Mixer {
         out
     }
 
-    /// The senders mixed this tick: those with a frame or a level, the
-    /// loudest [`MAX_MIXED`] by their smoothed level (ties to the lower id).
+    /// The senders mixed this tick: those with a frame or a level, not
+    /// silent, the loudest [`MAX_MIXED`] by their smoothed level (ties to the
+    /// lower id).
     fn loudest(
         &mut self,
         senders: &[u64],
@@ -272,7 +284,7 @@ impl Mixer {
                 (None, None) => None,
             };
             ch.level = now.unwrap_or(0.0).max(ch.level * LEVEL_DECAY);
-            if now.is_some() {
+            if now.is_some() && ch.level >= amplitude_of(SILENT_DBOV) {
                 ranked.push((ch.level, s));
             }
         }
@@ -709,6 +721,55 @@ mod tests {
             }
         }
         mixer.decoded()
+    }
+
+    /// One talks, four listen with open microphones (silence, and said so
+    /// in their levels or not): the silent are not mixed, so the talker gets
+    /// silence (nobody else to hear) and the four share one encoding of the
+    /// talker.
+    #[test]
+    fn the_silent_are_not_mixed() {
+        if !crate::media::opus::tests::need_libopus() {
+            return;
+        }
+        for with_levels in [true, false] {
+            let mut mixer = Mixer::with_mixing(true);
+            let members: Vec<Member> = (1..=5).map(|id| member(id, true, true)).collect();
+            let mut encoders: HashMap<u64, Encoder> =
+                (1..=5).map(|id| (id, Encoder::new().unwrap())).collect();
+            let mut listener = Decoder::new().unwrap();
+            let mut heard_by_2 = Vec::new();
+            for tick in 0..30 {
+                for id in 1..=5u64 {
+                    let (pcm, dbov) = if id == 1 {
+                        (tone_at(440.0, tick * FRAME_SAMPLES, 6000.0), 18)
+                    } else {
+                        (vec![0i16; FRAME_SAMPLES], 127)
+                    };
+                    let pkt = encoders.get_mut(&id).unwrap().encode(&pcm).unwrap();
+                    mixer.push(id, Arc::from(pkt), with_levels.then_some(dbov));
+                }
+                let out = mixer.tick("m", &members);
+                let to = |id: u64| &out.iter().find(|o| o.to == id).unwrap().payload;
+                assert_eq!(
+                    &to(1)[..],
+                    &SILENCE_FRAME[..],
+                    "tick {tick}: 1 hears someone"
+                );
+                for id in 3..=5 {
+                    assert!(
+                        Arc::ptr_eq(to(2), to(id)),
+                        "tick {tick}: {id} has its own mix"
+                    );
+                }
+                listener.decode(to(2), &mut heard_by_2).unwrap();
+            }
+            let e = energy_at(&heard_by_2[5 * FRAME_SAMPLES..], 440.0);
+            assert!(e > 1000.0, "2 does not hear 1 ({e})");
+            if with_levels {
+                assert_eq!(mixer.decoded(), 30, "only the talker is decoded");
+            }
+        }
     }
 
     /// A quiet sender that starts to talk louder than the others is heard
