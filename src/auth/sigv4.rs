@@ -662,47 +662,17 @@ impl Verifier {
             parts.region,
         );
         let curi = self.canonical_uri(req.raw_path);
-        let mut creq = String::with_capacity(512);
-        let mut to_sign = String::with_capacity(160);
+        let mut bufs = (String::with_capacity(512), String::with_capacity(160));
         for cquery in &queries {
             for cheaders in &header_blocks {
-                creq.clear();
-                for (i, piece) in [
-                    req.method,
-                    &curi,
-                    cquery,
-                    cheaders,
-                    parts.signed_headers,
-                    body_hash.as_str(),
-                ]
-                .into_iter()
-                .enumerate()
-                {
-                    if i > 0 {
-                        creq.push('\n');
-                    }
-                    creq.push_str(piece);
-                }
-                to_sign.clear();
-                for piece in [
-                    ALGORITHM,
-                    "\n",
-                    parts.amz_date,
-                    "\n",
-                    parts.date,
-                    "/",
-                    parts.region,
-                    "/",
-                    parts.service,
-                    "/aws4_request\n",
-                    Hex64::sha256(creq.as_bytes()).as_str(),
-                ] {
-                    to_sign.push_str(piece);
-                }
-                let mut m = mac.clone();
-                m.update(to_sign.as_bytes());
-                let expected = Hex64::of(&m.finalize().into_bytes().into());
-                tracing::trace!(canonical_request = %creq, "SigV4 canonical request");
+                let canonical = Canonical {
+                    method: req.method,
+                    uri: &curi,
+                    query: cquery,
+                    headers: cheaders,
+                    body_hash: body_hash.as_str(),
+                };
+                let expected = expected_signature(&mac, &canonical, parts, &mut bufs);
                 if bool::from(expected.as_str().as_bytes().ct_eq(&provided)) {
                     return Ok(true);
                 }
@@ -726,6 +696,63 @@ impl Verifier {
             canonical_uri(raw_path, self.normalize_path, self.path_encoding).into()
         }
     }
+}
+
+/// One spelling of a request's canonical parts.
+struct Canonical<'a> {
+    method: &'a str,
+    uri: &'a str,
+    query: &'a str,
+    headers: &'a str,
+    body_hash: &'a str,
+}
+
+/// The signature of one spelling of the request, with `mac` keyed by the
+/// signing key; `bufs` are the canonical request's and the string to sign's
+/// buffers, reused between spellings.
+fn expected_signature(
+    mac: &HmacSha256,
+    c: &Canonical<'_>,
+    parts: &Parts<'_>,
+    (creq, to_sign): &mut (String, String),
+) -> Hex64 {
+    creq.clear();
+    for (i, piece) in [
+        c.method,
+        c.uri,
+        c.query,
+        c.headers,
+        parts.signed_headers,
+        c.body_hash,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            creq.push('\n');
+        }
+        creq.push_str(piece);
+    }
+    to_sign.clear();
+    for piece in [
+        ALGORITHM,
+        "\n",
+        parts.amz_date,
+        "\n",
+        parts.date,
+        "/",
+        parts.region,
+        "/",
+        parts.service,
+        "/aws4_request\n",
+        Hex64::sha256(creq.as_bytes()).as_str(),
+    ] {
+        to_sign.push_str(piece);
+    }
+    tracing::trace!(canonical_request = %creq, "SigV4 canonical request");
+    let mut m = mac.clone();
+    m.update(to_sign.as_bytes());
+    Hex64::of(&m.finalize().into_bytes().into())
 }
 
 /// 32 bytes as 64 lower-case hex digits, on the stack.

@@ -194,43 +194,11 @@ impl Mixer {
                 .iter()
                 .any(|m| m.receives && sources_of(m.id).count() >= 2);
 
-        // This tick's packets and (when mixing) 20 ms of decoded audio per
-        // sender. A sender whose packets all carried their level is ranked
-        // by it and decoded only if it is among the loudest.
-        let mut raw: HashMap<u64, Vec<Arc<[u8]>>> = HashMap::new();
-        let mut frames: HashMap<u64, Vec<i16>> = HashMap::new();
-        let mut by_level: HashMap<u64, f32> = HashMap::new();
-        for &s in &senders {
-            let ch = self.channels.entry(s).or_default();
-            let packets: Vec<Arc<[u8]>> = ch.raw.drain(..).collect();
-            let level = ch.packet_level.take();
-            let unlevelled = std::mem::take(&mut ch.unlevelled);
-            if !need_mix {
-                ch.pcm.clear();
-                ch.primed = false;
-            } else if let (Some(l), false, false) = (level, unlevelled, packets.is_empty()) {
-                by_level.insert(s, amplitude_of(l));
-            } else if let Some(frame) = ch.decode_frame(&packets, &mut self.decoded) {
-                frames.insert(s, frame);
-            }
-            raw.insert(s, packets);
-        }
-
-        let loudest = self.loudest(&senders, &frames, &by_level);
-        for &s in by_level.keys() {
-            let ch = self.channels.entry(s).or_default();
-            if loudest.contains(&s) {
-                if let Some(frame) = ch.decode_frame(&raw[&s], &mut self.decoded) {
-                    frames.insert(s, frame);
-                }
-            } else {
-                // Not heard this tick: its audio is dropped undecoded, and its
-                // decoder starts afresh when it is heard again.
-                ch.pcm.clear();
-                ch.primed = false;
-                ch.decoder = None;
-            }
-        }
+        let TickAudio {
+            raw,
+            frames,
+            loudest,
+        } = self.take_audio(&senders, need_mix);
         let mut shared: Option<Option<Arc<[u8]>>> = None;
         let mut out = Vec::new();
         for m in members.iter().filter(|m| m.receives) {
@@ -266,6 +234,50 @@ impl Mixer {
         out
     }
 
+    /// This tick's packets of each sender and, when mixing, 20 ms of decoded
+    /// audio of the loudest. A sender whose packets all carried their level
+    /// is ranked by it and decoded only if it is among the loudest.
+    fn take_audio(&mut self, senders: &[u64], need_mix: bool) -> TickAudio {
+        let mut raw: HashMap<u64, Vec<Arc<[u8]>>> = HashMap::new();
+        let mut frames: HashMap<u64, Vec<i16>> = HashMap::new();
+        let mut by_level: HashMap<u64, f32> = HashMap::new();
+        for &s in senders {
+            let ch = self.channels.entry(s).or_default();
+            let packets: Vec<Arc<[u8]>> = ch.raw.drain(..).collect();
+            let level = ch.packet_level.take();
+            let unlevelled = std::mem::take(&mut ch.unlevelled);
+            if !need_mix {
+                ch.pcm.clear();
+                ch.primed = false;
+            } else if let (Some(l), false, false) = (level, unlevelled, packets.is_empty()) {
+                by_level.insert(s, amplitude_of(l));
+            } else if let Some(frame) = ch.decode_frame(&packets, &mut self.decoded) {
+                frames.insert(s, frame);
+            }
+            raw.insert(s, packets);
+        }
+        let loudest = self.loudest(senders, &frames, &by_level);
+        for &s in by_level.keys() {
+            let ch = self.channels.entry(s).or_default();
+            if loudest.contains(&s) {
+                if let Some(frame) = ch.decode_frame(&raw[&s], &mut self.decoded) {
+                    frames.insert(s, frame);
+                }
+            } else {
+                // Not heard this tick: its audio is dropped undecoded, and its
+                // decoder starts afresh when it is heard again.
+                ch.pcm.clear();
+                ch.primed = false;
+                ch.decoder = None;
+            }
+        }
+        TickAudio {
+            raw,
+            frames,
+            loudest,
+        }
+    }
+
     /// The senders mixed this tick: those with a frame or a level, not
     /// silent, the loudest [`MAX_MIXED`] by their smoothed level (ties to the
     /// lower id).
@@ -298,6 +310,14 @@ impl Mixer {
 /// absolute value is about 0.9 of the RMS).
 fn amplitude_of(dbov: u8) -> f32 {
     0.9 * 32_767.0 * 10f32.powf(-f32::from(dbov.min(127)) / 20.0)
+}
+
+/// What one tick has to mix: each sender's packets, the decoded frames, and
+/// who is mixed.
+struct TickAudio {
+    raw: HashMap<u64, Vec<Arc<[u8]>>>,
+    frames: HashMap<u64, Vec<i16>>,
+    loudest: Vec<u64>,
 }
 
 fn mean_abs(frame: &[i16]) -> f32 {
