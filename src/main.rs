@@ -136,6 +136,9 @@ fn config_check(parsed: &file::Parsed, args: &ServeArgs) -> ExitCode {
 
 async fn run(mut args: ServeArgs) -> Result<(), String> {
     args.check()?;
+    // From here a SIGTERM or SIGINT stops the server cleanly (once it serves,
+    // at once), whenever it comes.
+    let stop = shutdown_signal();
     convene::telemetry::metrics();
     if let Some(path) = &args.ready_file {
         ready::clear(path)?;
@@ -184,22 +187,36 @@ async fn run(mut args: ServeArgs) -> Result<(), String> {
         console = %format!("{public_url}/console"),
         "convene listening on http://{local}"
     );
-    let server = tokio::spawn(serve(listener, state, connection_limits, shutdown_signal()));
+    let mut server = tokio::spawn(serve(listener, state, connection_limits, stop));
     // Announced once a request gets an answer: the ready file, then the same
-    // JSON as the last line on stdout.
-    let _ready_file = match announce(local, &announcement, args.ready_file.as_deref()).await {
+    // JSON as the last line on stdout. A stop signal before that is a stop
+    // like any other (a clean exit, nothing announced), not a failure to
+    // become ready.
+    let announced = tokio::select! {
+        a = announce(local, &announcement, args.ready_file.as_deref()) => a,
+        stopped = &mut server => {
+            finished(stopped)?;
+            tracing::info!("stopped before it was announced ready");
+            return Ok(());
+        }
+    };
+    let _ready_file = match announced {
         Ok(f) => f,
         Err(e) => {
             server.abort();
             return Err(e);
         }
     };
-    server
-        .await
-        .map_err(|e| format!("server task failed: {e}"))?
-        .map_err(|e| format!("server error: {e}"))?;
+    finished(server.await)?;
     tracing::info!("stopped: requests in flight finished, store closed");
     Ok(())
+}
+
+/// The server task's end, as `run`'s result.
+fn finished(ended: Result<std::io::Result<()>, tokio::task::JoinError>) -> Result<(), String> {
+    ended
+        .map_err(|e| format!("server task failed: {e}"))?
+        .map_err(|e| format!("server error: {e}"))
 }
 
 /// The access keys, from the credentials file, the environment or generated.
@@ -438,24 +455,39 @@ async fn announce(
     Ok(file)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves at SIGTERM or SIGINT (Ctrl-C). The handlers are installed now,
+/// when this is called, not when the future is first polled: a signal that
+/// comes between the "listening" line and the accept loop's start is then a
+/// clean stop, not the default action's kill.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (term, int) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(term) => {},
+                () = wait(int) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received; finishing requests in flight");
     }
-    tracing::info!("shutdown signal received; finishing requests in flight");
 }

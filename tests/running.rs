@@ -988,3 +988,17 @@ async fn the_grace_period_is_configurable() {
     // waited for the request, the request would have succeeded.
     assert!(call.await.unwrap().is_err());
 }
+
+/// SIGTERM straight after the "listening" line, before the server has
+/// announced itself ready (its own probe of /health may not have been
+/// answered yet): a clean stop, exit 0, not a failure to become ready.
+#[tokio::test]
+async fn a_stop_signal_before_the_ready_announcement_is_a_clean_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready.json");
+    for _ in 0..3 {
+        let mut s = Server::start_in(dir.path(), &["--ready-file", ready.to_str().unwrap()]);
+        let status = s.terminate();
+        assert!(status.success(), "exit on SIGTERM before ready: {status:?}");
+    }
+}

@@ -3,9 +3,9 @@
 //! A browser has exactly one audio transceiver, so each listener receives one
 //! stream. When a listener has a single possible source (two attendees), that
 //! source's Opus packets are forwarded untouched. With two or more sources
-//! (three or more attendees), the server decodes every sender (libopus),
-//! sums all but the listener's own audio every 20 ms, and encodes the mix
-//! for that listener. Attendees that may not send are never heard; attendees
+//! (three or more attendees), the server decodes the senders it mixes
+//! (libopus), sums all but the listener's own audio every 20 ms, and encodes
+//! the mix for that listener. Attendees that may not send are never heard; attendees
 //! that may not receive get nothing.
 //!
 //! At most the [`MAX_MIXED`] loudest senders are mixed at once (ranked by a
