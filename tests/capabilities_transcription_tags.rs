@@ -10,7 +10,7 @@ use chime::types::{
     TranscribeMedicalLanguageCode, TranscribeMedicalSpecialty, TranscribeMedicalType,
     TranscriptionConfiguration,
 };
-use common::{err_code, new_token, Server, ACCOUNT};
+use common::{add_attendee, err_code, new_token, Server, ACCOUNT};
 
 const UNKNOWN: &str = "0f0f0f0f-1111-2222-3333-444455556666";
 use MediaCapabilities::{None as Off, Receive, SendReceive};
@@ -38,25 +38,12 @@ async fn meeting(c: &chime::Client) -> (String, String) {
     (m.meeting_id.unwrap(), m.meeting_arn.unwrap())
 }
 
-async fn attendee(c: &chime::Client, m: &str, user: &str) -> String {
-    c.create_attendee()
-        .meeting_id(m)
-        .external_user_id(user)
-        .send()
-        .await
-        .unwrap()
-        .attendee
-        .unwrap()
-        .attendee_id
-        .unwrap()
-}
-
 #[tokio::test]
 async fn update_capabilities() {
     let s = Server::start();
     let c = s.client();
     let (m, _) = meeting(&c).await;
-    let a = attendee(&c, &m, "alice").await;
+    let a = add_attendee(&c, &m, "alice").await;
     let out = c
         .update_attendee_capabilities()
         .meeting_id(&m)
@@ -114,9 +101,9 @@ async fn batch_update_except() {
     let s = Server::start();
     let c = s.client();
     let (m, _) = meeting(&c).await;
-    let a = attendee(&c, &m, "alice").await;
-    let b = attendee(&c, &m, "bob").await;
-    let d = attendee(&c, &m, "dave").await;
+    let a = add_attendee(&c, &m, "alice").await;
+    let b = add_attendee(&c, &m, "bob").await;
+    let d = add_attendee(&c, &m, "dave").await;
     c.batch_update_attendee_capabilities_except()
         .meeting_id(&m)
         .excluded_attendee_ids(AttendeeIdItem::builder().attendee_id(&a).build().unwrap())

@@ -15,7 +15,7 @@ use chime::types::{
     EngineTranscribeSettings, MediaCapabilities, Meeting, Tag, TranscribeLanguageCode,
     TranscriptionConfiguration,
 };
-use common::{err_code, new_token, Server};
+use common::{err_code, new_attendee, new_token, Server};
 use MediaCapabilities::{None as Off, Receive, SendReceive};
 
 const ACCOUNT_A: &str = "111122223333";
@@ -124,17 +124,6 @@ async fn create_meeting(c: &chime::Client, token: &str, tags: &[Tag]) -> Meeting
         .await
         .unwrap()
         .meeting
-        .unwrap()
-}
-
-async fn create_attendee(c: &chime::Client, m: &str, user: &str) -> Attendee {
-    c.create_attendee()
-        .meeting_id(m)
-        .external_user_id(user)
-        .send()
-        .await
-        .unwrap()
-        .attendee
         .unwrap()
 }
 
@@ -462,8 +451,8 @@ async fn account_b_cannot_reach_account_a() {
     let m1 = create_meeting(&a, &new_token(), &[tag("team", "red"), tag("env", "prod")]).await;
     let m1_id = m1.meeting_id.clone().unwrap();
     let m1_arn = m1.meeting_arn.clone().unwrap();
-    let alice = create_attendee(&a, &m1_id, "alice").await;
-    let bob = create_attendee(&a, &m1_id, "bob").await;
+    let alice = new_attendee(&a, &m1_id, "alice").await;
+    let bob = new_attendee(&a, &m1_id, "bob").await;
     let batch = a
         .batch_create_attendee()
         .meeting_id(&m1_id)
@@ -493,7 +482,7 @@ async fn account_b_cannot_reach_account_a() {
         .unwrap();
     let m2 = create_meeting(&a, &new_token(), &[tag("only", "m2")]).await;
     let m2_id = m2.meeting_id.clone().unwrap();
-    let dave = create_attendee(&a, &m2_id, "dave").await;
+    let dave = new_attendee(&a, &m2_id, "dave").await;
 
     let before1 = observe(&a, &m1).await;
     let before2 = observe(&a, &m2).await;
@@ -555,7 +544,7 @@ async fn account_b_cannot_reach_account_a() {
     // B's attempts with A's attendee ids inside B's own meeting.
     let mb = create_meeting(&b, &new_token(), &[]).await;
     let mb_id = mb.meeting_id.clone().unwrap();
-    let b_alice = create_attendee(&b, &mb_id, "alice").await;
+    let b_alice = new_attendee(&b, &mb_id, "alice").await;
     for att in [&alice, &bob, &carol] {
         let aid = att.attendee_id.as_deref().unwrap();
         for op in [
@@ -722,15 +711,15 @@ async fn external_user_ids_are_per_meeting() {
     let mb = create_meeting(&b, &new_token(), &[]).await;
     let mb_id = mb.meeting_id.unwrap();
 
-    let a_alice = create_attendee(&a, &ma_id, "alice").await;
-    let b_alice = create_attendee(&b, &mb_id, "alice").await;
+    let a_alice = new_attendee(&a, &ma_id, "alice").await;
+    let b_alice = new_attendee(&b, &mb_id, "alice").await;
     assert_ne!(a_alice.attendee_id, b_alice.attendee_id);
     assert_ne!(a_alice.join_token, b_alice.join_token);
     assert_eq!(b_alice.external_user_id.as_deref(), Some("alice"));
 
     // Idempotent repeats stay within each meeting.
-    assert_eq!(create_attendee(&a, &ma_id, "alice").await, a_alice);
-    assert_eq!(create_attendee(&b, &mb_id, "alice").await, b_alice);
+    assert_eq!(new_attendee(&a, &ma_id, "alice").await, a_alice);
+    assert_eq!(new_attendee(&b, &mb_id, "alice").await, b_alice);
     let out = b
         .batch_create_attendee()
         .meeting_id(&mb_id)
@@ -755,7 +744,7 @@ async fn external_user_ids_are_per_meeting() {
     assert_eq!(roster(&a, &ma_id).await, vec![a_alice.clone()]);
     assert!(roster(&b, &mb_id).await.is_empty());
     // And a new alice in B is new, not A's.
-    let b_alice2 = create_attendee(&b, &mb_id, "alice").await;
+    let b_alice2 = new_attendee(&b, &mb_id, "alice").await;
     assert_ne!(b_alice2.attendee_id, a_alice.attendee_id);
     assert_ne!(b_alice2.attendee_id, b_alice.attendee_id);
     assert_eq!(roster(&a, &ma_id).await, vec![a_alice]);
@@ -769,7 +758,7 @@ async fn both_keys_of_a_see_the_same_account() {
     let m = create_meeting(&a1, &new_token(), &[tag("k", "v")]).await;
     let m_id = m.meeting_id.clone().unwrap();
     let m_arn = m.meeting_arn.clone().unwrap();
-    let alice = create_attendee(&a1, &m_id, "alice").await;
+    let alice = new_attendee(&a1, &m_id, "alice").await;
 
     // Key 2 sees key 1's meeting, attendees and tags, and the same ARN.
     assert_eq!(observe(&a2, &m).await, observe(&a1, &m).await);
@@ -805,7 +794,7 @@ async fn both_keys_of_a_see_the_same_account() {
         tags_of(&a1, &m_arn).await,
         vec![tag("k", "v"), tag("k2", "v2")]
     );
-    let bob = create_attendee(&a2, &m_id, "bob").await;
+    let bob = new_attendee(&a2, &m_id, "bob").await;
     assert_eq!(roster(&a1, &m_id).await, vec![alice.clone(), bob.clone()]);
     a2.start_meeting_transcription()
         .meeting_id(&m_id)

@@ -10,7 +10,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_chimesdkmeetings as chime;
-use common::{ended_meetings, new_token, RawResponse, Server, ACCESS_KEY, SECRET_KEY};
+use common::{
+    ended_meetings, new_attendee, new_token, RawResponse, Server, ACCESS_KEY, SECRET_KEY,
+};
 use convene::media::protocol::{FrameType, SdkJoinFrame, SdkLeaveFrame, SdkSignalFrame};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -68,17 +70,6 @@ async fn meeting(c: &chime::Client, primary: Option<&str>) -> chime::types::Meet
         .unwrap()
 }
 
-async fn attendee(c: &chime::Client, meeting_id: &str, user: &str) -> chime::types::Attendee {
-    c.create_attendee()
-        .meeting_id(meeting_id)
-        .external_user_id(user)
-        .send()
-        .await
-        .unwrap()
-        .attendee
-        .unwrap()
-}
-
 async fn exists(c: &chime::Client, meeting_id: &str) -> bool {
     match c.get_meeting().meeting_id(meeting_id).send().await {
         Ok(_) => true,
@@ -129,7 +120,7 @@ async fn a_fault_answers_the_modeled_exception_and_changes_nothing() {
         assert!(e.into_service_error().is_throttling_exception());
     }
     // The third call is past the count: it runs, and it is the only attendee.
-    attendee(&c, &id, "alice").await;
+    new_attendee(&c, &id, "alice").await;
     let listed = c.list_attendees().meeting_id(&id).send().await.unwrap();
     assert_eq!(listed.attendees.unwrap().len(), 1);
     let rules = control_ok(&server, "GET", "/_convene/chaos/faults", Value::Null);
@@ -206,7 +197,7 @@ async fn service_unavailable_carries_retry_after() {
         Some("ServiceUnavailableException")
     );
     // Other operations are untouched.
-    attendee(&c, &id, "bob").await;
+    new_attendee(&c, &id, "bob").await;
 }
 
 #[tokio::test]
@@ -464,7 +455,7 @@ async fn the_clock_ends_meetings_at_their_maximum_duration() {
     let primary = meeting(&c, None).await;
     let id = primary.meeting_id.clone().unwrap();
     let replica = meeting(&c, Some(&id)).await.meeting_id.unwrap();
-    let alice = attendee(&c, &id, "alice").await;
+    let alice = new_attendee(&c, &id, "alice").await;
     let url = primary.media_placement.unwrap().signaling_url.unwrap();
     let mut ws = joined(&url, alice.join_token.as_deref().unwrap()).await;
 
@@ -578,7 +569,7 @@ async fn the_clock_ends_idle_meetings_under_aws_rules() {
     let busy = meeting(&c, None).await;
     let busy_id = busy.meeting_id.clone().unwrap();
     let replica = meeting(&c, Some(&busy_id)).await.meeting_id.unwrap();
-    let alice = attendee(&c, &busy_id, "alice").await;
+    let alice = new_attendee(&c, &busy_id, "alice").await;
     let url = busy.media_placement.unwrap().signaling_url.unwrap();
     let mut ws = joined(&url, alice.join_token.as_deref().unwrap()).await;
 
@@ -618,7 +609,7 @@ async fn ended_meetings_are_forgotten_after_the_retention_time() {
     let m = meeting(&c, None).await;
     let id = m.meeting_id.unwrap();
     let url = m.media_placement.unwrap().signaling_url.unwrap();
-    let alice = attendee(&c, &id, "alice").await;
+    let alice = new_attendee(&c, &id, "alice").await;
     let token = alice.join_token.unwrap();
     c.delete_meeting().meeting_id(&id).send().await.unwrap();
     // Remembered: "meeting ended".

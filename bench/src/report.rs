@@ -91,18 +91,23 @@ pub fn thousands(v: f64) -> String {
     out
 }
 
+/// The first line of a run's report: when, where, the load's shape, the server.
+pub fn run_line(shape: &crate::load::Shape, smoke: bool, server: &std::path::Path) -> String {
+    format!(
+        "Run of {}: {}; {} keep-alive connections; {:.1} s measured after {:.1} s of warm-up per scenario{}; server `{}`.",
+        now_utc(),
+        machine(),
+        shape.connections,
+        shape.measure.as_secs_f64(),
+        shape.warmup.as_secs_f64(),
+        if smoke { " (smoke run: the figures mean nothing)" } else { "" },
+        server.display(),
+    )
+}
+
 impl Report {
     pub fn new(o: &Options) -> Report {
-        let header = format!(
-            "Run of {}: {}; {} keep-alive connections; {:.1} s measured after {:.1} s of warm-up per scenario{}; server `{}`.\n",
-            now_utc(),
-            machine(),
-            o.shape.connections,
-            o.shape.measure.as_secs_f64(),
-            o.shape.warmup.as_secs_f64(),
-            if o.smoke { " (smoke run: the figures mean nothing)" } else { "" },
-            o.server.display(),
-        );
+        let header = format!("{}\n", run_line(&o.shape, o.smoke, &o.server));
         Report {
             header,
             floors: Vec::new(),

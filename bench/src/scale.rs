@@ -20,7 +20,7 @@ use http::Method;
 
 use crate::api::{self, Seeded};
 use crate::load::{self, Pool, Shape};
-use crate::report::{machine, now_utc, thousands, Row};
+use crate::report::{run_line, thousands, Row};
 use crate::server;
 use crate::sign::Signer;
 
@@ -446,16 +446,7 @@ fn store_size(db: &Path) -> u64 {
 
 fn markdown(o: &Options, results: &[Measured]) -> String {
     use std::fmt::Write as _;
-    let mut s = format!(
-        "Run of {}: {}; {} keep-alive connections; {:.1} s measured after {:.1} s of warm-up per scenario{}; server `{}`.\n\n",
-        now_utc(),
-        machine(),
-        o.shape.connections,
-        o.shape.measure.as_secs_f64(),
-        o.shape.warmup.as_secs_f64(),
-        if o.smoke { " (smoke run: the figures mean nothing)" } else { "" },
-        o.server.display(),
-    );
+    let mut s = format!("{}\n\n", run_line(&o.shape, o.smoke, &o.server));
     s.push_str("| stored attendees | store on disk | start to ready | resident memory at ready → after | GetAttendee /s | p50 / p99 ms | server CPU µs | ListAttendees pages/s | p50 / p99 ms | server CPU µs | /metrics scrape: first (counts every row) / next |\n");
     s.push_str("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for m in results {

@@ -267,10 +267,7 @@ pub fn canonical_headers<K: AsRef<str>, V: AsRef<str>>(
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 pub fn hex_sha256(data: &[u8]) -> String {
-    if data.is_empty() {
-        return EMPTY_SHA256.to_string();
-    }
-    hex::encode(Sha256::digest(data))
+    Hex64::sha256(data).as_str().to_string()
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -591,8 +591,8 @@ pub async fn create_meeting_in(c: &chime::Client, region: &str, ext: &str) -> St
         .unwrap()
 }
 
-/// Adds an attendee with this external user id; answers its id.
-pub async fn add_attendee(c: &chime::Client, meeting: &str, user: &str) -> String {
+/// Adds an attendee with this external user id; answers it.
+pub async fn new_attendee(c: &chime::Client, meeting: &str, user: &str) -> chime::types::Attendee {
     c.create_attendee()
         .meeting_id(meeting)
         .external_user_id(user)
@@ -601,23 +601,17 @@ pub async fn add_attendee(c: &chime::Client, meeting: &str, user: &str) -> Strin
         .unwrap()
         .attendee
         .unwrap()
-        .attendee_id
-        .unwrap()
+}
+
+/// Adds an attendee with this external user id; answers its id.
+pub async fn add_attendee(c: &chime::Client, meeting: &str, user: &str) -> String {
+    new_attendee(c, meeting, user).await.attendee_id.unwrap()
 }
 
 /// Adds an attendee with this external user id; answers its join token (what
 /// its media client presents).
 pub async fn join_token(c: &chime::Client, meeting: &str, user: &str) -> String {
-    c.create_attendee()
-        .meeting_id(meeting)
-        .external_user_id(user)
-        .send()
-        .await
-        .unwrap()
-        .attendee
-        .unwrap()
-        .join_token
-        .unwrap()
+    new_attendee(c, meeting, user).await.join_token.unwrap()
 }
 
 /// Starts `meetings` meetings at once (external ids `{ext}{n}`, with these
