@@ -29,7 +29,7 @@ impl Sizes {
     pub const FULL: Sizes = Sizes {
         meetings: 100,
         full_meetings: 20,
-        creates: 60_000,
+        creates: 90_000,
         meeting_creates: 20_000,
         batches: 1_000,
         mixed: 100_000,

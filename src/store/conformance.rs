@@ -31,6 +31,7 @@ pub async fn run_all(factory: impl Factory) {
     attendees_are_scoped_by_account(fresh()).await;
     roster_order_and_capabilities(fresh()).await;
     rolled_back_jobs_leave_nothing(fresh()).await;
+    failed_jobs_among_committed_ones_leave_nothing(fresh()).await;
     one_meeting_per_token_under_concurrent_writers(fresh()).await;
     one_attendee_per_external_id_under_concurrent_writers(fresh()).await;
     attendee_limit_under_concurrent_writers(fresh()).await;
@@ -294,6 +295,43 @@ async fn rolled_back_jobs_leave_nothing(store: Arc<dyn Store>) {
     })
     .await;
     assert_eq!(found, None, "a failed job's writes are rolled back");
+}
+
+/// Jobs that write and then give up, run at once with jobs that succeed (so
+/// that a store that commits jobs together has both kinds in one batch):
+/// every failed job's writes are undone, every other job's are kept.
+async fn failed_jobs_among_committed_ones_leave_nothing(store: Arc<dyn Store>) {
+    let acct = account(1);
+    let answers = race(4 * WRITERS, |i| {
+        let (store, acct) = (store.clone(), acct.clone());
+        async move {
+            let m = Arc::new(meeting(&acct, &format!("mixed-{i}")));
+            let m2 = m.clone();
+            let result: Result<(), StoreError> = write(&*store, move |tx| {
+                let m = m2.clone();
+                Box::pin(async move {
+                    tx.create_meeting(&m, &[], LIMITS).await?;
+                    if i % 2 == 1 {
+                        return Err(StoreError::Backend("the job gives up".into()));
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+            (i, m.meeting_id.clone(), result.is_ok())
+        }
+    })
+    .await;
+    for (i, mid, ok) in answers {
+        assert_eq!(ok, i % 2 == 0, "job {i} answered {ok}");
+        let acct = acct.clone();
+        let found = look(&*store, move |tx| {
+            let (acct, mid) = (acct.clone(), mid.clone());
+            Box::pin(async move { tx.meeting(&acct, &mid).await })
+        })
+        .await;
+        assert_eq!(found.is_some(), ok, "job {i}: kept only when it succeeded");
+    }
 }
 
 /// Runs `n` copies of `task` at once and collects their answers.

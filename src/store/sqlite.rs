@@ -14,6 +14,7 @@
 //! Writes go through one thread that owns the write connection and commits
 //! the jobs queued meanwhile together, one fsync for the lot (`writer.rs`).
 
+mod checkpoint;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0004_meetings_by_creation.sql"),
     ),
     (5, include_str!("../../migrations/sqlite/0005_events.sql")),
+    (
+        6,
+        include_str!("../../migrations/sqlite/0006_attendee_counts.sql"),
+    ),
 ];
 
 /// Readers kept open for reuse.
@@ -97,7 +102,8 @@ fn open_connection(path: &Path, options: &StoreOptions) -> StoreResult<Connectio
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
-         PRAGMA foreign_keys = ON;",
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;",
     )
     .map_err(backend)?;
     Ok(conn)
@@ -198,9 +204,10 @@ impl SqliteStore {
         migrate(&mut conn)?;
         drop_value_statistics(&conn)?;
         let token_key = load_token_key(&conn)?;
+        let checkpointer = checkpoint::Checkpointer::start(open_connection(&path, &options)?)?;
         Ok(SqliteStore {
             path,
-            writer: writer::Writer::start(conn, options.timeout)?,
+            writer: writer::Writer::start(conn, checkpointer, options.timeout)?,
             readers: Arc::new(Mutex::new(Vec::new())),
             token_key,
             options,
@@ -635,9 +642,10 @@ impl SqliteTx<'_> {
         };
         // The limit first: a new attendee (the common case) is then inserted
         // without a lookup before; an ExternalUserId already there is found
-        // by the insert's conflict, or here when the meeting is full.
+        // by the insert's conflict, or here when the meeting is full. The
+        // count is kept by triggers (migration 6).
         let held = self.count(
-            "SELECT COUNT(*) FROM attendees WHERE meeting_id = ?1",
+            "SELECT COALESCE((SELECT n FROM attendee_counts WHERE meeting_id = ?1), 0)",
             params![a.meeting_id.as_str()],
         )?;
         if held >= u64::from(limit) {
