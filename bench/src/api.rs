@@ -30,7 +30,7 @@ impl Sizes {
         meetings: 100,
         full_meetings: 20,
         creates: 90_000,
-        meeting_creates: 20_000,
+        meeting_creates: 90_000,
         batches: 1_000,
         mixed: 100_000,
     };

@@ -342,6 +342,10 @@ fn bulk_load(db: &Path, template: &str, size: u64) -> Result<(), String> {
              VALUES (?1, ?2, ?3, ?4, 'SendReceive', 'SendReceive', 'SendReceive')",
         )
         .map_err(sql_err)?;
+    // The server keeps each meeting's attendee count beside its roster.
+    let mut count = conn
+        .prepare("INSERT INTO attendee_counts (meeting_id, n) VALUES (?1, ?2)")
+        .map_err(sql_err)?;
     let meetings = size.div_ceil(PER_MEETING);
     let mut loaded = 0u64;
     conn.execute_batch("BEGIN").map_err(sql_err)?;
@@ -375,6 +379,7 @@ fn bulk_load(db: &Path, template: &str, size: u64) -> Result<(), String> {
                 ))
                 .map_err(sql_err)?;
         }
+        count.execute((&meeting_id, here)).map_err(sql_err)?;
         loaded += here;
         if m % 400 == 399 {
             conn.execute_batch("COMMIT; BEGIN").map_err(sql_err)?;
@@ -383,8 +388,15 @@ fn bulk_load(db: &Path, template: &str, size: u64) -> Result<(), String> {
             }
         }
     }
+    // And each account's meeting count.
+    conn.execute(
+        "UPDATE meeting_counts SET n = n + ?1
+         WHERE account_id = (SELECT account_id FROM meetings WHERE meeting_id = ?2)",
+        (meetings, template),
+    )
+    .map_err(sql_err)?;
     conn.execute_batch("COMMIT").map_err(sql_err)?;
-    drop((meeting, attendee));
+    drop((meeting, attendee, count));
     // No ANALYZE: the server never runs it, and with its statistics SQLite
     // re-plans a cached statement whenever its bound values change (the
     // bundled build keeps STAT4), which more than doubles a lookup's cost.

@@ -431,6 +431,23 @@ async fn attendee_limit_under_concurrent_writers(store: Arc<dyn Store>) {
     })
     .await;
     assert_eq!(roster.len(), 5);
+    // A deleted attendee makes room for one more, and only one.
+    let (mid, acct2, gone) = (
+        m.meeting_id.clone(),
+        acct.clone(),
+        roster[0].attendee_id.clone(),
+    );
+    let deleted: Result<bool, StoreError> = write(&*store, move |tx| {
+        let (mid, acct, gone) = (mid.clone(), acct2.clone(), gone.clone());
+        Box::pin(async move { tx.delete_attendee(&acct, &mid, &gone).await })
+    })
+    .await;
+    assert_eq!(deleted, Ok(true));
+    let mid = m.meeting_id.clone();
+    let again = create_attendee(&*store, &acct, attendee(&mid, "user-again"), limit).await;
+    assert!(matches!(again, CreatedAttendee::Created(_)), "{again:?}");
+    let full = create_attendee(&*store, &acct, attendee(&mid, "user-more"), limit).await;
+    assert_eq!(full, CreatedAttendee::LimitReached);
 }
 
 async fn replica_limit_under_concurrent_writers(store: Arc<dyn Store>) {

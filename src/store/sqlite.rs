@@ -50,10 +50,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0004_meetings_by_creation.sql"),
     ),
     (5, include_str!("../../migrations/sqlite/0005_events.sql")),
-    (
-        6,
-        include_str!("../../migrations/sqlite/0006_attendee_counts.sql"),
-    ),
+    (6, include_str!("../../migrations/sqlite/0006_counts.sql")),
 ];
 
 /// Readers kept open for reuse.
@@ -527,8 +524,9 @@ impl SqliteTx<'_> {
         if let Some(existing) = self.by_token(&m.account_id, &m.client_request_token)? {
             return Ok(CreatedMeeting::Replayed(existing));
         }
+        // Kept beside the meetings (migration 6): raised below, lowered by a trigger.
         let held = self.count(
-            "SELECT COUNT(*) FROM meetings WHERE account_id = ?1",
+            "SELECT COALESCE((SELECT n FROM meeting_counts WHERE account_id = ?1), 0)",
             params![m.account_id.as_str()],
         )?;
         if held >= limits.max_meetings {
@@ -579,6 +577,11 @@ impl SqliteTx<'_> {
                 None => Err(StoreError::Conflict("the token's meeting vanished".into())),
             };
         }
+        self.exec(
+            "INSERT INTO meeting_counts (account_id, n) VALUES (?1, 1) \
+             ON CONFLICT (account_id) DO UPDATE SET n = n + 1",
+            params![m.account_id.as_str()],
+        )?;
         self.put_tags_now(&m.meeting_id, tags)?;
         Ok(CreatedMeeting::Created(m.clone()))
     }
@@ -643,7 +646,7 @@ impl SqliteTx<'_> {
         // The limit first: a new attendee (the common case) is then inserted
         // without a lookup before; an ExternalUserId already there is found
         // by the insert's conflict, or here when the meeting is full. The
-        // count is kept by triggers (migration 6).
+        // count (migration 6) is raised below and lowered by a trigger.
         let held = self.count(
             "SELECT COALESCE((SELECT n FROM attendee_counts WHERE meeting_id = ?1), 0)",
             params![a.meeting_id.as_str()],
@@ -676,7 +679,14 @@ impl SqliteTx<'_> {
             .optional()
             .map_err(backend)?;
         match seq {
-            Some(seq) => Ok(CreatedAttendee::Created(Attendee { seq, ..a.clone() })),
+            Some(seq) => {
+                self.exec(
+                    "INSERT INTO attendee_counts (meeting_id, n) VALUES (?1, 1) \
+                     ON CONFLICT (meeting_id) DO UPDATE SET n = n + 1",
+                    params![a.meeting_id.as_str()],
+                )?;
+                Ok(CreatedAttendee::Created(Attendee { seq, ..a.clone() }))
+            }
             None => match existing(self)? {
                 Some(found) => Ok(CreatedAttendee::Existing(found)),
                 None => Err(StoreError::Conflict("the attendee vanished".into())),

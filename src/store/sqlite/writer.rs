@@ -28,9 +28,6 @@ use super::checkpoint::{self, Checkpointer};
 use super::{backend, SqliteTx, MIGRATIONS};
 use crate::store::{Job, StoreError, StoreResult, MAX_ATTEMPTS};
 
-/// The writer connection's page cache (negative: KiB).
-const WRITER_CACHE: &str = "PRAGMA cache_size = -16384";
-
 /// Jobs committed together at most.
 const MAX_BATCH: usize = 1024;
 /// Jobs waiting for the writer at most; past it a write answers `Unavailable`.
@@ -91,9 +88,6 @@ impl Writer {
         checkpointer: Checkpointer,
         timeout: Duration,
     ) -> StoreResult<Writer> {
-        // The writer's pages stay cached between batches (SQLite's default
-        // is 2 MiB, which the indexes of random keys outgrow at once).
-        conn.execute_batch(WRITER_CACHE).map_err(backend)?;
         checkpoint::disable_autocheckpoint(&conn)?;
         let (queue, rx) = sync_channel(MAX_QUEUED);
         std::thread::Builder::new()
