@@ -65,7 +65,7 @@ impl Checkpointer {
         if self.restart.swap(false, Ordering::AcqRel) {
             // Copies what is left (the frames since the thread's last pass),
             // so that the writer's next transaction starts the log over.
-            if let Err(e) = checkpoint(writer) {
+            if let Err(e) = pass(writer) {
                 tracing::warn!(error = %e, "WAL checkpoint on the writer failed");
             }
         }
@@ -129,11 +129,6 @@ fn pass(conn: &Connection) -> rusqlite::Result<Pass> {
             copied: r.get(2)?,
         })
     })
-}
-
-/// A `PASSIVE` checkpoint on the writer's connection.
-fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
-    pass(conn).map(|_| ())
 }
 
 #[cfg(test)]
