@@ -351,7 +351,7 @@ fn mix_and_encode(
         .map(|&x| x.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16)
         .collect();
     if encoder.is_none() {
-        match Encoder::new() {
+        match Encoder::with_profile(opus::Profile::Mix) {
             Ok(e) => *encoder = Some(e),
             Err(e) => tracing::warn!(error = %e, "cannot create an Opus encoder"),
         }
