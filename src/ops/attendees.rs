@@ -186,12 +186,19 @@ impl Service {
     ) -> Result<Attendee, CreateAttendeeError> {
         ExternalUserId::parse("ExternalUserId", &req.external_user_id)?;
         let (caller, req) = (caller.clone(), Arc::new(req));
+        // The meeting is read before the write is queued, with a pooled
+        // reader on this task: every write waits for the one writer's time,
+        // and a meeting never changes once made, it only goes. The store's
+        // insert checks in its own transaction that it is still there.
+        let meeting = Arc::new(
+            self.meeting::<CreateAttendeeError>(&caller, &meeting_id)
+                .await?,
+        );
         let (outbox, clock) = (self.outbox().clone(), self.clock().clone());
         store::write(self.store(), move |tx| {
-            let (caller, meeting_id, req) = (caller.clone(), meeting_id.clone(), req.clone());
+            let (caller, meeting, req) = (caller.clone(), meeting.clone(), req.clone());
             let (outbox, clock) = (outbox.clone(), clock.clone());
             Box::pin(async move {
-                let meeting = meeting_of::<CreateAttendeeError>(tx, &caller, &meeting_id).await?;
                 let now = clock.now_ms(caller.account_id.as_str());
                 create_one(tx, &caller, &meeting, &req, "", &outbox, now).await
             })

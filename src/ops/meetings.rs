@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::attendees::{create_in_meeting, AttendeeRequest, BatchOutcome};
 use super::lifecycle::{end_meeting, EndReason};
-use super::{meeting_not_found, meeting_of, Limits, Service};
+use super::{meeting_not_found, Limits, Service};
 use crate::domain::ids::MeetingId;
 use crate::domain::types::{
     Caller, Meeting, MeetingFeatures, NetworkType, NotificationsConfiguration, Tag,
@@ -241,12 +241,7 @@ impl Service {
         caller: &Caller,
         meeting_id: MeetingId,
     ) -> Result<Meeting, GetMeetingError> {
-        let caller = caller.clone();
-        store::lookup(self.store(), move |tx| {
-            let (caller, meeting_id) = (caller.clone(), meeting_id.clone());
-            Box::pin(async move { meeting_of(tx, &caller, &meeting_id).await })
-        })
-        .await
+        self.meeting(caller, &meeting_id).await
     }
 
     /// Ends the meeting: removes it, its attendees, tags and transcription, and its replicas.

@@ -29,7 +29,7 @@ use crate::model::{
     StartMeetingTranscriptionError, StopMeetingTranscriptionError, TagResourceError,
     UntagResourceError, UpdateAttendeeCapabilitiesError,
 };
-use crate::store::{MeetingLimits, Store, StoreError, Tx};
+use crate::store::{self, MeetingLimits, Store, StoreError, Tx};
 
 /// Tunables of the operations layer.
 #[derive(Debug, Clone)]
@@ -181,6 +181,25 @@ store_errors_answer_as_modeled!(
 
 pub(crate) fn meeting_not_found(meeting_id: &MeetingId) -> NotFoundException {
     NotFoundException::new(format!("Meeting {meeting_id} not found"))
+}
+
+impl Service {
+    /// The caller's meeting, read with a pooled reader (outside any write).
+    pub(crate) async fn meeting<E>(
+        &self,
+        caller: &Caller,
+        meeting_id: &MeetingId,
+    ) -> Result<Meeting, E>
+    where
+        E: From<NotFoundException> + From<StoreError> + Send + 'static,
+    {
+        let (caller, meeting_id) = (caller.clone(), meeting_id.clone());
+        store::lookup(self.store(), move |tx| {
+            let (caller, meeting_id) = (caller.clone(), meeting_id.clone());
+            Box::pin(async move { meeting_of(tx, &caller, &meeting_id).await })
+        })
+        .await
+    }
 }
 
 /// The caller's meeting, or NotFoundException. Meetings of other accounts do not exist.
