@@ -22,6 +22,13 @@ pub const SQS: &str = "sqs";
 pub const SNS: &str = "sns";
 pub const LAMBDA: &str = "lambda";
 
+/// An event ready to be appended (see [`Outbox::prepare`]).
+pub struct Prepared {
+    event: NewEvent,
+    streams: Vec<StreamKey>,
+    event_type: &'static str,
+}
+
 /// Records events; cloning shares it.
 #[derive(Clone)]
 pub struct Outbox {
@@ -105,24 +112,41 @@ impl Outbox {
         facts: EventFacts,
         at_ms: i64,
     ) -> StoreResult<()> {
+        let event = self.prepare(meeting, &facts, at_ms);
+        self.append(tx, &event).await
+    }
+
+    /// The event's row (a fresh id, the envelope) and its streams, made
+    /// outside any transaction: an operation that knows its event before it
+    /// writes builds it before its write is queued, so that the single
+    /// writer only appends it ([`Outbox::append`]).
+    pub fn prepare(&self, meeting: &Meeting, facts: &EventFacts, at_ms: i64) -> Prepared {
         // Time-ordered (UUID version 7): the store's unique index on event ids
         // then grows at its end, where a random id changed a page of its own
         // in every write transaction (BENCHMARKS.md, "CreateAttendee").
         let id = uuid::Uuid::now_v7().to_string();
         // Straight into bytes (a Value's Display goes through a formatter).
-        let body = serde_json::to_string(&envelope(&id, meeting, &facts, at_ms))
+        let body = serde_json::to_string(&envelope(&id, meeting, facts, at_ms))
             .expect("a JSON value serializes");
-        let event = NewEvent {
-            id,
-            account_id: meeting.account_id.to_string(),
-            meeting_id: meeting.meeting_id.to_string(),
-            event_type: facts.event_type.name().to_string(),
-            created_at_ms: at_ms,
-            body,
-        };
-        tx.append_event(&event, &self.streams(meeting)).await?;
-        metrics::counter!("convene_meeting_events_total", "event" => facts.event_type.name())
-            .increment(1);
+        let event_type = facts.event_type.name();
+        Prepared {
+            event: NewEvent {
+                id,
+                account_id: meeting.account_id.to_string(),
+                meeting_id: meeting.meeting_id.to_string(),
+                event_type: event_type.to_string(),
+                created_at_ms: at_ms,
+                body,
+            },
+            streams: self.streams(meeting),
+            event_type,
+        }
+    }
+
+    /// Appends a prepared event inside the caller's transaction.
+    pub async fn append(&self, tx: &mut dyn Tx, p: &Prepared) -> StoreResult<()> {
+        tx.append_event(&p.event, &p.streams).await?;
+        metrics::counter!("convene_meeting_events_total", "event" => p.event_type).increment(1);
         self.wake();
         Ok(())
     }

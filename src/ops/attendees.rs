@@ -1,5 +1,6 @@
 //! CreateAttendee, BatchCreateAttendee, GetAttendee, ListAttendees, DeleteAttendee.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 
 use super::{meeting_not_found, meeting_of, Service};
@@ -7,7 +8,7 @@ use crate::domain::ids::{AttendeeId, ExternalUserId, JoinToken, MeetingId};
 use crate::domain::types::{Attendee, AttendeeError, Caller, Capabilities, Meeting};
 use crate::domain::{validate, Checked, Invalid};
 use crate::events::envelope::{EventFacts, EventType};
-use crate::events::outbox::Outbox;
+use crate::events::outbox::{Outbox, Prepared};
 use crate::events::DomainEvent;
 use crate::model::{
     BatchCreateAttendeeError, CreateAttendeeError, DeleteAttendeeError, GetAttendeeError,
@@ -40,20 +41,14 @@ pub(crate) fn attendee_not_found(attendee_id: &AttendeeId) -> NotFoundException 
     NotFoundException::new(format!("Attendee {attendee_id} not found"))
 }
 
-/// Creates one attendee in `meeting`, or returns the one that already has its
-/// ExternalUserId (idempotent: no second slot is taken).
-async fn create_one<E>(
-    tx: &mut dyn Tx,
-    caller: &Caller,
+/// A new attendee of `meeting` as `req` asks (checked, with a fresh id and
+/// join token), and the meeting's attendee limit. Made outside the write
+/// transaction: nothing here needs the store.
+fn new_attendee(
     meeting: &Meeting,
     req: &AttendeeRequest,
     member: &str,
-    outbox: &Outbox,
-    now_ms: i64,
-) -> Result<Attendee, E>
-where
-    E: From<Invalid> + From<LimitExceededException> + From<NotFoundException> + From<StoreError>,
-{
+) -> Result<(Attendee, u32), Invalid> {
     let external_user_id =
         ExternalUserId::parse(&format!("{member}ExternalUserId"), &req.external_user_id)?;
     let features = meeting.features_or_default();
@@ -71,18 +66,61 @@ where
         capabilities,
         seq: 0,
     };
-    let limit = features.attendee_limit();
+    Ok((attendee, features.attendee_limit()))
+}
+
+/// The AttendeeAdded event of `a`.
+fn added(outbox: &Outbox, meeting: &Meeting, a: &Attendee, now_ms: i64) -> Prepared {
+    let facts = EventFacts::attendee(
+        EventType::AttendeeAdded,
+        a.attendee_id.as_str(),
+        a.external_user_id.as_str(),
+    );
+    outbox.prepare(meeting, &facts, now_ms)
+}
+
+/// Creates one attendee in `meeting`, or returns the one that already has its
+/// ExternalUserId (idempotent: no second slot is taken).
+async fn create_one<E>(
+    tx: &mut dyn Tx,
+    caller: &Caller,
+    meeting: &Meeting,
+    req: &AttendeeRequest,
+    member: &str,
+    outbox: &Outbox,
+    now_ms: i64,
+) -> Result<Attendee, E>
+where
+    E: From<Invalid> + From<LimitExceededException> + From<NotFoundException> + From<StoreError>,
+{
+    let (attendee, limit) = new_attendee(meeting, req, member)?;
+    insert_one(tx, caller, meeting, &attendee, limit, outbox, |a| {
+        added(outbox, meeting, a, now_ms)
+    })
+    .await
+}
+
+/// Inserts `attendee` made by [`new_attendee`] and appends its event (made
+/// by `event` only when it is created), or returns the attendee that already
+/// has its ExternalUserId.
+async fn insert_one<E, P: Borrow<Prepared>>(
+    tx: &mut dyn Tx,
+    caller: &Caller,
+    meeting: &Meeting,
+    attendee: &Attendee,
+    limit: u32,
+    outbox: &Outbox,
+    event: impl FnOnce(&Attendee) -> P,
+) -> Result<Attendee, E>
+where
+    E: From<LimitExceededException> + From<NotFoundException> + From<StoreError>,
+{
     match tx
-        .create_attendee(&caller.account_id, &attendee, limit)
+        .create_attendee(&caller.account_id, attendee, limit)
         .await?
     {
         CreatedAttendee::Created(a) => {
-            let facts = EventFacts::attendee(
-                EventType::AttendeeAdded,
-                a.attendee_id.as_str(),
-                a.external_user_id.as_str(),
-            );
-            outbox.emit(tx, meeting, facts, now_ms).await?;
+            outbox.append(tx, event(&a).borrow()).await?;
             Ok(a)
         }
         CreatedAttendee::Existing(a) => Ok(a),
@@ -185,22 +223,30 @@ impl Service {
         req: AttendeeRequest,
     ) -> Result<Attendee, CreateAttendeeError> {
         ExternalUserId::parse("ExternalUserId", &req.external_user_id)?;
-        let (caller, req) = (caller.clone(), Arc::new(req));
+        let caller = caller.clone();
         // The meeting is read before the write is queued, with a pooled
         // reader on this task: every write waits for the one writer's time,
         // and a meeting never changes once made, it only goes. The store's
         // insert checks in its own transaction that it is still there.
-        let meeting = Arc::new(
-            self.meeting::<CreateAttendeeError>(&caller, &meeting_id)
-                .await?,
-        );
-        let (outbox, clock) = (self.outbox().clone(), self.clock().clone());
+        let meeting = self
+            .meeting::<CreateAttendeeError>(&caller, &meeting_id)
+            .await?;
+        // So are the attendee and its event (envelope and id), and the time
+        // is taken now: the writer only inserts and appends. A replayed
+        // ExternalUserId makes no event, and this one is dropped.
+        let (attendee, limit) = new_attendee(&meeting, &req, "")?;
+        let now = self.clock().now_ms(caller.account_id.as_str());
+        let outbox = self.outbox().clone();
+        let event = Arc::new(added(&outbox, &meeting, &attendee, now));
+        let (meeting, attendee) = (Arc::new(meeting), Arc::new(attendee));
         store::write(self.store(), move |tx| {
-            let (caller, meeting, req) = (caller.clone(), meeting.clone(), req.clone());
-            let (outbox, clock) = (outbox.clone(), clock.clone());
+            let (caller, meeting, attendee) = (caller.clone(), meeting.clone(), attendee.clone());
+            let (outbox, event) = (outbox.clone(), event.clone());
             Box::pin(async move {
-                let now = clock.now_ms(caller.account_id.as_str());
-                create_one(tx, &caller, &meeting, &req, "", &outbox, now).await
+                insert_one(tx, &caller, &meeting, &attendee, limit, &outbox, |_| {
+                    &*event
+                })
+                .await
             })
         })
         .await

@@ -60,6 +60,10 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/postgres/0004_meeting_hosts.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations/postgres/0005_attendee_keys.sql"),
+    ),
 ];
 
 /// The advisory lock every write transaction holds (an arbitrary constant: "convene1").
@@ -338,6 +342,7 @@ async fn apply_migrations(client: &mut tokio_postgres::Client) -> StoreResult<()
         )));
     }
     for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        tracing::info!(version, "applying schema migration (postgres)");
         let tx = client.transaction().await.map_err(backend)?;
         tx.batch_execute(sql).await.map_err(backend)?;
         tx.execute(
