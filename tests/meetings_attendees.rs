@@ -138,6 +138,14 @@ async fn meeting_lifecycle() {
     let got = c.get_meeting().meeting_id(&id).send().await.unwrap();
     assert_eq!(got.meeting.unwrap(), m);
 
+    // CreateAttendee keeps the meetings it has read: once this one is
+    // deleted, it must still be refused.
+    c.create_attendee()
+        .meeting_id(&id)
+        .external_user_id("early")
+        .send()
+        .await
+        .unwrap();
     c.delete_meeting().meeting_id(&id).send().await.unwrap();
     let e = c.get_meeting().meeting_id(&id).send().await.unwrap_err();
     assert_eq!(err_code(&e), ("NotFoundException".into(), 404));

@@ -224,12 +224,12 @@ impl Service {
     ) -> Result<Attendee, CreateAttendeeError> {
         ExternalUserId::parse("ExternalUserId", &req.external_user_id)?;
         let caller = caller.clone();
-        // The meeting is read before the write is queued, with a pooled
-        // reader on this task: every write waits for the one writer's time,
-        // and a meeting never changes once made, it only goes. The store's
-        // insert checks in its own transaction that it is still there.
+        // The meeting is read before the write is queued (or known from an
+        // earlier read): every write waits for the one writer's time, and a
+        // meeting never changes once made, it only goes. The store's insert
+        // checks in its own transaction that it is still there.
         let meeting = self
-            .meeting::<CreateAttendeeError>(&caller, &meeting_id)
+            .known_meeting::<CreateAttendeeError>(&caller, &meeting_id)
             .await?;
         // So are the attendee and its event (envelope and id), and the time
         // is taken now: the writer only inserts and appends. A replayed
@@ -238,7 +238,7 @@ impl Service {
         let now = self.clock().now_ms(caller.account_id.as_str());
         let outbox = self.outbox().clone();
         let event = Arc::new(added(&outbox, &meeting, &attendee, now));
-        let (meeting, attendee) = (Arc::new(meeting), Arc::new(attendee));
+        let attendee = Arc::new(attendee);
         store::write(self.store(), move |tx| {
             let (caller, meeting, attendee) = (caller.clone(), meeting.clone(), attendee.clone());
             let (outbox, event) = (outbox.clone(), event.clone());

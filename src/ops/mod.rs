@@ -14,7 +14,8 @@ pub mod overview;
 pub mod tags;
 pub mod transcription;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::domain::clock::MeetingClock;
 use crate::domain::ids::{MeetingId, PageTokens};
@@ -70,7 +71,12 @@ pub struct Service {
     outbox: Outbox,
     /// The last counted totals (see [`Service::totals`]) and when.
     totals: Arc<tokio::sync::Mutex<Option<CountedTotals>>>,
+    /// Meetings read for CreateAttendee, by id (see [`Service::known_meeting`]).
+    known: Arc<Mutex<HashMap<String, Arc<Meeting>>>>,
 }
+
+/// Meetings [`Service::known_meeting`] keeps before it starts again.
+const KNOWN_MEETINGS: usize = 4096;
 
 impl Service {
     pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
@@ -84,6 +90,7 @@ impl Service {
             presence: Arc::default(),
             outbox: Outbox::default(),
             totals: Arc::default(),
+            known: Arc::default(),
         }
     }
 
@@ -184,6 +191,37 @@ pub(crate) fn meeting_not_found(meeting_id: &MeetingId) -> NotFoundException {
 }
 
 impl Service {
+    /// The caller's meeting for a write that checks again, inside its own
+    /// transaction, that the meeting is still there (CreateAttendee's
+    /// insert does): from the meetings read before when it is one of them,
+    /// else read with [`Service::meeting`]. A meeting never changes once
+    /// made, it only goes, so a kept one can only be gone, which that check
+    /// finds. At most [`KNOWN_MEETINGS`] are kept (then they are all
+    /// forgotten), about a kilobyte each. Another account's meeting is never
+    /// taken from here: the kept meeting names its account.
+    pub(crate) async fn known_meeting<E>(
+        &self,
+        caller: &Caller,
+        meeting_id: &MeetingId,
+    ) -> Result<Arc<Meeting>, E>
+    where
+        E: From<NotFoundException> + From<StoreError> + Send + 'static,
+    {
+        let lock = || self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(m) = lock().get(meeting_id.as_str()) {
+            if m.account_id == caller.account_id {
+                return Ok(m.clone());
+            }
+        }
+        let meeting = Arc::new(self.meeting::<E>(caller, meeting_id).await?);
+        let mut known = lock();
+        if known.len() >= KNOWN_MEETINGS {
+            known.clear();
+        }
+        known.insert(meeting_id.to_string(), meeting.clone());
+        Ok(meeting)
+    }
+
     /// The caller's meeting, read with a pooled reader (outside any write).
     pub(crate) async fn meeting<E>(
         &self,
