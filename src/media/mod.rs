@@ -444,8 +444,10 @@ impl MediaPlane {
 
     /// Records what the store said about the connection's attendee, and makes
     /// room: an attendee holds at most [`MAX_SOCKETS_PER_ATTENDEE`] sockets
-    /// (per modality); past that the oldest one that is not on the roster goes.
-    /// Returns false when the connection was closed meanwhile.
+    /// (per modality); past that the oldest one that is not on the roster goes,
+    /// which may be this one when the store answered for it after newer ones.
+    /// Returns false when the connection is closing (closed meanwhile, or made
+    /// room itself): its close frame is then in its queue.
     fn admit(&self, session: u64, grant: &JoinGrant) -> bool {
         let mut hub = self.hub();
         let Some(c) = hub.conns.get_mut(&session) else {
@@ -477,7 +479,7 @@ impl MediaPlane {
             if extra == 0 {
                 break;
             }
-            if id != session && !live {
+            if !live {
                 hub.kick(
                     id,
                     0,
@@ -487,7 +489,7 @@ impl MediaPlane {
                 extra -= 1;
             }
         }
-        true
+        hub.conns.get(&session).is_some_and(|c| !c.closing)
     }
 
     /// Puts the connection on the roster (replacing any other connection of
@@ -1059,4 +1061,53 @@ fn video_sends(c: &Conn) -> bool {
                 MediaCapability::Send | MediaCapability::SendReceive
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::{AttendeeId, JoinToken};
+    use crate::ops::Limits;
+    use crate::store::sqlite::SqliteStore;
+
+    /// The store answers for each socket in its own time: when the oldest of
+    /// five sockets is admitted last, it is the one that makes room.
+    #[tokio::test]
+    async fn the_oldest_socket_goes_even_when_it_is_admitted_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let service = Service::new(Arc::new(store), Limits::default());
+        let config = MediaConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_addr: None,
+        };
+        let plane = MediaPlane::start(service, &config).unwrap();
+        let attendee = "582e3b1f-115a-8024-a8dc-b3257e3e4856";
+        let token = JoinToken::generate(&AttendeeId::parse("AttendeeId", attendee).unwrap());
+        let meeting = "11111111-2222-3333-4444-555555555555";
+        let grant = JoinGrant {
+            meeting_id: meeting.into(),
+            attendee_id: attendee.into(),
+            external_user_id: "alice".into(),
+            capabilities: Capabilities::ALL,
+        };
+        let mut sockets = Vec::new();
+        for _ in 0..5 {
+            let (tx, rx) = mpsc::channel(8);
+            let id = plane.open(meeting, token.expose(), tx, Arc::new(Notify::new()));
+            sockets.push((id, rx));
+        }
+        for (id, _) in &sockets[1..] {
+            assert!(plane.admit(*id, &grant), "room for four");
+        }
+        let (oldest, rx) = &mut sockets[0];
+        assert!(!plane.admit(*oldest, &grant), "the oldest makes room");
+        match rx.try_recv() {
+            Ok(Outbound::Close(code, _)) => assert_eq!(code, CLOSE_TOO_MANY),
+            other => panic!("expected a close, got {other:?}"),
+        }
+        for (id, rx) in &mut sockets[1..] {
+            assert!(rx.try_recv().is_err(), "socket {id} stays");
+        }
+    }
 }

@@ -79,7 +79,7 @@ pub async fn serve(
     let (tx, mut rx) = mpsc::channel(OUTBOUND_QUEUE);
     let abort = Arc::new(Notify::new());
     let id = plane.open(&meeting_id, &token, tx, abort.clone());
-    let Some(session) = admit(&plane, &mut socket, &meeting_id, &token, id).await else {
+    let Some(session) = admit(&plane, &mut socket, &mut rx, &meeting_id, &token, id).await else {
         plane.close(id);
         return;
     };
@@ -115,6 +115,7 @@ pub async fn serve(
 async fn admit(
     plane: &Arc<MediaPlane>,
     socket: &mut WebSocket,
+    rx: &mut mpsc::Receiver<Outbound>,
     meeting_id: &str,
     token: &str,
     id: u64,
@@ -137,7 +138,15 @@ async fn admit(
         }
     };
     if !plane.admit(id, &grant) {
-        close(socket, CLOSE_FORBIDDEN, "closed").await;
+        // Closed while the store answered, or evicted to make room: the close
+        // it was queued says why.
+        let mut why = (CLOSE_FORBIDDEN, "closed");
+        while let Ok(o) = rx.try_recv() {
+            if let Outbound::Close(code, reason) = o {
+                why = (code, reason);
+            }
+        }
+        close(socket, why.0, why.1).await;
         return None;
     }
     let content = super::is_content_token(token);
