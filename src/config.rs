@@ -251,6 +251,14 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub store_timeout_ms: u64,
 
+    /// Whether other processes may open the SQLite database while the server
+    /// runs: `shared` (the sqlite3 shell, a backup tool may read it; each read
+    /// takes the file's lock) or `exclusive` (the server keeps it to itself
+    /// until it exits; GetMeeting and GetAttendee answer a tenth to a half
+    /// more a second in the benchmark's runs). Not used with --database-url.
+    #[arg(long, env = "CONVENE_SQLITE_LOCKING", value_enum, default_value_t = SqliteLocking::Shared)]
+    pub sqlite_locking: SqliteLocking,
+
     /// UDP address of the WebRTC media endpoint (ICE-lite, DTLS-SRTP; port 0
     /// picks a free one) [default: 127.0.0.1:3478, or 127.0.0.1 on a free port
     /// when --listen has port 0].
@@ -392,6 +400,23 @@ pub struct EventsArgs {
     /// different ones [default: kept in the data directory's `node-id` file].
     #[arg(long = "node-id", env = "CONVENE_NODE_ID")]
     pub node_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqliteLocking {
+    /// Other processes may open the database too.
+    Shared,
+    /// The server holds the database alone until it exits.
+    Exclusive,
+}
+
+impl From<SqliteLocking> for crate::store::sqlite::Locking {
+    fn from(l: SqliteLocking) -> Self {
+        match l {
+            SqliteLocking::Shared => crate::store::sqlite::Locking::Shared,
+            SqliteLocking::Exclusive => crate::store::sqlite::Locking::Exclusive,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

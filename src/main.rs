@@ -423,8 +423,10 @@ async fn open_store(args: &ServeArgs, options: StoreOptions) -> Result<OpenedSto
             postgres: Some(pg),
         });
     }
-    let store = SqliteStore::open_with(&args.data_dir, options).map_err(|e| e.to_string())?;
-    tracing::info!(path = %store.path().display(), "store open");
+    let locking = args.sqlite_locking;
+    let store = SqliteStore::open_locking(&args.data_dir, options, locking.into())
+        .map_err(|e| e.to_string())?;
+    tracing::info!(path = %store.path().display(), ?locking, "store open");
     Ok(OpenedStore {
         store: Arc::new(store),
         #[cfg(feature = "postgres")]

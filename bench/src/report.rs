@@ -94,7 +94,7 @@ pub fn thousands(v: f64) -> String {
 /// The first line of a run's report: when, where, the load's shape, the server.
 pub fn run_line(shape: &crate::load::Shape, smoke: bool, server: &std::path::Path) -> String {
     format!(
-        "Run of {}: {}; {} keep-alive connections; {:.1} s measured after {:.1} s of warm-up per scenario{}; server `{}`.",
+        "Run of {}: {}; {} keep-alive connections; {:.1} s measured after {:.1} s of warm-up per scenario{}; server `{}` with `--sqlite-locking {}`.",
         now_utc(),
         machine(),
         shape.connections,
@@ -102,6 +102,7 @@ pub fn run_line(shape: &crate::load::Shape, smoke: bool, server: &std::path::Pat
         shape.warmup.as_secs_f64(),
         if smoke { " (smoke run: the figures mean nothing)" } else { "" },
         server.display(),
+        crate::server::sqlite_locking(),
     )
 }
 

@@ -13,7 +13,8 @@ pub const SECRET: &str = "convene-bench-secret";
 /// The production settings the benchmark runs the server with, besides the
 /// listen address, data directory and ready file (BENCHMARKS.md lists them):
 /// no request-rate limit and room for every meeting the run creates; request
-/// logging on at `info` in JSON to a file; metrics on (always); no event sinks.
+/// logging on at `info` in JSON to a file; metrics on (always); no event sinks;
+/// and the SQLite database held by the server alone ([`sqlite_locking`]).
 pub const PRODUCTION_FLAGS: &[&str] = &[
     "--rate-limit",
     "0",
@@ -22,6 +23,14 @@ pub const PRODUCTION_FLAGS: &[&str] = &[
     "--log-format",
     "json",
 ];
+
+/// `--sqlite-locking` of a production server on SQLite, given through the
+/// environment (`CONVENE_SQLITE_LOCKING`, which a build from before the flag
+/// ignores, so the tool still measures it for a before/after). Set
+/// `CONVENE_SQLITE_LOCKING=shared` to measure the default instead.
+pub fn sqlite_locking() -> String {
+    std::env::var("CONVENE_SQLITE_LOCKING").unwrap_or_else(|_| "exclusive".into())
+}
 
 /// A running server process, killed on drop.
 pub struct Running {
@@ -79,6 +88,7 @@ pub fn start_convene(binary: &Path, data: &Path, wrapper: &[String]) -> Result<R
         })
         .env("CONVENE_ACCESS_KEY_ID", ACCESS_KEY)
         .env("CONVENE_SECRET_ACCESS_KEY", SECRET)
+        .env("CONVENE_SQLITE_LOCKING", sqlite_locking())
         .env_remove("CONVENE_CONFIG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -95,10 +95,43 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
     token_key: Vec<u8>,
     options: StoreOptions,
+    locking: Locking,
 }
 
-fn open_connection(path: &Path, options: &StoreOptions) -> StoreResult<Connection> {
-    let conn = Connection::open(path).map_err(backend)?;
+/// Whether other processes may open the database while the store has it
+/// (`--sqlite-locking`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Locking {
+    /// They may (the `sqlite3` shell, a backup tool, another server): every
+    /// read transaction takes the file's shared lock and gives it back, two
+    /// `fcntl` calls and the kernel's lock on the file, about a tenth of a
+    /// GetMeeting's time (BENCHMARKS.md).
+    #[default]
+    Shared,
+    /// The process keeps the database to itself from open to exit (SQLite's
+    /// `unix-excl` VFS: one lock held on the file, the WAL index in the
+    /// process's memory), so reads take no file lock. Another process that
+    /// opens the file finds it locked.
+    Exclusive,
+}
+
+impl Locking {
+    fn vfs(self) -> &'static str {
+        match self {
+            Locking::Shared => "unix",
+            Locking::Exclusive => "unix-excl",
+        }
+    }
+}
+
+fn open_connection(
+    path: &Path,
+    options: &StoreOptions,
+    locking: Locking,
+) -> StoreResult<Connection> {
+    let conn =
+        Connection::open_with_flags_and_vfs(path, rusqlite::OpenFlags::default(), locking.vfs())
+            .map_err(backend)?;
     conn.busy_timeout(options.timeout).map_err(backend)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
@@ -206,6 +239,11 @@ impl SqliteStore {
 
     /// [`SqliteStore::open`] with explicit options.
     pub fn open_with(dir: &Path, options: StoreOptions) -> StoreResult<Self> {
+        Self::open_locking(dir, options, Locking::Shared)
+    }
+
+    /// [`SqliteStore::open_with`], sharing the file with other processes or not.
+    pub fn open_locking(dir: &Path, options: StoreOptions, locking: Locking) -> StoreResult<Self> {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Backend(format!(
                 "cannot create data directory {}: {e}",
@@ -213,17 +251,32 @@ impl SqliteStore {
             ))
         })?;
         let path = dir.join(DATABASE_FILE);
-        let mut conn = open_connection(&path, &options)?;
-        migrate(&mut conn)?;
+        let in_use = |e: StoreError| {
+            match e {
+            StoreError::Unavailable(why) => StoreError::Backend(format!(
+                "{} is locked by another process ({why}); {}",
+                path.display(),
+                match locking {
+                    Locking::Exclusive => "--sqlite-locking exclusive needs the database to itself: stop the other process (another server, the sqlite3 shell) or use --sqlite-locking shared",
+                    Locking::Shared => "is another server running on it with --sqlite-locking exclusive?",
+                }
+            )),
+            other => other,
+        }
+        };
+        let mut conn = open_connection(&path, &options, locking).map_err(in_use)?;
+        migrate(&mut conn).map_err(in_use)?;
         drop_value_statistics(&conn)?;
         let token_key = load_token_key(&conn)?;
-        let checkpointer = checkpoint::Checkpointer::start(open_connection(&path, &options)?)?;
+        let checkpointer =
+            checkpoint::Checkpointer::start(open_connection(&path, &options, locking)?)?;
         Ok(SqliteStore {
             path,
             writer: writer::Writer::start(conn, checkpointer, options.timeout)?,
             readers: Arc::new(Mutex::new(Vec::new())),
             token_key,
             options,
+            locking,
         })
     }
 
@@ -293,8 +346,8 @@ impl SqliteStore {
         if let Some(c) = pooled {
             return Ok(c);
         }
-        let (path, options) = (self.path.clone(), self.options);
-        blocking(move || open_connection(&path, &options)).await
+        let (path, options, locking) = (self.path.clone(), self.options, self.locking);
+        blocking(move || open_connection(&path, &options, locking)).await
     }
 
     /// Puts a reader back in the pool after a transaction that ended cleanly.
@@ -1639,6 +1692,23 @@ mod tests {
         conformance::run_all(move |options| {
             let dir = tempfile::tempdir().expect("temp dir");
             let store = SqliteStore::open_with(dir.path(), options).expect("open store");
+            keep.lock().unwrap().push(dir);
+            Arc::new(store) as Arc<dyn Store>
+        })
+        .await;
+        drop(dirs);
+    }
+
+    /// The same suite with the database held exclusively (`--sqlite-locking
+    /// exclusive`): the store's own connections share it as before.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn conformance_suite_with_exclusive_locking() {
+        let dirs = Arc::new(Mutex::new(Vec::new()));
+        let keep = dirs.clone();
+        conformance::run_all(move |options| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = SqliteStore::open_locking(dir.path(), options, Locking::Exclusive)
+                .expect("open store");
             keep.lock().unwrap().push(dir);
             Arc::new(store) as Arc<dyn Store>
         })
