@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{err_code, new_token, Server};
+use common::{add_attendee, create_meeting_in, err_code, new_token, Server};
 
 #[tokio::test]
 async fn a_locked_store_answers_service_unavailable_with_retry_after() {
@@ -87,18 +87,7 @@ async fn with_exclusive_locking_no_other_process_opens_the_store() {
         None,
     );
     let c = s.client();
-    let id = c
-        .create_meeting()
-        .client_request_token(new_token())
-        .media_region("us-east-1")
-        .external_meeting_id("held")
-        .send()
-        .await
-        .unwrap()
-        .meeting
-        .unwrap()
-        .meeting_id
-        .unwrap();
+    let id = create_meeting_in(&c, "us-east-1", "held").await;
 
     let path = dir.path().join("convene.sqlite3");
     let db = rusqlite::Connection::open(&path).unwrap();
@@ -125,12 +114,7 @@ async fn with_exclusive_locking_no_other_process_opens_the_store() {
 
     // The first server is unaffected, reads and writes.
     c.get_meeting().meeting_id(&id).send().await.unwrap();
-    c.create_attendee()
-        .meeting_id(&id)
-        .external_user_id("after")
-        .send()
-        .await
-        .unwrap();
+    add_attendee(&c, &id, "after").await;
 
     assert!(s.terminate().success());
     let db = rusqlite::Connection::open(&path).unwrap();

@@ -1685,13 +1685,13 @@ mod tests {
     }
 
     /// The storage conformance suite on SQLite, each case on a fresh database.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn conformance_suite() {
+    async fn conformance_suite_with(locking: Locking) {
         let dirs = Arc::new(Mutex::new(Vec::new()));
         let keep = dirs.clone();
         conformance::run_all(move |options| {
             let dir = tempfile::tempdir().expect("temp dir");
-            let store = SqliteStore::open_with(dir.path(), options).expect("open store");
+            let store =
+                SqliteStore::open_locking(dir.path(), options, locking).expect("open store");
             keep.lock().unwrap().push(dir);
             Arc::new(store) as Arc<dyn Store>
         })
@@ -1699,21 +1699,16 @@ mod tests {
         drop(dirs);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn conformance_suite() {
+        conformance_suite_with(Locking::Shared).await;
+    }
+
     /// The same suite with the database held exclusively (`--sqlite-locking
     /// exclusive`): the store's own connections share it as before.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn conformance_suite_with_exclusive_locking() {
-        let dirs = Arc::new(Mutex::new(Vec::new()));
-        let keep = dirs.clone();
-        conformance::run_all(move |options| {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let store = SqliteStore::open_locking(dir.path(), options, Locking::Exclusive)
-                .expect("open store");
-            keep.lock().unwrap().push(dir);
-            Arc::new(store) as Arc<dyn Store>
-        })
-        .await;
-        drop(dirs);
+        conformance_suite_with(Locking::Exclusive).await;
     }
 
     #[tokio::test]
