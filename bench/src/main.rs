@@ -40,6 +40,9 @@ options of `api`:
                       create-meeting) [default: all]
   --below-peak F      each read runs again open loop at this fraction of its
                       peak rate, for its latency when busy [default: 0.8]
+  --server-cpu C      run the server and the bare-HTTP floor on CPU C (taskset -c),
+  --tool-cpu C        and this tool on CPU C, so the load tool's threads never
+                      preempt the server's (open-loop latency) [default: unpinned]
   --smoke             a few tenths of a second each, small pools (CI: proves it runs)
   --callgrind N       count instructions instead: the server (and the floor) run
                       under valgrind's callgrind and each scenario sends exactly N

@@ -1115,21 +1115,6 @@ fn default_server_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("convene"))
 }
 
-/// Pins this process (all its threads) to `cpu`.
-fn pin_self(cpu: &str) {
-    if cpu.is_empty() {
-        return;
-    }
-    let ok = Command::new("taskset")
-        .args(["-a", "-p", "-c", cpu, &std::process::id().to_string()])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("could not pin the clients to CPU {cpu} (is taskset installed?)");
-    }
-}
-
 /// `convene-bench media [audio|video] [options]` (`rest` excludes the command).
 pub fn command(rest: &[String]) -> Result<(), String> {
     let args = Args::try_parse_from(
@@ -1150,7 +1135,7 @@ fn measure_all(mut args: Args) -> Result<(), BoxError> {
     }
     // Read before pinning: pinned, this process sees one CPU.
     let machine = crate::report::machine();
-    pin_self(&args.client_cpu);
+    crate::server::pin_self(&args.client_cpu);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

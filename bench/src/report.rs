@@ -108,7 +108,23 @@ pub fn run_line(shape: &crate::load::Shape, smoke: bool, server: &std::path::Pat
 
 impl Report {
     pub fn new(o: &Options) -> Report {
-        let header = format!("{}\n", run_line(&o.shape, o.smoke, &o.server));
+        let mut header = run_line(&o.shape, o.smoke, &o.server);
+        if !o.server_cpu.is_empty() || !o.tool_cpu.is_empty() {
+            let core = |c: &str| {
+                if c.is_empty() {
+                    "any CPU".to_string()
+                } else {
+                    format!("CPU {c}")
+                }
+            };
+            header = format!(
+                "{} The server and the bare-HTTP floor ran on {}, the load tool on {}.",
+                header,
+                core(&o.server_cpu),
+                core(&o.tool_cpu)
+            );
+        }
+        header.push('\n');
         Report {
             header,
             floors: Vec::new(),

@@ -25,6 +25,10 @@ pub struct Options {
     pub callgrind_out: Option<PathBuf>,
     /// The fraction of each read's peak rate at which it runs again, open loop.
     pub below_peak: f64,
+    /// The core the server (and the bare-HTTP floor) run on (`taskset -c`); empty: any.
+    pub server_cpu: String,
+    /// The core this tool runs on; empty: any.
+    pub tool_cpu: String,
 }
 
 fn value<'a>(
@@ -59,6 +63,8 @@ impl Options {
             callgrind: None,
             callgrind_out: None,
             below_peak: 0.8,
+            server_cpu: String::new(),
+            tool_cpu: String::new(),
         };
         let mut args = raw.iter();
         while let Some(flag) = args.next() {
@@ -79,6 +85,8 @@ impl Options {
                     o.only = Some(v.split(',').map(str::to_string).collect());
                 }
                 "--markdown" => o.markdown = Some(PathBuf::from(value(&mut args, flag)?)),
+                "--server-cpu" => o.server_cpu.clone_from(value(&mut args, flag)?),
+                "--tool-cpu" => o.tool_cpu.clone_from(value(&mut args, flag)?),
                 "--below-peak" => {
                     let v = value(&mut args, flag)?;
                     o.below_peak = v
@@ -195,11 +203,13 @@ fn slug(name: &str) -> String {
 }
 
 pub fn api(o: &Options) -> Result<(), String> {
+    // The report names the machine's CPUs before this process is pinned to one.
+    let mut report = Report::new(o);
+    server::pin_self(&o.tool_cpu);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let mut report = Report::new(o);
     runtime.block_on(api_scenarios(o, &mut report))?;
     let text = report.markdown();
     print!("{text}");
@@ -251,6 +261,12 @@ async fn api_scenarios(o: &Options, report: &mut Report) -> Result<(), String> {
             },
             Vec::new(),
         ),
+    };
+    let wrapper = if o.server_cpu.is_empty() {
+        wrapper
+    } else {
+        let pin = ["taskset".to_string(), "-c".into(), o.server_cpu.clone()];
+        pin.into_iter().chain(wrapper).collect()
     };
     if o.wants("sqlite") && o.callgrind.is_none() {
         let secs = if o.smoke {

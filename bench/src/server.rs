@@ -247,3 +247,20 @@ fn callgrind_control(args: &[&str]) -> Result<String, String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// Pins this process (every thread it has, and so every thread it starts
+/// later) to `cpu` with `taskset`; empty: left alone. A failure is reported
+/// and the run goes on unpinned.
+pub fn pin_self(cpu: &str) {
+    if cpu.is_empty() {
+        return;
+    }
+    let ok = Command::new("taskset")
+        .args(["-a", "-p", "-c", cpu, &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("could not pin the load tool to CPU {cpu} (is taskset installed?)");
+    }
+}
