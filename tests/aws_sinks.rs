@@ -521,14 +521,34 @@ fn distinct(envelopes: &[Value]) -> usize {
     common::event_labels(envelopes).values().map(Vec::len).sum()
 }
 
+/// When readers last saw something new. Readers of one burst share it: a
+/// queue late in the sink's order may wait longer than five minutes for its
+/// first event on a slow machine while the others fill, and only a sink that
+/// delivers nowhere has stalled.
+#[derive(Clone)]
+struct Progress(Arc<Mutex<std::time::Instant>>);
+
+impl Progress {
+    fn new() -> Progress {
+        Progress(Arc::new(Mutex::new(std::time::Instant::now())))
+    }
+    fn saw_new(&self) {
+        *self.0.lock().unwrap() = std::time::Instant::now();
+    }
+    fn idle(&self) -> Duration {
+        self.0.lock().unwrap().elapsed()
+    }
+}
+
 /// Calls `read`, which answers everything received so far, until that holds
 /// `want` distinct events (`envelope` finds each item's envelope), pausing
-/// `pause` between calls. Fails when five minutes pass with nothing new: a
-/// sink that stalled, not one that is slow.
+/// `pause` between calls. Fails when five minutes pass with nothing new for
+/// any reader sharing `progress`: a sink that stalled, not one that is slow.
 async fn read_until<T, F, Fut>(
     what: &str,
     want: usize,
     pause: Duration,
+    progress: Progress,
     envelope: fn(&T) -> &Value,
     mut read: F,
 ) -> Vec<T>
@@ -536,7 +556,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Vec<T>>,
 {
-    let (mut seen, mut last) = (0, std::time::Instant::now());
+    let mut seen = 0;
     loop {
         let got = read().await;
         let envelopes: Vec<Value> = got.iter().map(|t| envelope(t).clone()).collect();
@@ -544,11 +564,12 @@ where
             return got;
         }
         if got.len() > seen {
-            (seen, last) = (got.len(), std::time::Instant::now());
+            seen = got.len();
+            progress.saw_new();
         }
         assert!(
-            last.elapsed() < Duration::from_secs(300),
-            "{what}: only {} received for {want} events, nothing new for 5 minutes",
+            progress.idle() < Duration::from_secs(300),
+            "{what}: only {} received for {want} events, nothing new anywhere for 5 minutes",
             got.len()
         );
         tokio::time::sleep(pause).await;
@@ -563,12 +584,18 @@ where
 /// (long polling) when the queue is empty, and a receive that got fewer than
 /// 10 is followed by a short pause, so that idle readers do not take moto's
 /// time from the senders.
-async fn drain_until(sqs: aws_sdk_sqs::Client, url: String, want: usize) -> Vec<Value> {
+async fn drain_until(
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    want: usize,
+    progress: Progress,
+) -> Vec<Value> {
     let got = Arc::new(Mutex::new(Vec::new()));
     read_until(
         &url.clone(),
         want,
         Duration::ZERO,
+        progress,
         |v| v,
         || {
             let (sqs, url, got) = (sqs.clone(), url.clone(), got.clone());
@@ -679,6 +706,7 @@ async fn log_events_until(moto_url: &str, group: &str, want: usize) -> Vec<Value
         group,
         want,
         Duration::from_secs(2),
+        Progress::new(),
         |v| v,
         || async {
             let mut got = Vec::new();
@@ -736,6 +764,7 @@ impl SnsReceiver {
             "SNS",
             want,
             Duration::from_millis(500),
+            Progress::new(),
             |t: &(usize, String, Value)| &t.2,
             || async {
                 let bad = self.bad.lock().unwrap().clone();
@@ -873,9 +902,15 @@ async fn a_burst_across_100_meetings_reaches_eventbridge_sqs_and_sns_complete_an
     let per_group = PER_GROUP * (per_meeting + 1);
     // Readers run during the burst, one per queue, as consumers would.
     let mut readers = Vec::new();
+    let progress = Progress::new();
     for g in &groups {
         for (url, _) in &g.queues {
-            let task = tokio::spawn(drain_until(sqs.clone(), url.clone(), per_meeting + 1));
+            let task = tokio::spawn(drain_until(
+                sqs.clone(),
+                url.clone(),
+                per_meeting + 1,
+                progress.clone(),
+            ));
             readers.push(("SQS", task));
         }
     }
