@@ -42,7 +42,8 @@ options of `api`:
                       peak rate, for its latency when busy [default: 0.8]
   --server-cpu C      run the server and the bare-HTTP floor on CPU C (taskset -c),
   --tool-cpu C        and this tool on CPU C, so the load tool's threads never
-                      preempt the server's (open-loop latency) [default: unpinned]
+                      preempt the server's (open-loop latency); both or neither
+                      [default: unpinned]
   --smoke             a few tenths of a second each, small pools (CI: proves it runs)
   --callgrind N       count instructions instead: the server (and the floor) run
                       under valgrind's callgrind and each scenario sends exactly N

@@ -109,19 +109,10 @@ pub fn run_line(shape: &crate::load::Shape, smoke: bool, server: &std::path::Pat
 impl Report {
     pub fn new(o: &Options) -> Report {
         let mut header = run_line(&o.shape, o.smoke, &o.server);
-        if !o.server_cpu.is_empty() || !o.tool_cpu.is_empty() {
-            let core = |c: &str| {
-                if c.is_empty() {
-                    "any CPU".to_string()
-                } else {
-                    format!("CPU {c}")
-                }
-            };
+        if !o.server_cpu.is_empty() {
             header = format!(
-                "{} The server and the bare-HTTP floor ran on {}, the load tool on {}.",
-                header,
-                core(&o.server_cpu),
-                core(&o.tool_cpu)
+                "{header} The server and the bare-HTTP floor ran on CPU {}, the load tool on CPU {}.",
+                o.server_cpu, o.tool_cpu
             );
         }
         header.push('\n');

@@ -25,9 +25,9 @@ pub struct Options {
     pub callgrind_out: Option<PathBuf>,
     /// The fraction of each read's peak rate at which it runs again, open loop.
     pub below_peak: f64,
-    /// The core the server (and the bare-HTTP floor) run on (`taskset -c`); empty: any.
+    /// The core the server (and the bare-HTTP floor) run on (`taskset -c`),
+    /// and the core this tool runs on; both empty: unpinned.
     pub server_cpu: String,
-    /// The core this tool runs on; empty: any.
     pub tool_cpu: String,
 }
 
@@ -117,6 +117,11 @@ impl Options {
                 }
                 other => return Err(format!("unknown option {other:?}")),
             }
+        }
+        // One without the other would leave the server on the tool's core: a
+        // process the pinned tool starts inherits its CPU.
+        if o.server_cpu.is_empty() != o.tool_cpu.is_empty() {
+            return Err("--server-cpu and --tool-cpu go together".into());
         }
         Ok(o)
     }
