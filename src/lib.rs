@@ -7,11 +7,12 @@
 //! at the repository root tells the whole story.
 
 pub mod auth;
-#[cfg(feature = "postgres")]
+#[cfg(all(feature = "postgres", feature = "server"))]
 pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod events;
+#[cfg(feature = "server")]
 pub mod media;
 pub mod model;
 pub mod ops;

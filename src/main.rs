@@ -36,7 +36,8 @@ fn main() -> ExitCode {
         }
         Command::Migrate(args) => return migrate(args),
     };
-    convene::telemetry::init_logging(args.log_format);
+    // Held to the end of main: dropping it writes out the queued log lines.
+    let _log = convene::telemetry::init_logging(args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -59,7 +60,7 @@ fn main() -> ExitCode {
 
 /// `convene migrate`: SQLite's data into an empty PostgreSQL database.
 fn migrate(args: &MigrateArgs) -> ExitCode {
-    convene::telemetry::init_logging(convene::config::LogFormat::Text);
+    let _log = convene::telemetry::init_logging(convene::config::LogFormat::Text);
     match migrate_now(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

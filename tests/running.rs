@@ -1002,3 +1002,95 @@ async fn a_stop_signal_before_the_ready_announcement_is_a_clean_stop() {
         assert!(status.success(), "exit on SIGTERM before ready: {status:?}");
     }
 }
+
+/// A reader of the server's stderr that stops reading (a log collector that
+/// stalls) fills the pipe after a few hundred lines. Requests must go on
+/// being answered: log lines queue for a writer thread of their own and,
+/// when the queue is full, are dropped and counted, instead of each request
+/// waiting on the write. SIGTERM still stops the server with the pipe full.
+#[tokio::test]
+async fn a_log_reader_that_stops_reading_stalls_no_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready.json");
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CONVENE_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--media-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--log-format", "json", "--rate-limit", "0"])
+        .arg("--data-dir")
+        .arg(dir.path().join("db"))
+        .arg("--ready-file")
+        .arg(&ready)
+        .env("CONVENE_LOG", "info")
+        .env("CONVENE_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("CONVENE_SECRET_ACCESS_KEY", SECRET_KEY)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        // A pipe this test never reads: 64 KiB of lines fill it.
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start convene");
+    let _unread = child.stderr.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let endpoint = loop {
+        if let Ok(text) = std::fs::read_to_string(&ready) {
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                break v["endpoint"]
+                    .as_str()
+                    .unwrap()
+                    .trim_end_matches('/')
+                    .to_string();
+            }
+        }
+        assert!(Instant::now() < deadline, "the server did not become ready");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let s = Server::attach(endpoint.trim_start_matches("http://"));
+    let c = s.client();
+    // About 300 bytes of log a request: 1,000 requests are four pipes' worth.
+    for i in 0..1_000 {
+        let Ok(answer) = tokio::time::timeout(
+            Duration::from_secs(10),
+            c.get_meeting()
+                .meeting_id(format!("{i:08}-0000-4000-8000-000000000000"))
+                .send(),
+        )
+        .await
+        else {
+            panic!("request {i} had no answer in 10 s: the server waits on its log");
+        };
+        assert!(answer.is_err(), "no such meeting");
+    }
+    let r = s.send("GET", "/metrics", &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        metric(&r.body, "convene_log_lines_dropped_total"),
+        Some(0.0),
+        "1,000 lines fit the queue"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server did not stop on SIGTERM with its stderr pipe full");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status:?}");
+}

@@ -126,6 +126,8 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         metrics::gauge!("convene_media_joined_sessions").set(joined as f64);
     }
     metrics::gauge!("convene_events_pending").set(state.service.events().pending() as f64);
+    metrics::counter!("convene_log_lines_dropped_total")
+        .absolute(crate::telemetry::log_lines_dropped());
     handle.run_upkeep();
     let mut r = Response::new(Body::from(handle.render()));
     r.headers_mut().insert(

@@ -10,15 +10,19 @@
 //! [`error::WireError`] is always an exception the model lists for that
 //! operation.
 
+#[cfg(feature = "server")]
 pub mod admin;
 pub mod bind;
 #[rustfmt::skip]
 pub mod bindings;
+#[cfg(feature = "server")]
 pub mod console;
+#[cfg(feature = "server")]
 pub mod controls;
 pub mod decode;
 pub mod encode;
 pub mod error;
+#[cfg(feature = "server")]
 pub mod eventlog;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -26,6 +30,7 @@ pub mod json;
 pub mod json_out;
 pub mod request_log;
 pub mod router;
+#[cfg(feature = "server")]
 pub mod server;
 
 use crate::domain::ids::{AttendeeId, MeetingId};

@@ -1,13 +1,12 @@
 //! The request log: one line per API request (target `convene::request`).
 //!
 //! With `--log-format json` the line is written here, straight into a buffer
-//! and onto stderr in one write, in the shape tracing's JSON formatter gives
-//! (`timestamp`, `level`, `message`, the fields, `target`; a field that does
-//! not apply is left out). Built by the formatter it was a tenth of a
+//! queued whole for stderr (`telemetry::write_log_line`), in the shape
+//! tracing's JSON formatter gives (`timestamp`, `level`, `message`, the
+//! fields, `target`; a field that does not apply is left out). Built by the formatter it was a tenth of a
 //! GetMeeting's cost. The log filter (`CONVENE_LOG`) decides as it does for
 //! every line; with text logs (for people) tracing writes it as before.
 
-use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing::Level;
@@ -40,9 +39,8 @@ pub fn log(line: &RequestLine<'_>) {
     if crate::telemetry::json_on_stderr() {
         let mut bytes = json_line(line, failed, SystemTime::now());
         bytes.push(b'\n');
-        // One write, as the formatter's own; a log that cannot be written is
-        // not the request's failure.
-        let _ = std::io::stderr().lock().write_all(&bytes);
+        // Into the log's queue, as the formatter's own lines.
+        crate::telemetry::write_log_line(&bytes);
         return;
     }
     let RequestLine {
