@@ -21,15 +21,21 @@ fn repo_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
 }
 
-/// `convene <args>` with a clean CONVENE_* environment plus `env`.
-fn convene(args: &[&str], env: &[(&str, &str)]) -> Output {
+/// The convene binary with none of the test run's CONVENE_* environment.
+fn clean_convene() -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.args(args);
     for (k, _) in std::env::vars() {
         if k.starts_with("CONVENE_") {
             cmd.env_remove(k);
         }
     }
+    cmd
+}
+
+/// `convene <args>` with a clean CONVENE_* environment plus `env`.
+fn convene(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = clean_convene();
+    cmd.args(args);
     cmd.envs(env.iter().copied());
     cmd.output().expect("run convene")
 }
@@ -224,12 +230,7 @@ impl Logged {
     fn start(args: &[&str], env: &[(&str, &str)]) -> Logged {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("convene.log");
-        let mut cmd = Command::new(BIN);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("CONVENE_") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = clean_convene();
         cmd.args([
             "serve",
             "--listen",
@@ -1012,13 +1013,7 @@ async fn a_stop_signal_before_the_ready_announcement_is_a_clean_stop() {
 async fn a_log_reader_that_stops_reading_stalls_no_request() {
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CONVENE_") {
-            cmd.env_remove(k);
-        }
-    }
-    let mut child = cmd
+    let mut child = clean_convene()
         .args([
             "serve",
             "--listen",

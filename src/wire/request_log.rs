@@ -3,9 +3,10 @@
 //! With `--log-format json` the line is written here, straight into a buffer
 //! queued whole for stderr (`telemetry::write_log_line`), in the shape
 //! tracing's JSON formatter gives (`timestamp`, `level`, `message`, the
-//! fields, `target`; a field that does not apply is left out). Built by the formatter it was a tenth of a
-//! GetMeeting's cost. The log filter (`CONVENE_LOG`) decides as it does for
-//! every line; with text logs (for people) tracing writes it as before.
+//! fields, `target`; a field that does not apply is left out). Built by the
+//! formatter it was a tenth of a GetMeeting's cost. The log filter
+//! (`CONVENE_LOG`) decides as it does for every line; with text logs (for
+//! people) tracing writes it as before.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
