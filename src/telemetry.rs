@@ -2,10 +2,12 @@
 //! `metrics` facade, rendered by `metrics-exporter-prometheus` into the text
 //! format on `GET /metrics`) and the log subscriber (text or JSON on stderr).
 
-use std::io::{BufWriter, IsTerminal, Write};
-use std::sync::OnceLock;
+mod log_queue;
 
-use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, OnceLock};
+
+use log_queue::LogQueue;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
@@ -128,24 +130,47 @@ pub fn json_on_stderr() -> bool {
     JSON_ON_STDERR.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Lines the log queue holds (about 6 MB of request lines: a third of a
-/// second at 50,000 requests a second) before lines are dropped.
-const LOG_QUEUE_LINES: usize = 16_384;
-
-/// The log's queue. Every line (tracing's and the request log's) goes into
-/// it and a thread of its own, `convene-log`, writes them to stderr through
-/// a 64 KiB buffer: as many lines per `write` as have queued since the last,
-/// and never on a request's thread. A reader of stderr that stops reading (a
-/// full pipe, a stalled log collector) fills the queue, and lines that find
-/// it full are dropped and counted (`convene_log_lines_dropped_total` on
-/// `/metrics`) instead of stalling every request behind the write.
-static LOG_QUEUE: OnceLock<NonBlocking> = OnceLock::new();
+/// The log's queue (`log_queue`). Every line (tracing's and the request
+/// log's) goes into it and a thread of its own, `convene-log`, writes them to
+/// stderr, many lines a `write` and never on a request's thread. A reader of
+/// stderr that stops reading (a full pipe, a stalled log collector) fills the
+/// queue, and lines that find it full are dropped and counted
+/// (`convene_log_lines_dropped_total` on `/metrics`) instead of stalling
+/// every request behind the write.
+static LOG_QUEUE: OnceLock<Arc<LogQueue>> = OnceLock::new();
 
 /// Keeps the log's writer thread; dropped at exit, it writes out what is
-/// still queued.
+/// still queued (waiting up to a second).
 #[must_use = "dropping the guard stops the log's writer thread"]
 pub struct LogGuard {
-    _worker: Option<WorkerGuard>,
+    queue: Option<Arc<LogQueue>>,
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        if let Some(queue) = &self.queue {
+            queue.finish();
+        }
+    }
+}
+
+/// tracing's writer: each event's formatted line, appended whole.
+struct QueueWriter(Option<Arc<LogQueue>>);
+
+impl Write for QueueWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &self.0 {
+            Some(queue) => {
+                queue.append(buf);
+                Ok(buf.len())
+            }
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Installs the log subscriber on stderr, through the log's queue. Colour
@@ -154,14 +179,19 @@ pub struct LogGuard {
 pub fn init_logging(format: LogFormat) -> LogGuard {
     let filter = EnvFilter::try_from_env("CONVENE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let (queue, guard) = NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .thread_name("convene-log")
-        .finish(BufWriter::with_capacity(64 * 1024, std::io::stderr()));
+    let queue = match LogQueue::start(Box::new(std::io::stderr()), log_queue::LIMIT) {
+        Ok(queue) => Some(queue),
+        Err(e) => {
+            eprintln!(
+                "convene: cannot start the log's writer thread ({e}); logging straight to stderr"
+            );
+            None
+        }
+    };
+    let for_tracing = queue.clone();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(queue.clone());
+        .with_writer(move || QueueWriter(for_tracing.clone()));
     let installed = match format {
         LogFormat::Text => builder.with_ansi(ansi).try_init().is_ok(),
         LogFormat::Json => {
@@ -178,12 +208,16 @@ pub fn init_logging(format: LogFormat) -> LogGuard {
             installed
         }
     };
-    if installed && LOG_QUEUE.set(queue).is_ok() {
-        LogGuard {
-            _worker: Some(guard),
+    match queue {
+        Some(queue) if installed && LOG_QUEUE.set(queue.clone()).is_ok() => {
+            LogGuard { queue: Some(queue) }
         }
-    } else {
-        LogGuard { _worker: None }
+        other => {
+            if let Some(queue) = other {
+                queue.finish();
+            }
+            LogGuard { queue: None }
+        }
     }
 }
 
@@ -192,14 +226,15 @@ pub fn init_logging(format: LogFormat) -> LogGuard {
 pub fn write_log_line(line: &[u8]) {
     // A log that cannot be written is not the caller's failure.
     let _ = match LOG_QUEUE.get() {
-        Some(queue) => queue.clone().write_all(line),
+        Some(queue) => {
+            queue.append(line);
+            Ok(())
+        }
         None => std::io::stderr().lock().write_all(line),
     };
 }
 
 /// Lines dropped because the log's queue was full (its reader too slow).
 pub fn log_lines_dropped() -> u64 {
-    LOG_QUEUE
-        .get()
-        .map_or(0, |q| q.error_counter().dropped_lines() as u64)
+    LOG_QUEUE.get().map_or(0, |q| q.dropped())
 }
