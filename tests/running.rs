@@ -455,6 +455,11 @@ async fn metrics_count_requests_and_hold_gauges() {
         .await
         .unwrap();
     let _ = c.get_meeting().meeting_id("nope").send().await;
+    c.get_meeting()
+        .meeting_id(m.meeting_id.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
     // Unsigned, like /health.
     let r = s.send("GET", "/metrics", &[], b"");
     assert_eq!(r.status, 200);
@@ -496,6 +501,16 @@ async fn metrics_count_requests_and_hold_gauges() {
         )
         .unwrap()
             >= 2.0
+    );
+    // Reads are timed too (GetMeeting's lookup), each kind under its own label.
+    assert!(
+        metric(
+            t,
+            "convene_store_transaction_duration_seconds_count{kind=\"read\"}"
+        )
+        .unwrap()
+            >= 1.0,
+        "{t}"
     );
     assert_eq!(metric(t, "convene_meetings"), Some(1.0));
     assert_eq!(metric(t, "convene_attendees"), Some(1.0));

@@ -466,9 +466,7 @@ where
     });
     let started = std::time::Instant::now();
     let outcome = store.run(mode, job).await;
-    metrics::histogram!("convene_store_transaction_duration_seconds",
-        "kind" => if mode == Mode::Write { "write" } else { "read" })
-    .record(started.elapsed().as_secs_f64());
+    record_duration(mode, started.elapsed());
     outcome?;
     let result = slot
         .lock()
@@ -477,6 +475,20 @@ where
     result.unwrap_or_else(|| {
         Err(StoreError::Backend("the transaction ended without an answer".into()).into())
     })
+}
+
+/// Records a transaction's duration. Each thread keeps the two histogram
+/// handles it has used, so that a request does not look its labels up in the
+/// metrics registry again (as `wire::server::request_metrics` does).
+fn record_duration(mode: Mode, elapsed: Duration) {
+    thread_local! {
+        static READ: metrics::Histogram =
+            metrics::histogram!("convene_store_transaction_duration_seconds", "kind" => "read");
+        static WRITE: metrics::Histogram =
+            metrics::histogram!("convene_store_transaction_duration_seconds", "kind" => "write");
+    }
+    let handle = if mode == Mode::Write { &WRITE } else { &READ };
+    handle.with(|histogram| histogram.record(elapsed.as_secs_f64()));
 }
 
 /// Runs `f` in a write transaction, committing when it succeeds. `f` may run
