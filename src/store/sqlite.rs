@@ -417,6 +417,16 @@ struct SqliteTx<'c> {
     conflict: Option<String>,
 }
 
+/// A statement's text made from the column lists below: formatted the first
+/// time its call site runs, then borrowed (`prepare_cached` finds the
+/// statement by its text, so every request used to format it again).
+macro_rules! sql {
+    ($($text:tt)+) => {{
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!($($text)+));
+        SQL.as_str()
+    }};
+}
+
 const MEETING_COLUMNS: &str =
     "meeting_id, account_id, control_region, media_region, external_meeting_id, \
      meeting_host_id, primary_meeting_id, features, tenant_ids, notifications, network_type, \
@@ -511,28 +521,20 @@ impl SqliteTx<'_> {
         Box::pin(std::future::ready(r))
     }
 
-    fn query_meeting(
-        &self,
-        where_clause: &str,
-        p: impl rusqlite::Params,
-    ) -> StoreResult<Option<Meeting>> {
-        let sql = format!("SELECT {MEETING_COLUMNS} FROM meetings WHERE {where_clause}");
+    /// `sql` selects [`MEETING_COLUMNS`] from `meetings`.
+    fn query_meeting(&self, sql: &str, p: impl rusqlite::Params) -> StoreResult<Option<Meeting>> {
         self.conn
-            .prepare_cached(&sql)
+            .prepare_cached(sql)
             .map_err(backend)?
             .query_row(p, meeting_from_row)
             .optional()
             .map_err(backend)
     }
 
-    fn query_attendee(
-        &self,
-        where_clause: &str,
-        p: impl rusqlite::Params,
-    ) -> StoreResult<Option<Attendee>> {
-        let sql = format!("SELECT {ATTENDEE_COLUMNS} FROM {ACCOUNT_ATTENDEES} AND {where_clause}");
+    /// `sql` selects [`ATTENDEE_COLUMNS`] from [`ACCOUNT_ATTENDEES`].
+    fn query_attendee(&self, sql: &str, p: impl rusqlite::Params) -> StoreResult<Option<Attendee>> {
         self.conn
-            .prepare_cached(&sql)
+            .prepare_cached(sql)
             .map_err(backend)?
             .query_row(p, attendee_from_row)
             .optional()
@@ -563,7 +565,9 @@ impl SqliteTx<'_> {
         meeting: &MeetingId,
     ) -> StoreResult<Option<Meeting>> {
         self.query_meeting(
-            "account_id = ?1 AND meeting_id = ?2",
+            sql!(
+                "SELECT {MEETING_COLUMNS} FROM meetings WHERE account_id = ?1 AND meeting_id = ?2"
+            ),
             params![account.as_str(), meeting.as_str()],
         )
     }
@@ -579,7 +583,7 @@ impl SqliteTx<'_> {
 
     fn by_token(&self, account: &AccountId, token: &str) -> StoreResult<Option<Meeting>> {
         self.query_meeting(
-            "account_id = ?1 AND client_request_token = ?2",
+            sql!("SELECT {MEETING_COLUMNS} FROM meetings WHERE account_id = ?1 AND client_request_token = ?2"),
             params![account.as_str(), token],
         )
     }
@@ -616,12 +620,12 @@ impl SqliteTx<'_> {
                 return Ok(CreatedMeeting::ReplicaLimitReached);
             }
         }
-        let sql = format!(
+        let sql = sql!(
             "INSERT INTO meetings ({MEETING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
              ON CONFLICT (account_id, client_request_token) DO NOTHING"
         );
         let inserted = self.exec(
-            &sql,
+            sql,
             params![
                 m.meeting_id.as_str(),
                 m.account_id.as_str(),
@@ -704,7 +708,7 @@ impl SqliteTx<'_> {
         }
         let existing = |tx: &Self| {
             tx.query_attendee(
-                "a.meeting_id = ?2 AND a.external_user_id = ?3",
+                sql!("SELECT {ATTENDEE_COLUMNS} FROM {ACCOUNT_ATTENDEES} AND a.meeting_id = ?2 AND a.external_user_id = ?3"),
                 params![
                     account.as_str(),
                     a.meeting_id.as_str(),
@@ -783,10 +787,10 @@ impl SqliteTx<'_> {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<Attendee>> {
-        let sql = format!(
+        let sql = sql!(
             "SELECT {ATTENDEE_COLUMNS} FROM {ACCOUNT_ATTENDEES} AND a.meeting_id = ?2 AND a.seq > ?3 ORDER BY a.seq LIMIT ?4"
         );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
+        let mut stmt = self.conn.prepare_cached(sql).map_err(backend)?;
         let rows = stmt
             .query_map(
                 params![account.as_str(), meeting.as_str(), after_seq, limit],
@@ -803,11 +807,11 @@ impl SqliteTx<'_> {
         attendee: &AttendeeId,
         caps: Capabilities,
     ) -> StoreResult<Option<Attendee>> {
-        let sql = format!(
+        let sql = sql!(
             "UPDATE attendees SET audio = ?4, video = ?5, content = ?6 WHERE meeting_id = ?2 AND attendee_id = ?3 AND {IN_ACCOUNT}"
         );
         let changed = self.exec(
-            &sql,
+            sql,
             params![
                 account.as_str(),
                 meeting.as_str(),
@@ -821,7 +825,7 @@ impl SqliteTx<'_> {
             return Ok(None);
         }
         self.query_attendee(
-            "a.meeting_id = ?2 AND a.attendee_id = ?3",
+            sql!("SELECT {ATTENDEE_COLUMNS} FROM {ACCOUNT_ATTENDEES} AND a.meeting_id = ?2 AND a.attendee_id = ?3"),
             params![account.as_str(), meeting.as_str(), attendee.as_str()],
         )
     }
@@ -883,11 +887,11 @@ impl SqliteTx<'_> {
     }
 
     fn list_meetings_now(&self, account: &AccountId, limit: u32) -> StoreResult<Vec<Meeting>> {
-        let sql = format!(
+        let sql = sql!(
             "SELECT {MEETING_COLUMNS} FROM meetings WHERE account_id = ?1 \
              ORDER BY created_at_ms DESC, meeting_id LIMIT ?2"
         );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
+        let mut stmt = self.conn.prepare_cached(sql).map_err(backend)?;
         let rows = stmt
             .query_map(params![account.as_str(), limit], meeting_from_row)
             .map_err(backend)?;
@@ -1149,7 +1153,10 @@ impl SqliteTx<'_> {
     }
 
     fn meeting_by_id_now(&self, meeting: &MeetingId) -> StoreResult<Option<Meeting>> {
-        self.query_meeting("meeting_id = ?1", params![meeting.as_str()])
+        self.query_meeting(
+            sql!("SELECT {MEETING_COLUMNS} FROM meetings WHERE meeting_id = ?1"),
+            params![meeting.as_str()],
+        )
     }
 
     fn replica_meetings_now(
@@ -1157,10 +1164,10 @@ impl SqliteTx<'_> {
         account: &AccountId,
         primary: &MeetingId,
     ) -> StoreResult<Vec<Meeting>> {
-        let sql = format!(
+        let sql = sql!(
             "SELECT {MEETING_COLUMNS} FROM meetings WHERE account_id = ?1 AND primary_meeting_id = ?2"
         );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
+        let mut stmt = self.conn.prepare_cached(sql).map_err(backend)?;
         let rows = stmt
             .query_map(
                 params![account.as_str(), primary.as_str()],
@@ -1331,7 +1338,7 @@ impl Tx for SqliteTx<'_> {
         attendee: &'a AttendeeId,
     ) -> BoxFuture<'a, StoreResult<Option<Attendee>>> {
         let r = self.query_attendee(
-            "a.meeting_id = ?2 AND a.attendee_id = ?3",
+            sql!("SELECT {ATTENDEE_COLUMNS} FROM {ACCOUNT_ATTENDEES} AND a.meeting_id = ?2 AND a.attendee_id = ?3"),
             params![account.as_str(), meeting.as_str(), attendee.as_str()],
         );
         self.done(r)
@@ -1344,7 +1351,7 @@ impl Tx for SqliteTx<'_> {
         external_user_id: &'a ExternalUserId,
     ) -> BoxFuture<'a, StoreResult<Option<Attendee>>> {
         let r = self.query_attendee(
-            "a.meeting_id = ?2 AND a.external_user_id = ?3",
+            sql!("SELECT {ATTENDEE_COLUMNS} FROM {ACCOUNT_ATTENDEES} AND a.meeting_id = ?2 AND a.external_user_id = ?3"),
             params![
                 account.as_str(),
                 meeting.as_str(),
@@ -1371,12 +1378,12 @@ impl Tx for SqliteTx<'_> {
         meeting: &'a MeetingId,
         attendee: &'a AttendeeId,
     ) -> BoxFuture<'a, StoreResult<bool>> {
-        let sql = format!(
+        let sql = sql!(
             "DELETE FROM attendees WHERE meeting_id = ?2 AND attendee_id = ?3 AND {IN_ACCOUNT}"
         );
         let r = self
             .exec(
-                &sql,
+                sql,
                 params![account.as_str(), meeting.as_str(), attendee.as_str()],
             )
             .map(|n| n > 0);
@@ -1410,12 +1417,12 @@ impl Tx for SqliteTx<'_> {
         meeting: &'a MeetingId,
         attendee: &'a AttendeeId,
     ) -> BoxFuture<'a, StoreResult<Option<Attendee>>> {
-        let sql = format!(
+        let sql = sql!(
             "SELECT {ATTENDEE_COLUMNS} FROM attendees a WHERE a.meeting_id = ?1 AND a.attendee_id = ?2"
         );
         let r = self
             .conn
-            .prepare_cached(&sql)
+            .prepare_cached(sql)
             .map_err(backend)
             .and_then(|mut s| {
                 s.query_row(

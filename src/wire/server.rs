@@ -471,6 +471,16 @@ async fn read_body_in_time(
     })?
 }
 
+/// A header's value as text, borrowed when it is UTF-8 (checked a word at a
+/// time; `from_utf8_lossy` walks it byte by byte even when it is), with
+/// U+FFFD for what is not.
+fn header_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 /// Checks the request's SigV4 signature (in the headers or, presigned, in the
 /// query): who is calling. The event log routes use it too.
 pub(super) fn authenticate(
@@ -486,7 +496,7 @@ pub(super) fn authenticate(
         raw_query: uri.query(),
         headers: headers
             .iter()
-            .map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v.as_bytes())))
+            .map(|(k, v)| (k.as_str(), header_text(v.as_bytes())))
             .collect(),
         body,
     };
