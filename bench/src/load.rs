@@ -47,6 +47,12 @@ pub struct Outcome {
     pub window: Duration,
     /// Latencies in the window, microseconds, sorted.
     pub latencies_us: Vec<u32>,
+    /// Open loop only, in time order: each request's scheduled time
+    /// (microseconds from the window's start), its latency and how late the
+    /// tool sent it (both microseconds; late because its connection still
+    /// awaited the previous answer, or because the tool's own timer or
+    /// threads were late).
+    pub timeline: Vec<(u64, u32, u32)>,
 }
 
 impl Outcome {
@@ -75,6 +81,7 @@ struct Worker {
     first_error: Option<String>,
     latencies_us: Vec<u32>,
     last_answer: Option<Instant>,
+    timeline: Vec<(u64, u32, u32)>,
 }
 
 /// Runs `pool` against `addr` with `shape`.
@@ -103,9 +110,11 @@ pub async fn run(addr: SocketAddr, pool: Arc<Pool>, shape: Shape) -> Result<Outc
             out.first_error = w.first_error;
         }
         out.latencies_us.extend(w.latencies_us);
+        out.timeline.extend(w.timeline);
         last = last.max(w.last_answer);
     }
     out.latencies_us.sort_unstable();
+    out.timeline.sort_unstable();
     let exhausted = next.load(Ordering::Relaxed) >= pool.requests.len() && !pool.wrap;
     out.window = match (exhausted, last) {
         (true, Some(l)) if l < end => l.saturating_duration_since(start),
@@ -142,6 +151,7 @@ async fn worker(
         first_error: None,
         latencies_us: Vec::with_capacity(1 << 16),
         last_answer: None,
+        timeline: Vec::new(),
     };
     let mut next_due = pace.map(|p| p.first);
     loop {
@@ -163,6 +173,7 @@ async fn worker(
         if sent >= end {
             break;
         }
+        let sending = Instant::now();
         let resp = sender
             .send_request(req.to_request())
             .await
@@ -180,8 +191,13 @@ async fn worker(
         }
         w.done += 1;
         w.last_answer = Some(answered);
-        w.latencies_us
-            .push(u32::try_from(answered.duration_since(sent).as_micros()).unwrap_or(u32::MAX));
+        let latency = u32::try_from(answered.duration_since(sent).as_micros()).unwrap_or(u32::MAX);
+        w.latencies_us.push(latency);
+        if pace.is_some() {
+            let at = u64::try_from(sent.duration_since(start).as_micros()).unwrap_or(u64::MAX);
+            let late = u32::try_from(sending.duration_since(sent).as_micros()).unwrap_or(u32::MAX);
+            w.timeline.push((at, latency, late));
+        }
         if !status.is_success() {
             w.errors += 1;
             if w.first_error.is_none() {

@@ -44,6 +44,9 @@ options of `api`:
   --tool-cpu C        and this tool on CPU C, so the load tool's threads never
                       preempt the server's (open-loop latency); both or neither
                       [default: unpinned]
+  --latency-trace DIR write each open-loop run's requests to DIR/<scenario>.tsv
+                      (scheduled time and latency, ms) and say how many 10 ms
+                      slices hold one over 5 ms: where a p99 tail comes from
   --smoke             a few tenths of a second each, small pools (CI: proves it runs)
   --callgrind N       count instructions instead: the server (and the floor) run
                       under valgrind's callgrind and each scenario sends exactly N

@@ -29,6 +29,8 @@ pub struct Options {
     /// and the core this tool runs on; both empty: unpinned.
     pub server_cpu: String,
     pub tool_cpu: String,
+    /// Where each open-loop run's latency timeline is written, if anywhere.
+    pub latency_trace: Option<PathBuf>,
 }
 
 fn value<'a>(
@@ -65,6 +67,7 @@ impl Options {
             below_peak: 0.8,
             server_cpu: String::new(),
             tool_cpu: String::new(),
+            latency_trace: None,
         };
         let mut args = raw.iter();
         while let Some(flag) = args.next() {
@@ -112,6 +115,9 @@ impl Options {
                     let n = v.parse().ok().filter(|n| *n > 0);
                     o.callgrind = Some(n.ok_or_else(|| format!("--callgrind: {v:?}"))?);
                 }
+                "--latency-trace" => {
+                    o.latency_trace = Some(PathBuf::from(value(&mut args, flag)?));
+                }
                 "--callgrind-out" => {
                     o.callgrind_out = Some(PathBuf::from(value(&mut args, flag)?));
                 }
@@ -140,6 +146,8 @@ struct Drive {
     callgrind: Option<(usize, PathBuf)>,
     /// Where each scenario's callgrind dump is kept, if anywhere.
     keep: Option<PathBuf>,
+    /// Where each open-loop run's latency timeline is written, if anywhere.
+    trace: Option<PathBuf>,
 }
 
 /// Runs one pool against a process and makes a report row of it.
@@ -189,9 +197,61 @@ async fn measure(
         out.quantile_ms(0.99),
         out.errors
     );
+    if let Some(dir) = &drive.trace {
+        if !out.timeline.is_empty() {
+            write_timeline(dir, name, &out.timeline)?;
+        }
+    }
     let mut row = Row::new(name, &out, cpu, shape);
     row.instructions = instructions;
     Ok(row)
+}
+
+/// Writes an open-loop run's timeline to `dir/<scenario>.tsv` (one request a
+/// line: its scheduled time from the window's start, its latency and how late
+/// the tool sent it, in milliseconds) and says how its tail is spread: how
+/// many 10 ms slices of the window hold a request slower than 5 ms, the worst
+/// slice, and how many requests the tool itself sent over 1 ms late.
+fn write_timeline(
+    dir: &std::path::Path,
+    name: &str,
+    timeline: &[(u64, u32, u32)],
+) -> Result<(), String> {
+    use std::fmt::Write as _;
+    let mut text = String::from("scheduled_ms\tlatency_ms\tsent_late_ms\n");
+    let mut slices = std::collections::BTreeMap::<u64, u32>::new();
+    let mut late = 0usize;
+    for &(at, latency, lag) in timeline {
+        let _ = writeln!(
+            text,
+            "{:.3}\t{:.3}\t{:.3}",
+            at as f64 / 1000.0,
+            f64::from(latency) / 1000.0,
+            f64::from(lag) / 1000.0
+        );
+        late += usize::from(lag > 1_000);
+        let worst = slices.entry(at / 10_000).or_default();
+        *worst = (*worst).max(latency);
+    }
+    let file = dir.join(format!("{}.tsv", slug(name)));
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&file, text))
+        .map_err(|e| format!("writing {}: {e}", file.display()))?;
+    let slow = slices.values().filter(|l| **l > 5_000).count();
+    let (at, worst) = slices
+        .iter()
+        .max_by_key(|(_, l)| **l)
+        .map_or((0, 0), |(at, l)| (*at, *l));
+    eprintln!(
+        "  latency timeline in {}: {slow} of {} 10 ms slices hold a request over 5 ms; \
+         the worst, {:.1} ms, at {} ms; {:.2}% of requests sent over 1 ms late",
+        file.display(),
+        slices.len(),
+        f64::from(worst) / 1000.0,
+        at * 10,
+        100.0 * late as f64 / timeline.len() as f64
+    );
+    Ok(())
 }
 
 /// A scenario's name as a file name: `ListAttendees (100 of 250)` → `listattendees-100-of-250`.
@@ -254,6 +314,7 @@ async fn api_scenarios(o: &Options, report: &mut Report) -> Result<(), String> {
                     shape: o.shape,
                     callgrind,
                     keep: o.callgrind_out.clone(),
+                    trace: None,
                 },
                 wrapper,
             )
@@ -263,6 +324,7 @@ async fn api_scenarios(o: &Options, report: &mut Report) -> Result<(), String> {
                 shape: o.shape,
                 callgrind: None,
                 keep: None,
+                trace: o.latency_trace.clone(),
             },
             Vec::new(),
         ),
