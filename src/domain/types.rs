@@ -239,21 +239,17 @@ impl Meeting {
 }
 
 pub fn meeting_arn(region: &str, account_id: &str, meeting_id: &str) -> String {
-    // Put together by hand: it is in every meeting answered, and `format!`
-    // costs several times as much for five plain pieces.
-    const FIXED: usize = "arn:aws:chime:".len() + ":".len() + ":meeting/".len();
-    let mut arn = String::with_capacity(FIXED + region.len() + account_id.len() + meeting_id.len());
-    for piece in [
+    // `concat` sizes the string once and copies the pieces: it is in every
+    // meeting answered, and `format!` costs several times as much.
+    [
         "arn:aws:chime:",
         region,
         ":",
         account_id,
         ":meeting/",
         meeting_id,
-    ] {
-        arn.push_str(piece);
-    }
-    arn
+    ]
+    .concat()
 }
 
 /// An attendee as stored.

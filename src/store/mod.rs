@@ -26,6 +26,16 @@
 //! fails with [`StoreError::Unavailable`], which operations answer as
 //! ServiceUnavailableException with a Retry-After.
 
+/// A backend's statement text made from its column lists: formatted the
+/// first time its call site runs, then borrowed. Prepared statements are
+/// cached by their text, so a `format!` per query was work done per request.
+macro_rules! sql {
+    ($($text:tt)+) => {{
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!($($text)+));
+        SQL.as_str()
+    }};
+}
+
 #[cfg(test)]
 pub mod conformance;
 #[cfg(feature = "postgres")]

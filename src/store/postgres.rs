@@ -498,26 +498,18 @@ impl PgTx<'_> {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    async fn query_meeting(
-        &self,
-        where_clause: &str,
-        p: Params<'_>,
-    ) -> StoreResult<Option<Meeting>> {
-        let sql = format!("SELECT {MEETING_COLUMNS} FROM meetings WHERE {where_clause}");
-        self.query(&sql, p)
+    /// `sql` selects [`MEETING_COLUMNS`] from `meetings`.
+    async fn query_meeting(&self, sql: &str, p: Params<'_>) -> StoreResult<Option<Meeting>> {
+        self.query(sql, p)
             .await?
             .first()
             .map(meeting_from_row)
             .transpose()
     }
 
-    async fn query_attendee(
-        &self,
-        where_clause: &str,
-        p: Params<'_>,
-    ) -> StoreResult<Option<Attendee>> {
-        let sql = format!("SELECT {ATTENDEE_COLUMNS} FROM {ACCOUNT_ATTENDEES} AND {where_clause}");
-        self.query(&sql, p)
+    /// `sql` selects [`ATTENDEE_COLUMNS`] from [`ACCOUNT_ATTENDEES`].
+    async fn query_attendee(&self, sql: &str, p: Params<'_>) -> StoreResult<Option<Attendee>> {
+        self.query(sql, p)
             .await?
             .first()
             .map(attendee_from_row)
@@ -530,7 +522,9 @@ impl PgTx<'_> {
         meeting: &MeetingId,
     ) -> StoreResult<Option<Meeting>> {
         self.query_meeting(
-            "account_id = $1 AND meeting_id = $2",
+            sql!(
+                "SELECT {MEETING_COLUMNS} FROM meetings WHERE account_id = $1 AND meeting_id = $2"
+            ),
             &[&account.as_str(), &meeting.as_str()],
         )
         .await
@@ -538,7 +532,7 @@ impl PgTx<'_> {
 
     async fn by_token(&self, account: &AccountId, token: &str) -> StoreResult<Option<Meeting>> {
         self.query_meeting(
-            "account_id = $1 AND client_request_token = $2",
+            sql!("SELECT {MEETING_COLUMNS} FROM meetings WHERE account_id = $1 AND client_request_token = $2"),
             &[&account.as_str(), &token],
         )
         .await
@@ -582,7 +576,7 @@ impl PgTx<'_> {
                 return Ok(CreatedMeeting::ReplicaLimitReached);
             }
         }
-        let sql = format!(
+        let sql = sql!(
             "INSERT INTO meetings ({MEETING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
              ON CONFLICT (account_id, client_request_token) DO NOTHING"
         );
@@ -593,7 +587,7 @@ impl PgTx<'_> {
         let primary = m.primary_meeting_id.as_ref().map(MeetingId::as_str);
         let inserted = self
             .exec(
-                &sql,
+                sql,
                 &[
                     &m.meeting_id.as_str(),
                     &m.account_id.as_str(),
@@ -666,7 +660,8 @@ impl PgTx<'_> {
         if self.get_meeting(account, &a.meeting_id).await?.is_none() {
             return Ok(CreatedAttendee::MeetingNotFound);
         }
-        let by_external = "a.meeting_id = $2 AND a.external_user_id = $3";
+        let by_external =
+            sql!("SELECT {ATTENDEE_COLUMNS} FROM {ACCOUNT_ATTENDEES} AND a.meeting_id = $2 AND a.external_user_id = $3");
         let key: [&(dyn ToSql + Sync); 3] = [
             &account.as_str(),
             &a.meeting_id.as_str(),
@@ -732,12 +727,12 @@ impl PgTx<'_> {
         attendee: &AttendeeId,
         caps: Capabilities,
     ) -> StoreResult<Option<Attendee>> {
-        let sql = format!(
+        let sql = sql!(
             "UPDATE attendees SET audio = $4, video = $5, content = $6 WHERE meeting_id = $2 AND attendee_id = $3 AND {IN_ACCOUNT}"
         );
         let changed = self
             .exec(
-                &sql,
+                sql,
                 &[
                     &account.as_str(),
                     &meeting.as_str(),
@@ -752,7 +747,7 @@ impl PgTx<'_> {
             return Ok(None);
         }
         self.query_attendee(
-            "a.meeting_id = $2 AND a.attendee_id = $3",
+            sql!("SELECT {ATTENDEE_COLUMNS} FROM {ACCOUNT_ATTENDEES} AND a.meeting_id = $2 AND a.attendee_id = $3"),
             &[&account.as_str(), &meeting.as_str(), &attendee.as_str()],
         )
         .await
@@ -878,7 +873,10 @@ impl Tx for PgTx<'_> {
     ) -> BoxFuture<'a, StoreResult<Option<Meeting>>> {
         Box::pin(async move {
             let r = self
-                .query_meeting("meeting_id = $1", &[&meeting.as_str()])
+                .query_meeting(
+                    sql!("SELECT {MEETING_COLUMNS} FROM meetings WHERE meeting_id = $1"),
+                    &[&meeting.as_str()],
+                )
                 .await;
             self.note(r)
         })
@@ -964,7 +962,7 @@ impl Tx for PgTx<'_> {
         Box::pin(async move {
             let r = self
                 .query_attendee(
-                    "a.meeting_id = $2 AND a.attendee_id = $3",
+                    sql!("SELECT {ATTENDEE_COLUMNS} FROM {ACCOUNT_ATTENDEES} AND a.meeting_id = $2 AND a.attendee_id = $3"),
                     &[&account.as_str(), &meeting.as_str(), &attendee.as_str()],
                 )
                 .await;
@@ -981,7 +979,7 @@ impl Tx for PgTx<'_> {
         Box::pin(async move {
             let r = self
                 .query_attendee(
-                    "a.meeting_id = $2 AND a.external_user_id = $3",
+                    sql!("SELECT {ATTENDEE_COLUMNS} FROM {ACCOUNT_ATTENDEES} AND a.meeting_id = $2 AND a.external_user_id = $3"),
                     &[
                         &account.as_str(),
                         &meeting.as_str(),
@@ -1001,13 +999,13 @@ impl Tx for PgTx<'_> {
         limit: u32,
     ) -> BoxFuture<'a, StoreResult<Vec<Attendee>>> {
         Box::pin(async move {
-            let sql = format!(
+            let sql = sql!(
                 "SELECT {ATTENDEE_COLUMNS} FROM {ACCOUNT_ATTENDEES} AND a.meeting_id = $2 AND a.seq > $3 ORDER BY a.seq LIMIT $4"
             );
             let limit = i64::from(limit);
             let r = match self
                 .query(
-                    &sql,
+                    sql,
                     &[&account.as_str(), &meeting.as_str(), &after_seq, &limit],
                 )
                 .await
@@ -1026,12 +1024,12 @@ impl Tx for PgTx<'_> {
         attendee: &'a AttendeeId,
     ) -> BoxFuture<'a, StoreResult<bool>> {
         Box::pin(async move {
-            let sql = format!(
+            let sql = sql!(
                 "DELETE FROM attendees WHERE meeting_id = $2 AND attendee_id = $3 AND {IN_ACCOUNT}"
             );
             let r = self
                 .exec(
-                    &sql,
+                    sql,
                     &[&account.as_str(), &meeting.as_str(), &attendee.as_str()],
                 )
                 .await
@@ -1062,13 +1060,13 @@ impl Tx for PgTx<'_> {
     ) -> BoxFuture<'a, StoreResult<u64>> {
         Box::pin(async move {
             let excluded: Vec<&str> = excluded.iter().map(AttendeeId::as_str).collect();
-            let sql = format!(
+            let sql = sql!(
                 "UPDATE attendees SET audio = $3, video = $4, content = $5 \
                  WHERE meeting_id = $2 AND {IN_ACCOUNT} AND NOT (attendee_id = ANY($6))"
             );
             let r = self
                 .exec(
-                    &sql,
+                    sql,
                     &[
                         &account.as_str(),
                         &meeting.as_str(),
@@ -1089,11 +1087,11 @@ impl Tx for PgTx<'_> {
         attendee: &'a AttendeeId,
     ) -> BoxFuture<'a, StoreResult<Option<Attendee>>> {
         Box::pin(async move {
-            let sql = format!(
+            let sql = sql!(
                 "SELECT {ATTENDEE_COLUMNS} FROM attendees a WHERE a.meeting_id = $1 AND a.attendee_id = $2"
             );
             let r = match self
-                .query(&sql, &[&meeting.as_str(), &attendee.as_str()])
+                .query(sql, &[&meeting.as_str(), &attendee.as_str()])
                 .await
             {
                 Ok(rows) => rows.first().map(attendee_from_row).transpose(),
@@ -1264,12 +1262,12 @@ impl Tx for PgTx<'_> {
         limit: u32,
     ) -> BoxFuture<'a, StoreResult<Vec<Meeting>>> {
         Box::pin(async move {
-            let sql = format!(
+            let sql = sql!(
                 "SELECT {MEETING_COLUMNS} FROM meetings WHERE account_id = $1 \
                  ORDER BY created_at_ms DESC, meeting_id LIMIT $2"
             );
             let limit = i64::from(limit);
-            let r = match self.query(&sql, &[&account.as_str(), &limit]).await {
+            let r = match self.query(sql, &[&account.as_str(), &limit]).await {
                 Ok(rows) => rows.iter().map(meeting_from_row).collect(),
                 Err(e) => Err(e),
             };

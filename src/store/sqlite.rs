@@ -417,16 +417,6 @@ struct SqliteTx<'c> {
     conflict: Option<String>,
 }
 
-/// A statement's text made from the column lists below: formatted the first
-/// time its call site runs, then borrowed (`prepare_cached` finds the
-/// statement by its text, so every request used to format it again).
-macro_rules! sql {
-    ($($text:tt)+) => {{
-        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!($($text)+));
-        SQL.as_str()
-    }};
-}
-
 const MEETING_COLUMNS: &str =
     "meeting_id, account_id, control_region, media_region, external_meeting_id, \
      meeting_host_id, primary_meeting_id, features, tenant_ids, notifications, network_type, \

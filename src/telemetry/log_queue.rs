@@ -15,7 +15,7 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::Thread;
 use std::time::Duration;
 
@@ -35,10 +35,12 @@ const FINISH: Duration = Duration::from_secs(1);
 /// The queue as appenders see it.
 pub struct LogQueue {
     pending: Mutex<Pending>,
-    writer: Thread,
+    /// Signalled when the writer thread has stopped.
+    stopped: Condvar,
+    /// The writer thread, to unpark (set before anyone can append).
+    writer: OnceLock<Thread>,
     dropped: AtomicU64,
     limit: usize,
-    finished: Arc<(Mutex<bool>, Condvar)>,
 }
 
 struct Pending {
@@ -46,38 +48,41 @@ struct Pending {
     /// The writer is parked (or about to park) and needs a wake-up.
     idle: bool,
     closing: bool,
+    /// The writer thread has written out what was queued and returned.
+    stopped: bool,
 }
 
 impl LogQueue {
     /// Starts the writer thread on `sink`, holding at most `limit` bytes.
     pub fn start(sink: Box<dyn Write + Send>, limit: usize) -> std::io::Result<Arc<LogQueue>> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<LogQueue>>(1);
-        let finished = Arc::new((Mutex::new(false), Condvar::new()));
-        let done = finished.clone();
-        let handle = std::thread::Builder::new()
-            .name("convene-log".into())
-            .spawn(move || {
-                if let Ok(queue) = rx.recv() {
-                    queue.write_until_closed(sink);
-                }
-                let (lock, signal) = &*done;
-                *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
-                signal.notify_all();
-            })?;
         let queue = Arc::new(LogQueue {
             pending: Mutex::new(Pending {
                 lines: Vec::new(),
                 idle: false,
                 closing: false,
+                stopped: false,
             }),
-            writer: handle.thread().clone(),
+            stopped: Condvar::new(),
+            writer: OnceLock::new(),
             dropped: AtomicU64::new(0),
             limit,
-            finished,
         });
-        // The thread's only receiver: it cannot be gone before this send.
-        let _ = tx.send(queue.clone());
+        let for_writer = queue.clone();
+        let handle = std::thread::Builder::new()
+            .name("convene-log".into())
+            .spawn(move || {
+                for_writer.write_until_closed(sink);
+                for_writer.lock().stopped = true;
+                for_writer.stopped.notify_all();
+            })?;
+        let _ = queue.writer.set(handle.thread().clone());
         Ok(queue)
+    }
+
+    fn wake_writer(&self) {
+        if let Some(writer) = self.writer.get() {
+            writer.unpark();
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Pending> {
@@ -97,7 +102,7 @@ impl LogQueue {
         if pending.idle {
             pending.idle = false;
             drop(pending);
-            self.writer.unpark();
+            self.wake_writer();
         }
     }
 
@@ -110,11 +115,12 @@ impl LogQueue {
     /// out what is queued; a writer stuck on a reader that stopped reading is
     /// left behind.
     pub fn finish(&self) {
-        self.lock().closing = true;
-        self.writer.unpark();
-        let (lock, signal) = &*self.finished;
-        let done = lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = signal.wait_timeout_while(done, FINISH, |done| !*done);
+        let mut pending = self.lock();
+        pending.closing = true;
+        self.wake_writer();
+        let _ = self
+            .stopped
+            .wait_timeout_while(pending, FINISH, |p| !p.stopped);
     }
 
     /// The writer thread's loop.
