@@ -1,7 +1,8 @@
 //! The load generator: N keep-alive HTTP/1.1 connections, each a task that
 //! sends the next request of a shared pool as soon as the previous answer is
-//! in (closed loop). Only requests started and answered inside the measured
-//! window count; the warm-up before it is discarded.
+//! in (closed loop), or at its scheduled time (open loop). Only requests
+//! started and answered inside the measured window count; the warm-up before
+//! it is discarded.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,10 +29,44 @@ pub struct Shape {
     pub warmup: Duration,
     pub measure: Duration,
     /// Open loop: requests per second in all, each sent at its scheduled
-    /// time (or at once when the connection is behind), its latency counted
+    /// time (or as soon as a connection is free, when none was; see
+    /// [`Pacing`]), its latency counted
     /// from that time, so a stalled server is charged for the wait it causes.
     /// `None`: closed loop (the next request as soon as the last answer is in).
     pub rate: Option<f64>,
+    /// Open loop: how the schedule is shared among the connections.
+    pub pacing: Pacing,
+}
+
+/// How an open-loop schedule is spread over the connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pacing {
+    /// One schedule for the run (request i at i/rate), each request sent by
+    /// whichever connection is free when it falls due, as a client's pool of
+    /// keep-alive connections does: a request waits for a connection only
+    /// when every one is busy.
+    Shared,
+    /// Each connection has its own schedule (connection k of C at
+    /// k/rate, (k + C)/rate, ...), as wrk2 does: a request waits for its own
+    /// connection's previous answer even when other connections are idle.
+    PerConnection,
+}
+
+impl Pacing {
+    pub fn parse(raw: &str) -> Option<Pacing> {
+        match raw {
+            "shared" => Some(Pacing::Shared),
+            "per-connection" => Some(Pacing::PerConnection),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Pacing::Shared => "shared",
+            Pacing::PerConnection => "per-connection",
+        }
+    }
 }
 
 /// What one run measured.
@@ -93,10 +128,13 @@ pub async fn run(addr: SocketAddr, pool: Arc<Pool>, shape: Shape) -> Result<Outc
     let began = Instant::now();
     for k in 0..shape.connections {
         let (pool, next) = (pool.clone(), next.clone());
-        // Connection k of C sends at k/rate, (k + C)/rate, (k + 2C)/rate...
-        let pace = shape.rate.filter(|r| *r > 0.0).map(|r| Pacing {
-            first: began + Duration::from_secs_f64(k as f64 / r),
-            every: Duration::from_secs_f64(shape.connections as f64 / r),
+        let pace = shape.rate.filter(|r| *r > 0.0).map(|r| match shape.pacing {
+            Pacing::Shared => Schedule::Shared { began, rate: r },
+            // Connection k of C sends at k/rate, (k + C)/rate, (k + 2C)/rate...
+            Pacing::PerConnection => Schedule::Own {
+                next: began + Duration::from_secs_f64(k as f64 / r),
+                every: Duration::from_secs_f64(shape.connections as f64 / r),
+            },
         });
         tasks.push(tokio::spawn(worker(addr, pool, next, (start, end), pace)));
     }
@@ -124,10 +162,30 @@ pub async fn run(addr: SocketAddr, pool: Arc<Pool>, shape: Shape) -> Result<Outc
 }
 
 /// An open-loop connection's schedule.
-#[derive(Clone, Copy)]
-struct Pacing {
-    first: Instant,
-    every: Duration,
+#[derive(Clone, Copy, Debug)]
+enum Schedule {
+    /// Request i of the run is due at `began + i / rate`; a connection takes
+    /// the next one when it is free.
+    Shared { began: Instant, rate: f64 },
+    /// This connection's own: at `next`, then every `every`.
+    Own { next: Instant, every: Duration },
+}
+
+impl Schedule {
+    /// When the request this connection sends next is due; `ticket` is its
+    /// place in the run (the pool's shared counter).
+    fn due(&mut self, ticket: usize) -> Instant {
+        match self {
+            Schedule::Shared { began, rate } => {
+                *began + Duration::from_secs_f64(ticket as f64 / *rate)
+            }
+            Schedule::Own { next, every } => {
+                let at = *next;
+                *next += *every;
+                at
+            }
+        }
+    }
 }
 
 async fn worker(
@@ -135,7 +193,7 @@ async fn worker(
     pool: Arc<Pool>,
     next: Arc<AtomicUsize>,
     (start, end): (Instant, Instant),
-    pace: Option<Pacing>,
+    mut pace: Option<Schedule>,
 ) -> Result<Worker, String> {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
@@ -153,14 +211,15 @@ async fn worker(
         last_answer: None,
         timeline: Vec::new(),
     };
-    let mut next_due = pace.map(|p| p.first);
     loop {
-        let scheduled = next_due;
-        if let (Some(at), Some(p)) = (next_due, pace) {
-            tokio::time::sleep_until(at.into()).await;
-            next_due = Some(at + p.every);
-        }
         let i = next.fetch_add(1, Ordering::Relaxed);
+        let scheduled = pace.as_mut().map(|p| p.due(i));
+        if let Some(at) = scheduled {
+            if at >= end {
+                break;
+            }
+            tokio::time::sleep_until(at.into()).await;
+        }
         let req = if pool.wrap {
             &pool.requests[i % pool.requests.len()]
         } else if let Some(r) = pool.requests.get(i) {
@@ -260,4 +319,35 @@ pub async fn each(
     }
     all.sort_unstable_by_key(|(i, _, _)| *i);
     Ok(all.into_iter().map(|(_, s, b)| (s, b)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_schedule_is_the_runs_and_an_own_one_the_connections() {
+        let began = Instant::now();
+        let ms = Duration::from_millis;
+        // 1,000 a second over the run: ticket i at i ms, whoever sends it.
+        let mut a = Schedule::Shared {
+            began,
+            rate: 1000.0,
+        };
+        let mut b = a;
+        assert_eq!(a.due(0), began);
+        assert_eq!(b.due(7), began + ms(7));
+        assert_eq!(a.due(8), began + ms(8));
+        // Its own: every 4 ms from its start, whatever the tickets.
+        let mut own = Schedule::Own {
+            next: began + ms(1),
+            every: ms(4),
+        };
+        assert_eq!(own.due(0), began + ms(1));
+        assert_eq!(own.due(9), began + ms(5));
+        assert_eq!(own.due(10), began + ms(9));
+        assert_eq!(Pacing::parse("shared"), Some(Pacing::Shared));
+        assert_eq!(Pacing::parse("per-connection"), Some(Pacing::PerConnection));
+        assert_eq!(Pacing::parse("each"), None);
+    }
 }

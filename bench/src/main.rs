@@ -40,6 +40,12 @@ options of `api`:
                       create-meeting) [default: all]
   --below-peak F      each read runs again open loop at this fraction of its
                       peak rate, for its latency when busy [default: 0.8]
+  --pacing P          how an open-loop schedule is spread over the connections:
+                      shared (each request sent at its time by whichever connection
+                      is free, as an SDK's connection pool does) or per-connection
+                      (each connection its own fixed schedule, as wrk2 does; a
+                      request waits for its connection even when others are idle)
+                      [default: shared]
   --server-cpu C      run the server and the bare-HTTP floor on CPU C (taskset -c),
   --tool-cpu C        and this tool on CPU C, so the load tool's threads never
                       preempt the server's (open-loop latency); both or neither

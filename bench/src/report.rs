@@ -108,7 +108,11 @@ pub fn run_line(shape: &crate::load::Shape, smoke: bool, server: &std::path::Pat
 
 impl Report {
     pub fn new(o: &Options) -> Report {
-        let mut header = run_line(&o.shape, o.smoke, &o.server);
+        let mut header = format!(
+            "{} Open-loop runs: {} pacing.",
+            run_line(&o.shape, o.smoke, &o.server),
+            o.shape.pacing.name()
+        );
         if !o.server_cpu.is_empty() {
             header = format!(
                 "{header} The server and the bare-HTTP floor ran on CPU {}, the load tool on CPU {}.",

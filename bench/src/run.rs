@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api::{self, Sizes};
-use crate::load::{self, Pool, Shape};
+use crate::load::{self, Pacing, Pool, Shape};
 use crate::report::{Report, Row};
 use crate::server;
 use crate::sign::{Signed, Signer};
@@ -57,6 +57,7 @@ impl Options {
                 warmup: Duration::from_secs(1),
                 measure: Duration::from_secs(3),
                 rate: None,
+                pacing: Pacing::Shared,
             },
             sizes: Sizes::FULL,
             only: None,
@@ -80,6 +81,12 @@ impl Options {
                         .ok()
                         .filter(|n| *n > 0)
                         .ok_or_else(|| format!("--connections: {v:?}"))?;
+                }
+                "--pacing" => {
+                    let v = value(&mut args, flag)?;
+                    o.shape.pacing = Pacing::parse(v).ok_or_else(|| {
+                        format!("--pacing: {v:?} is neither shared nor per-connection")
+                    })?;
                 }
                 "--seconds" => o.shape.measure = seconds(value(&mut args, flag)?, flag)?,
                 "--warmup" => o.shape.warmup = seconds(value(&mut args, flag)?, flag)?,
@@ -107,7 +114,7 @@ impl Options {
                         connections: 4,
                         warmup: Duration::from_millis(100),
                         measure: Duration::from_millis(300),
-                        rate: None,
+                        ..o.shape
                     };
                 }
                 "--callgrind" => {

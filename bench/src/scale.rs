@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use http::Method;
 
 use crate::api::{self, Seeded};
-use crate::load::{self, Pool, Shape};
+use crate::load::{self, Pacing, Pool, Shape};
 use crate::report::{run_line, thousands, Row};
 use crate::server;
 use crate::sign::Signer;
@@ -70,6 +70,7 @@ fn parse(raw: &[String]) -> Result<Option<Options>, String> {
             warmup: Duration::from_secs(1),
             measure: Duration::from_secs(3),
             rate: None,
+            pacing: Pacing::Shared,
         },
         smoke: false,
         markdown: None,
@@ -124,7 +125,7 @@ fn parse(raw: &[String]) -> Result<Option<Options>, String> {
                     connections: 4,
                     warmup: Duration::from_millis(100),
                     measure: Duration::from_millis(300),
-                    rate: None,
+                    ..o.shape
                 };
             }
             other => return Err(format!("unknown option {other:?}\n{USAGE}")),
