@@ -213,12 +213,13 @@ async fn worker(
     };
     loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
-        let scheduled = pace.as_mut().map(|p| p.due(i));
-        if let Some(at) = scheduled {
-            if at >= end {
-                break;
-            }
-            tokio::time::sleep_until(at.into()).await;
+        // Paced, a request is late from its scheduled time on.
+        let sent = pace.as_mut().map_or_else(Instant::now, |p| p.due(i));
+        if sent >= end {
+            break;
+        }
+        if pace.is_some() {
+            tokio::time::sleep_until(sent.into()).await;
         }
         let req = if pool.wrap {
             &pool.requests[i % pool.requests.len()]
@@ -227,11 +228,6 @@ async fn worker(
         } else {
             break;
         };
-        // Paced, a request is late from its scheduled time on.
-        let sent = scheduled.unwrap_or_else(Instant::now);
-        if sent >= end {
-            break;
-        }
         let sending = Instant::now();
         let resp = sender
             .send_request(req.to_request())
