@@ -71,6 +71,10 @@ fn main() -> ExitCode {
         _ => ("api", &args[..]),
     };
     let result = match command {
+        "api" if rest.iter().any(|a| a == "--help" || a == "-h") => {
+            print!("{USAGE}");
+            Ok(())
+        }
         "api" => run::Options::parse(rest).and_then(|o| run::api(&o)),
         "floor-server" => floors::serve(),
         "media" => media::command(rest),

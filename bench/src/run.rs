@@ -92,7 +92,14 @@ impl Options {
                 "--warmup" => o.shape.warmup = seconds(value(&mut args, flag)?, flag)?,
                 "--only" => {
                     let v = value(&mut args, flag)?;
-                    o.only = Some(v.split(',').map(str::to_string).collect());
+                    let names: Vec<String> = v.split(',').map(str::to_string).collect();
+                    if let Some(n) = names.iter().find(|n| !SCENARIOS.contains(&n.as_str())) {
+                        return Err(format!(
+                            "--only: no scenario is called {n:?} (there are {})",
+                            SCENARIOS.join(", ")
+                        ));
+                    }
+                    o.only = Some(names);
                 }
                 "--markdown" => o.markdown = Some(PathBuf::from(value(&mut args, flag)?)),
                 "--server-cpu" => o.server_cpu.clone_from(value(&mut args, flag)?),
@@ -128,7 +135,11 @@ impl Options {
                 "--callgrind-out" => {
                     o.callgrind_out = Some(PathBuf::from(value(&mut args, flag)?));
                 }
-                other => return Err(format!("unknown option {other:?}")),
+                other => {
+                    return Err(format!(
+                        "unknown option {other:?} (`convene-bench --help` lists them)"
+                    ))
+                }
             }
         }
         // One without the other would leave the server on the tool's core: a
@@ -140,11 +151,28 @@ impl Options {
     }
 
     fn wants(&self, scenario: &str) -> bool {
+        debug_assert!(
+            SCENARIOS.contains(&scenario),
+            "{scenario} is not in SCENARIOS"
+        );
         self.only
             .as_ref()
             .is_none_or(|l| l.iter().any(|s| s == scenario))
     }
 }
+
+/// The scenarios `--only` can name, in the order they run.
+const SCENARIOS: &[&str] = &[
+    "bare-http",
+    "sqlite",
+    "get-meeting",
+    "get-attendee",
+    "list-attendees",
+    "mixed",
+    "create-attendee",
+    "batch-create-attendee",
+    "create-meeting",
+];
 
 /// How a scenario is driven: timed, or (under callgrind) a fixed count.
 #[derive(Clone)]
@@ -155,6 +183,10 @@ struct Drive {
     keep: Option<PathBuf>,
     /// Where each open-loop run's latency timeline is written, if anywhere.
     trace: Option<PathBuf>,
+    /// `--smoke`: a one-shot pool (writes) is sent whole, from its first
+    /// request, with no warm-up and no time limit, so that a fast server
+    /// cannot use it up inside the warm-up and leave nothing to measure.
+    whole_pools: bool,
 }
 
 /// Runs one pool against a process and makes a report row of it.
@@ -179,11 +211,21 @@ async fn measure(
         shape.warmup = Duration::ZERO;
         shape.measure = Duration::from_hours(1);
         server::callgrind_zero(pid)?;
+    } else if drive.whole_pools && !wrap {
+        shape.warmup = Duration::ZERO;
+        shape.measure = Duration::from_hours(1);
     }
     let pool = Arc::new(Pool { requests, wrap });
     let cpu_before = server::cpu_time(pid);
     let out = load::run(target.addr, pool, shape).await?;
     let cpu = server::cpu_time(pid).saturating_sub(cpu_before);
+    if out.done == 0 {
+        return Err(format!(
+            "{name}: no request was answered inside the measured window \
+             ({} sent before it or after it)",
+            if wrap { "all" } else { "the whole pool was" }
+        ));
+    }
     let instructions = match &drive.callgrind {
         Some((_, dir)) => {
             let (total, dump) = server::callgrind_instructions(pid, dir)?;
@@ -275,6 +317,8 @@ fn slug(name: &str) -> String {
 }
 
 pub fn api(o: &Options) -> Result<(), String> {
+    // Before the floors are measured, which take a while.
+    server::check_binary(&o.server)?;
     // The report names the machine's CPUs before this process is pinned to one.
     let mut report = Report::new(o);
     server::pin_self(&o.tool_cpu);
@@ -322,6 +366,7 @@ async fn api_scenarios(o: &Options, report: &mut Report) -> Result<(), String> {
                     callgrind,
                     keep: o.callgrind_out.clone(),
                     trace: None,
+                    whole_pools: false,
                 },
                 wrapper,
             )
@@ -332,6 +377,7 @@ async fn api_scenarios(o: &Options, report: &mut Report) -> Result<(), String> {
                 callgrind: None,
                 keep: None,
                 trace: o.latency_trace.clone(),
+                whole_pools: o.smoke,
             },
             Vec::new(),
         ),
@@ -464,4 +510,26 @@ async fn bare_http(
 ) -> Result<Row, String> {
     let floor = server::start_floor(wrapper)?;
     measure("bare hyper (floor)", &floor, requests, true, drive).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, String> {
+        Options::parse(&args.iter().map(|a| (*a).to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn only_names_the_scenarios_there_are() {
+        let all = SCENARIOS.join(",");
+        let o = parse(&["--only", &all]).unwrap();
+        assert!(SCENARIOS.iter().all(|s| o.wants(s)));
+        let o = parse(&["--only", "get-meeting"]).unwrap();
+        assert!(o.wants("get-meeting") && !o.wants("create-meeting"));
+        let e = parse(&["--only", "get-meeting,get-meting"]).err().unwrap();
+        assert!(e.contains("\"get-meting\""), "{e}");
+        let e = parse(&["--sever", "x"]).err().unwrap();
+        assert!(e.contains("unknown option \"--sever\""), "{e}");
+    }
 }

@@ -47,15 +47,21 @@ impl Drop for Running {
     }
 }
 
+/// Fails, saying how to make one, when the server binary is not there.
+pub fn check_binary(binary: &Path) -> Result<(), String> {
+    if binary.exists() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} is missing: build it first (cargo build --release --bin convene), or name one with --server",
+        binary.display()
+    ))
+}
+
 /// Starts `binary serve` on a free port with its data in `data`.
 /// `wrapper` (e.g. valgrind and its options) runs the server when given.
 pub fn start_convene(binary: &Path, data: &Path, wrapper: &[String]) -> Result<Running, String> {
-    if !binary.exists() {
-        return Err(format!(
-            "{} is missing: build it first (cargo build --release --bin convene), or name one with --server",
-            binary.display()
-        ));
-    }
+    check_binary(binary)?;
     let ready = data.join("ready.json");
     let _ = std::fs::remove_file(&ready);
     let log = std::fs::OpenOptions::new()

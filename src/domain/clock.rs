@@ -81,20 +81,35 @@ impl MeetingClock {
 /// `ms` since the epoch as ISO 8601 in UTC, to the millisecond
 /// (`2026-11-30T03:04:05.678Z`).
 pub fn iso8601(ms: i64) -> String {
+    stamp(ms, true)
+}
+
+/// `ms` since the epoch as ISO 8601 in UTC, to the second
+/// (`2026-11-30T03:04:05Z`): the `time` of an event's envelope.
+pub fn iso8601_seconds(ms: i64) -> String {
+    stamp(ms, false)
+}
+
+fn stamp(ms: i64, with_millis: bool) -> String {
     let secs = ms.div_euclid(1000);
     let millis = ms.rem_euclid(1000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     if !(0..=9999).contains(&y) {
+        let fraction = if with_millis {
+            format!(".{millis:03}")
+        } else {
+            String::new()
+        };
         return format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{fraction}Z",
             rem / 3600,
             (rem / 60) % 60,
             rem % 60
         );
     }
-    // Digit by digit: this stamps every request's log line.
+    // Digit by digit: this stamps every request's log line and every event.
     let mut out = String::with_capacity(24);
     push_digits(&mut out, y, 4);
     for (sep, n, width) in [
@@ -103,10 +118,13 @@ pub fn iso8601(ms: i64) -> String {
         ('T', rem / 3600, 2),
         (':', (rem / 60) % 60, 2),
         (':', rem % 60, 2),
-        ('.', millis, 3),
     ] {
         out.push(sep);
         push_digits(&mut out, n, width);
+    }
+    if with_millis {
+        out.push('.');
+        push_digits(&mut out, millis, 3);
     }
     out.push('Z');
     out
@@ -144,6 +162,19 @@ mod tests {
         assert_eq!(iso8601(1_795_929_845_678), "2026-11-29T05:24:05.678Z");
         assert_eq!(iso8601(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
         assert_eq!(iso8601(253_402_300_800_000), "10000-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(-1), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn formats_utc_to_the_second() {
+        assert_eq!(iso8601_seconds(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601_seconds(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(iso8601_seconds(1_764_473_254_999), "2025-11-30T03:27:34Z");
+        assert_eq!(
+            iso8601_seconds(253_402_300_800_000),
+            "10000-01-01T00:00:00Z"
+        );
+        assert_eq!(iso8601_seconds(-1), "1969-12-31T23:59:59Z");
     }
 
     #[test]

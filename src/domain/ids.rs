@@ -78,10 +78,19 @@ string_id!(
     ExternalUserId
 );
 
+/// `u` in its hyphenated lower-case form (`8f4e2a2c-...`), written without
+/// going through a formatter (ids, tokens and request ids are made on every
+/// write and every request).
+pub fn uuid_text(u: uuid::Uuid) -> String {
+    u.hyphenated()
+        .encode_lower(&mut uuid::Uuid::encode_buffer())
+        .to_owned()
+}
+
 impl MeetingId {
     /// A fresh random (v4) id.
     pub fn generate() -> MeetingId {
-        MeetingId(uuid::Uuid::new_v4().to_string())
+        MeetingId(uuid_text(uuid::Uuid::new_v4()))
     }
 
     /// Parses the member named `member`: a GUID, kept as it was spelled.
@@ -94,7 +103,7 @@ impl MeetingId {
 impl AttendeeId {
     /// A fresh random (v4) id.
     pub fn generate() -> AttendeeId {
-        AttendeeId(uuid::Uuid::new_v4().to_string())
+        AttendeeId(uuid_text(uuid::Uuid::new_v4()))
     }
 
     /// Parses the member named `member`: a GUID, kept as it was spelled.
@@ -133,8 +142,15 @@ impl JoinToken {
     pub fn generate(attendee_id: &AttendeeId) -> JoinToken {
         let mut secret = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut secret);
-        let s = uuid::Uuid::from_bytes(secret).to_string();
-        JoinToken(URL_SAFE_NO_PAD.encode(format!("{attendee_id}:{s}")))
+        let mut plain = String::with_capacity(73);
+        plain.push_str(attendee_id.as_str());
+        plain.push(':');
+        plain.push_str(
+            uuid::Uuid::from_bytes(secret)
+                .hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer()),
+        );
+        JoinToken(URL_SAFE_NO_PAD.encode(plain))
     }
 
     /// A token read back from the store, or presented by a client.
@@ -238,7 +254,21 @@ mod tests {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         let decoded = String::from_utf8(URL_SAFE_NO_PAD.decode(&a).unwrap()).unwrap();
-        assert!(decoded.starts_with("582e3b1f-115a-8024-a8dc-b3257e3e4856:"));
+        let secret = decoded
+            .strip_prefix("582e3b1f-115a-8024-a8dc-b3257e3e4856:")
+            .unwrap();
+        assert!(validate::guid("secret", secret).is_ok(), "{secret}");
+        assert_eq!(secret, secret.to_lowercase());
+    }
+
+    #[test]
+    fn uuids_are_written_as_their_display_writes_them() {
+        for u in [uuid::Uuid::nil(), uuid::Uuid::max(), uuid::Uuid::new_v4()] {
+            assert_eq!(uuid_text(u), u.to_string());
+        }
+        let (m, a) = (MeetingId::generate(), AttendeeId::generate());
+        assert!(MeetingId::parse("MeetingId", m.as_str()).is_ok());
+        assert!(AttendeeId::parse("AttendeeId", a.as_str()).is_ok());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::envelope::{envelope, EventFacts};
+use crate::domain::ids::uuid_text;
 use crate::domain::types::Meeting;
 use crate::store::{NewEvent, StoreResult, StreamKey, Tx};
 
@@ -124,10 +125,10 @@ impl Outbox {
         // Time-ordered (UUID version 7): the store's unique index on event ids
         // then grows at its end, where a random id changed a page of its own
         // in every write transaction (BENCHMARKS.md, "CreateAttendee").
-        let id = uuid::Uuid::now_v7().to_string();
-        // Straight into bytes (a Value's Display goes through a formatter).
+        let id = uuid_text(uuid::Uuid::now_v7());
+        // Written from the envelope's structs: no map of members is built.
         let body = serde_json::to_string(&envelope(&id, meeting, facts, at_ms))
-            .expect("a JSON value serializes");
+            .expect("an envelope serializes");
         let event_type = facts.event_type.name();
         Prepared {
             event: NewEvent {

@@ -409,7 +409,7 @@ async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response<B
             return c.handle(request).await;
         }
     }
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = crate::domain::ids::uuid_text(uuid::Uuid::new_v4());
     let (parts, body) = request.into_parts();
     let method = parts.method.to_string();
     let query = Query::parse(parts.uri.query());
