@@ -221,9 +221,8 @@ async fn measure(
     let cpu = server::cpu_time(pid).saturating_sub(cpu_before);
     if out.done == 0 {
         return Err(format!(
-            "{name}: no request was answered inside the measured window \
-             ({} sent before it or after it)",
-            if wrap { "all" } else { "the whole pool was" }
+            "{name}: no answer inside the measured window: every request was sent \
+             during the warm-up or answered after the window closed"
         ));
     }
     let instructions = match &drive.callgrind {
