@@ -775,6 +775,9 @@ async fn heard(
 /// once A's heartbeat expires, and they hear each other again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_meeting_is_hosted_by_one_node_and_taken_over_when_it_dies() {
+    if !media_client::need_libopus("a_meeting_is_hosted_by_one_node_and_taken_over_when_it_dies") {
+        return;
+    }
     let Some(db) = Db::new("mediahost") else {
         return;
     };
