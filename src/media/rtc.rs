@@ -240,6 +240,8 @@ struct Peer {
     /// request may have found the source not connected yet). Delta frames are
     /// forwarded meanwhile; the subscriber's own PLIs are relayed too.
     awaiting_key: HashMap<Mid, Option<Instant>>,
+    /// When ICE and DTLS last came up.
+    connected_at: Option<Instant>,
     /// When str0m next needs time to pass for this session.
     next_timeout: Instant,
     /// Had input, writes or time since its output was last drained.
@@ -251,6 +253,11 @@ const RECEIVE_BATCH: usize = 64;
 
 /// How often a subscriber waiting for its first keyframe asks the source again.
 const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
+
+/// A keyframe forwarded this soon after a subscriber's DTLS came up may reach
+/// it before its own end of the handshake has its keys (it then drops the
+/// packets); the subscriber keeps waiting for one sent after this.
+const KEYFRAME_SETTLE: Duration = Duration::from_millis(250);
 
 /// What a session's events ask of the others.
 enum VideoOut {
@@ -421,9 +428,12 @@ impl MediaLoop {
                         .filter(|(_, &s)| s == source)
                         .map(|(&m, _)| m)
                         .collect();
+                    let settled = p
+                        .connected_at
+                        .is_some_and(|t| now.duration_since(t) >= KEYFRAME_SETTLE);
                     for mid in mids {
                         if let Some(last) = p.awaiting_key.get_mut(&mid) {
-                            if key {
+                            if key && settled {
                                 p.awaiting_key.remove(&mid);
                             } else if last.is_none_or(|t| now.duration_since(t) >= KEYFRAME_RETRY) {
                                 *last = Some(now);
@@ -650,6 +660,7 @@ impl MediaLoop {
                 video_allowed: Vec::new(),
                 video_out: HashMap::new(),
                 awaiting_key: HashMap::new(),
+                connected_at: None,
                 next_timeout: Instant::now(),
                 dirty: true,
             },
@@ -710,6 +721,7 @@ fn on_event(
             tracing::info!(session = id, "media connected (ICE and DTLS)");
             p.dtls_up = true;
             p.connected = true;
+            p.connected_at = Some(Instant::now());
         }
         Event::MediaAdded(m) if m.kind == MediaKind::Video && p.video_mid.is_none() => {
             p.video_mid = Some(m.mid);
