@@ -95,12 +95,9 @@ const STORY: [&str; 4] = [
 /// through EventBridge, whose envelope id is new for every PutEvents, so
 /// copies of an event already seen are dropped first.
 fn check_per_meeting(envelopes: &[Value], meetings: &[String]) {
+    let events = without_copies(envelopes);
     let mut by_meeting: HashMap<String, Vec<String>> = HashMap::new();
-    let mut seen = HashSet::new();
-    for e in envelopes {
-        if !seen.insert(e["detail"].to_string()) {
-            continue;
-        }
+    for e in &events {
         let mid = e["detail"]["meetingId"].as_str().unwrap().to_string();
         by_meeting.entry(mid).or_default().push(kind(e));
     }
@@ -111,16 +108,17 @@ fn check_per_meeting(envelopes: &[Value], meetings: &[String]) {
             "events of meeting {m}"
         );
     }
-    assert_eq!(seen.len(), meetings.len() * STORY.len());
+    assert_eq!(events.len(), meetings.len() * STORY.len());
 }
 
-/// How many different events `envelopes` hold (copies sent again count once).
-fn distinct_details(envelopes: &[Value]) -> usize {
+/// `envelopes` in the order they came, without the copies of an event sent
+/// again (the same `detail`).
+fn without_copies(envelopes: &[Value]) -> Vec<&Value> {
+    let mut seen = HashSet::new();
     envelopes
         .iter()
-        .map(|e| e["detail"].to_string())
-        .collect::<HashSet<_>>()
-        .len()
+        .filter(|e| seen.insert(e["detail"].to_string()))
+        .collect()
 }
 
 // ---- Lambda, against a stub of the Invoke route -----------------------------
@@ -249,16 +247,6 @@ impl Drop for Moto {
     }
 }
 
-fn missing(what: &str) {
-    let msg = format!("SKIPPED aws_sinks moto test: {what}");
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{msg} (CI=true: moto must be present; .ci/run installs it)"
-    );
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
-}
-
 /// moto at CONVENE_MOTO_URL, or a `moto_server` started on a free port.
 async fn moto() -> Option<Moto> {
     if let Ok(url) = std::env::var("CONVENE_MOTO_URL") {
@@ -278,9 +266,12 @@ async fn moto() -> Option<Moto> {
     {
         Ok(c) => c,
         Err(e) => {
-            missing(&format!(
-                "cannot start {bin} ({e}): pip install 'moto[server]', or set CONVENE_MOTO_URL"
-            ));
+            common::missing_input(
+                "aws_sinks moto test",
+                &format!(
+                    "cannot start {bin} ({e}): pip install 'moto[server]', or set CONVENE_MOTO_URL"
+                ),
+            );
             return None;
         }
     };
@@ -486,7 +477,7 @@ async fn eventbridge_sqs_and_sns_on_moto() {
         drain(sqs, sub_url, &mut subbed).await;
         if [&direct, &ruled, &subbed]
             .iter()
-            .all(|got| distinct_details(got) >= want)
+            .all(|got| without_copies(got).len() >= want)
         {
             break;
         }

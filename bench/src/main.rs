@@ -79,7 +79,7 @@ fn main() -> ExitCode {
         "floor-server" => floors::serve(),
         "media" => media::command(rest),
         "scale" => scale::command(rest),
-        "help" | "--help" | "-h" => {
+        "help" => {
             print!("{USAGE}");
             Ok(())
         }

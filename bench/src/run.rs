@@ -208,10 +208,10 @@ async fn measure(
         };
         requests = requests.iter().cycle().take(len).cloned().collect();
         wrap = false;
-        shape.warmup = Duration::ZERO;
-        shape.measure = Duration::from_hours(1);
         server::callgrind_zero(pid)?;
-    } else if drive.whole_pools && !wrap {
+    }
+    if !wrap && (drive.callgrind.is_some() || drive.whole_pools) {
+        // The pool is sent whole: no warm-up, and the run ends with it.
         shape.warmup = Duration::ZERO;
         shape.measure = Duration::from_hours(1);
     }

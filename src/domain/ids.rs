@@ -82,9 +82,17 @@ string_id!(
 /// going through a formatter (ids, tokens and request ids are made on every
 /// write and every request).
 pub fn uuid_text(u: uuid::Uuid) -> String {
-    u.hyphenated()
-        .encode_lower(&mut uuid::Uuid::encode_buffer())
-        .to_owned()
+    let mut out = String::with_capacity(uuid::fmt::Hyphenated::LENGTH);
+    push_uuid(&mut out, u);
+    out
+}
+
+/// Appends `u` to `out` as [`uuid_text`] writes it.
+fn push_uuid(out: &mut String, u: uuid::Uuid) {
+    out.push_str(
+        u.hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer()),
+    );
 }
 
 impl MeetingId {
@@ -145,11 +153,7 @@ impl JoinToken {
         let mut plain = String::with_capacity(73);
         plain.push_str(attendee_id.as_str());
         plain.push(':');
-        plain.push_str(
-            uuid::Uuid::from_bytes(secret)
-                .hyphenated()
-                .encode_lower(&mut uuid::Uuid::encode_buffer()),
-        );
+        push_uuid(&mut plain, uuid::Uuid::from_bytes(secret));
         JoinToken(URL_SAFE_NO_PAD.encode(plain))
     }
 

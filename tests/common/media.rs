@@ -21,20 +21,12 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// True when libopus can be loaded: the tests that encode a tone need it
 /// (the server runs without it, `src/media/opus.rs`). When it is missing the
-/// test says so on stderr and returns, or fails under `CI=true` (CI installs
-/// Debian's `libopus0`).
+/// test is skipped, or fails under `CI=true` (`common::missing_input`).
 pub fn need_libopus(test: &str) -> bool {
     if convene::media::opus::available() {
         return true;
     }
-    let msg = format!("SKIPPED {test}: libopus is not installed (apt-get install libopus0)");
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{msg} (CI=true: a test input must be present)"
-    );
-    // Straight to stderr: the test harness hides what eprintln! writes.
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
+    crate::common::missing_input(test, "libopus is not installed (apt-get install libopus0)");
     false
 }
 
