@@ -7,7 +7,8 @@
 //!   queue; in the burst, by an HTTP endpoint of the test) against moto's
 //!   server mode. moto comes from
 //!   PyPI (`moto[server]`): the test uses the server at `CONVENE_MOTO_URL`, or
-//!   starts `moto_server` (from `CONVENE_MOTO_SERVER`, else the PATH). When
+//!   starts `moto_server` (from `CONVENE_MOTO_SERVER`, else `.ci/run`'s
+//!   virtualenv `target/ci-venv` when it exists, else the PATH). When
 //!   there is none it says so loudly, and fails under `CI=true`; `.ci/run`
 //!   installs moto first.
 #![cfg(feature = "aws-sinks")]
@@ -247,12 +248,29 @@ impl Drop for Moto {
     }
 }
 
+/// The `moto_server` to start: `CONVENE_MOTO_SERVER`, else the one in the
+/// virtualenv `.ci/run` makes (`target/ci-venv`) when there is one, else the
+/// PATH's. An older moto on the PATH (5.2.1 was seen) crawls through the
+/// 10,000-event burst; the venv has the release `.ci/run` installed.
+fn moto_server() -> String {
+    if let Ok(bin) = std::env::var("CONVENE_MOTO_SERVER") {
+        return bin;
+    }
+    let venv =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/moto_server");
+    if venv.is_file() {
+        return venv.display().to_string();
+    }
+    "moto_server".into()
+}
+
 /// moto at CONVENE_MOTO_URL, or a `moto_server` started on a free port.
 async fn moto() -> Option<Moto> {
     if let Ok(url) = std::env::var("CONVENE_MOTO_URL") {
         return Some(Moto { url, child: None });
     }
-    let bin = std::env::var("CONVENE_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+    let bin = moto_server();
+    eprintln!("aws_sinks: starting {bin}");
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -59,7 +59,8 @@ impl Options {
                 rate: None,
                 pacing: Pacing::Shared,
             },
-            sizes: Sizes::FULL,
+            // Set from the warm-up and window once every option is read.
+            sizes: Sizes::SMOKE,
             only: None,
             markdown: None,
             smoke: false,
@@ -146,6 +147,9 @@ impl Options {
         // process the pinned tool starts inherits its CPU.
         if o.server_cpu.is_empty() != o.tool_cpu.is_empty() {
             return Err("--server-cpu and --tool-cpu go together".into());
+        }
+        if !o.smoke {
+            o.sizes = Sizes::full(o.shape.warmup + o.shape.measure);
         }
         Ok(o)
     }
@@ -340,11 +344,31 @@ pub fn api(o: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs the API scenarios on a fresh data directory, removed afterwards
+/// unless something failed: then it is kept, and the error says where the
+/// server's log is.
 async fn api_scenarios(o: &Options, report: &mut Report) -> Result<(), String> {
     let data = tempfile::Builder::new()
         .prefix("convene-bench-")
         .tempdir()
         .map_err(|e| e.to_string())?;
+    match api_scenarios_in(o, report, &data).await {
+        Ok(()) => Ok(()),
+        Err(why) => {
+            let kept = data.keep();
+            Err(format!(
+                "{why} (the server's log is kept: {})",
+                kept.join("convene.log").display()
+            ))
+        }
+    }
+}
+
+async fn api_scenarios_in(
+    o: &Options,
+    report: &mut Report,
+    data: &tempfile::TempDir,
+) -> Result<(), String> {
     let mut sizes = o.sizes;
     let (drive, wrapper) = match o.callgrind {
         Some(n) => {
@@ -397,7 +421,7 @@ async fn api_scenarios(o: &Options, report: &mut Report) -> Result<(), String> {
         eprintln!("sqlite floor: {rate:.0} durable inserts/s");
         report.sqlite_floor = Some(rate);
     }
-    let convene = server::start_convene(&o.server, data.path(), &wrapper)?;
+    let mut convene = server::start_convene(&o.server, data.path(), &wrapper)?;
     report.start_to_ready = Some(convene.start_to_ready);
     let signer = Signer {
         host: convene.addr.to_string(),
@@ -412,7 +436,14 @@ async fn api_scenarios(o: &Options, report: &mut Report) -> Result<(), String> {
             .floors
             .push(bare_http(floor_requests.clone(), &drive, &wrapper).await?);
     }
-    convene_scenarios(o, sizes, &drive, &convene, &signer, &seeded, report).await?;
+    if let Err(why) = convene_scenarios(o, sizes, &drive, &convene, &signer, &seeded, report).await
+    {
+        // Whether the server is still there tells a crash from a dropped connection.
+        return Err(match convene.child.try_wait() {
+            Ok(Some(status)) => format!("{why}; the server exited: {status}"),
+            _ => format!("{why}; the server is still running"),
+        });
+    }
     report.rss_mib = Some(server::rss_mib(convene.child.id()));
     drop(convene);
     if o.wants("bare-http") && o.callgrind.is_none() {
@@ -530,5 +561,19 @@ mod tests {
         assert!(e.contains("\"get-meting\""), "{e}");
         let e = parse(&["--sever", "x"]).err().unwrap();
         assert!(e.contains("unknown option \"--sever\""), "{e}");
+    }
+
+    #[test]
+    fn write_pools_follow_the_length_of_the_run() {
+        // The default: 1 s of warm-up and 3 measured.
+        let o = parse(&[]).unwrap();
+        assert_eq!((o.sizes.creates, o.sizes.batches), (180_000, 3_600));
+        // Whichever order the options come in.
+        let o = parse(&["--seconds", "9"]).unwrap();
+        assert_eq!((o.sizes.mixed, o.sizes.meeting_creates), (450_000, 450_000));
+        let o = parse(&["--smoke", "--seconds", "9"]).unwrap();
+        assert_eq!(o.sizes.creates, Sizes::SMOKE.creates);
+        let o = parse(&["--seconds", "9", "--smoke"]).unwrap();
+        assert_eq!(o.sizes.batches, Sizes::SMOKE.batches);
     }
 }
