@@ -234,7 +234,43 @@ pub fn write_log_line(line: &[u8]) {
     };
 }
 
+/// An error and its causes on one line ("a: b: c"), for logs and messages:
+/// many errors (the AWS SDK's, hyper's, tokio-postgres's) say why only in
+/// their sources.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Lines dropped because the log's queue was full (its reader too slow).
 pub fn log_lines_dropped() -> u64 {
     LOG_QUEUE.get().map_or(0, |q| q.dropped())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_error_chain_names_every_cause() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("request failed")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::other("connection reset"));
+        assert_eq!(super::error_chain(&e), "request failed: connection reset");
+        assert_eq!(super::error_chain(&e.0), "connection reset");
+    }
 }

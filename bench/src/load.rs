@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use convene::telemetry::error_chain;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 
@@ -232,13 +233,13 @@ async fn worker(
         let resp = sender
             .send_request(req.to_request())
             .await
-            .map_err(|e| format!("request to {addr} failed: {}", chain(&e)))?;
+            .map_err(|e| format!("request to {addr} failed: {}", error_chain(&e)))?;
         let status = resp.status();
         let body = resp
             .into_body()
             .collect()
             .await
-            .map_err(|e| format!("reading an answer from {addr}: {}", chain(&e)))?
+            .map_err(|e| format!("reading an answer from {addr}: {}", error_chain(&e)))?
             .to_bytes();
         let answered = Instant::now();
         if sent < start || answered > end {
@@ -266,19 +267,6 @@ async fn worker(
         }
     }
     Ok(w)
-}
-
-/// An error with its causes ("operation was canceled: connection closed..."):
-/// hyper's own message alone does not say why.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 /// Sends every request of `reqs` over `connections` keep-alive connections and

@@ -92,13 +92,7 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
         }
         return text;
     }
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        text.push_str(&format!(": {inner}"));
-        source = inner.source();
-    }
-    text
+    crate::telemetry::error_chain(e)
 }
 
 /// Maps PostgreSQL's answers onto the store's.

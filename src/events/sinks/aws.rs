@@ -599,18 +599,7 @@ fn is_fifo(name: &str) -> bool {
 
 /// An SDK error with its causes, for the delivery log and the dead letters.
 fn sdk_error<E: std::error::Error>(call: &str, e: &E) -> String {
-    format!("{call}: {}", error_chain(e))
-}
-
-fn error_chain<E: std::error::Error>(e: &E) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
+    format!("{call}: {}", crate::telemetry::error_chain(e))
 }
 
 #[cfg(test)]
